@@ -1,0 +1,65 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { BACKENDS } from '../backend/select.js';
+
+export function parseInteger(min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n))
+      throw new InvalidArgumentError(`expected an integer, got '${value}'`);
+    if (n < min) throw new InvalidArgumentError(`expected an integer >= ${min}, got ${n}`);
+    return n;
+  };
+}
+
+export function parseFraction(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n > 0 && n < 1))
+    throw new InvalidArgumentError(`expected a number between 0 and 1 (exclusive), got '${value}'`);
+  return n;
+}
+
+export function parseList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** `--backend` for every command that computes with tfjs. */
+export function addBackendOption(cmd: Command): Command {
+  return cmd.addOption(
+    new Option(
+      '--backend <name>',
+      'compute backend; auto tries tensorflow-gpu, tensorflow, wasm, cpu in that order',
+    )
+      .choices(['auto', ...BACKENDS])
+      .env('BDK_BACKEND')
+      .default('auto'),
+  );
+}
+
+export function addJsonOption(cmd: Command): Command {
+  return cmd.option('--json', 'print machine-readable JSON on stdout');
+}
+
+/** Split options shared by `data prepare` and `data import`. */
+export function addSplitOptions(cmd: Command): Command {
+  return cmd
+    .option('--seed <n>', 'seed of the random splits', parseInteger(0))
+    .option('--splits <n>', 'number of random train/test splits (UCI protocol: 20)', parseInteger(1))
+    .option(
+      '--test-fraction <f>',
+      'fraction of rows held out for test in each split (default 0.1)',
+      parseFraction,
+    )
+    .option(
+      '--validation-fraction <f>',
+      'fraction of each training part carved out for validation',
+      parseFraction,
+    )
+    .option('--force', 'replace an existing dataset whose content or splits differ');
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}

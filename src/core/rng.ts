@@ -1,0 +1,116 @@
+/**
+ * Seeded pseudo-random numbers. Every random number in bdk comes from an Rng built from an explicit
+ * seed, so the same seed gives bit-identical results on every machine and backend.
+ *
+ * Generator: xoshiro128** (Blackman & Vigna 2018), 32-bit arithmetic only, seeded through SplitMix32
+ * so that nearby seeds give unrelated streams. Its 128-bit state can be saved and restored
+ * (`state` / `Rng.fromState`), which resumable runs rely on.
+ */
+export class Rng {
+  private s: Uint32Array;
+  private spareNormal: number | null = null;
+
+  constructor(seed: number) {
+    if (!Number.isFinite(seed)) throw new Error(`Rng seed must be a finite number, got ${seed}`);
+    this.s = new Uint32Array(4);
+    let x = Math.floor(seed) >>> 0;
+    // Mix in the high bits of seeds above 2^32 so they do not collide with small ones.
+    x = (x ^ Math.floor(seed / 4294967296)) >>> 0;
+    for (let i = 0; i < 4; i++) {
+      x = (x + 0x9e3779b9) >>> 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      this.s[i] = (z ^ (z >>> 16)) >>> 0;
+    }
+    if ((this.s[0] | this.s[1] | this.s[2] | this.s[3]) === 0) this.s[0] = 1;
+  }
+
+  /** Restores a generator saved with `state`. */
+  static fromState(state: readonly number[]): Rng {
+    if (state.length !== 5) throw new Error(`Rng state must have 5 entries, got ${state.length}`);
+    const r = new Rng(0);
+    r.s.set(state.slice(0, 4));
+    r.spareNormal = Number.isNaN(state[4]) ? null : state[4];
+    return r;
+  }
+
+  /** Serializable generator state (4 words plus the cached Box–Muller normal, NaN when empty). */
+  state(): number[] {
+    return [...this.s, this.spareNormal ?? NaN];
+  }
+
+  /** Uniform 32-bit unsigned integer. */
+  nextUint32(): number {
+    const s = this.s;
+    const result = Math.imul(rotl(Math.imul(s[1], 5) >>> 0, 7), 9) >>> 0;
+    const t = (s[1] << 9) >>> 0;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 11);
+    return result;
+  }
+
+  /** Uniform on [0, 1) with 53 random bits. */
+  uniform(): number {
+    const hi = this.nextUint32() >>> 5; // 27 bits
+    const lo = this.nextUint32() >>> 6; // 26 bits
+    return (hi * 67108864 + lo) / 9007199254740992;
+  }
+
+  /** Uniform integer in [0, n), without modulo bias. */
+  int(n: number): number {
+    if (!(n > 0 && n <= 4294967296 && Number.isInteger(n))) throw new Error(`Rng.int: bad bound ${n}`);
+    const limit = 4294967296 - (4294967296 % n);
+    for (;;) {
+      const v = this.nextUint32();
+      if (v < limit) return v % n;
+    }
+  }
+
+  /** Standard normal by the Box–Muller transform (pairs cached). */
+  normal(): number {
+    if (this.spareNormal !== null) {
+      const v = this.spareNormal;
+      this.spareNormal = null;
+      return v;
+    }
+    let u = 0;
+    while (u === 0) u = this.uniform();
+    const v = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.spareNormal = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  }
+
+  /** Fills `out` with independent N(mean, sd²) draws. */
+  fillNormal(out: Float32Array | Float64Array, mean = 0, sd = 1): typeof out {
+    for (let i = 0; i < out.length; i++) out[i] = mean + sd * this.normal();
+    return out;
+  }
+
+  /** Uniformly random permutation of 0..n-1 (Fisher–Yates). */
+  permutation(n: number): Int32Array {
+    const p = new Int32Array(n);
+    for (let i = 0; i < n; i++) p[i] = i;
+    for (let i = n - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      const t = p[i];
+      p[i] = p[j];
+      p[j] = t;
+    }
+    return p;
+  }
+
+  /** A new seed for a child generator or a tfjs op, drawn from this stream. */
+  seed(): number {
+    return this.nextUint32();
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}

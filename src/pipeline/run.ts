@@ -1,0 +1,92 @@
+import { NotImplementedStageError } from '../core/errors.js';
+import type { SaveResult } from '../data/store.js';
+import { importTable, prepareBuiltin, resolveRelative } from '../stages/prepare.js';
+import type { PipelineConfig } from './schema.js';
+
+/** Stages in execution order; a stage runs when its section is present in the pipeline. */
+export const STAGES = ['prepare', 'sample', 'search', 'distill', 'evaluate', 'export'] as const;
+export type StageName = (typeof STAGES)[number];
+
+/** Which pipeline section configures each stage (prepare always runs). */
+const SECTION: Record<StageName, keyof PipelineConfig | null> = {
+  prepare: null,
+  sample: 'teacher',
+  search: 'search',
+  distill: 'distillation',
+  evaluate: 'evaluation',
+  export: 'export',
+};
+
+/** Stages that are not built yet, with where they will come from. */
+const NOT_BUILT: Partial<Record<StageName, string>> = {
+  sample: 'teacher sampling (SG-MCMC) arrives with the teacher issue',
+  search: 'structure search arrives with the structure-selection issue',
+  distill: 'distillation arrives with the distillation issue',
+  evaluate: 'evaluation arrives with the distillation issue',
+  export: 'export arrives with the distillation issue',
+};
+
+export interface RunOptions {
+  /** The pipeline file's path, for resolving relative paths and for messages. */
+  file: string;
+  /** Run only these stages (default: every stage the pipeline configures). */
+  stages?: StageName[];
+  force?: boolean;
+  dataDir?: string;
+  log?: (line: string) => void;
+}
+
+export interface StageResult {
+  stage: StageName;
+  status: 'done' | 'unchanged';
+  summary: string;
+}
+
+/** The stages a pipeline configures, in order, restricted to `only` when given. */
+export function plannedStages(config: PipelineConfig, only?: StageName[]): StageName[] {
+  return STAGES.filter((s) => {
+    const section = SECTION[s];
+    const configured = section === null || config[section] !== undefined;
+    return configured && (!only || only.includes(s));
+  });
+}
+
+/** Runs the pipeline's stages in order; each stage is idempotent, so re-running resumes. */
+export async function runPipeline(config: PipelineConfig, opts: RunOptions): Promise<StageResult[]> {
+  const log = opts.log ?? (() => {});
+  const results: StageResult[] = [];
+  for (const stage of plannedStages(config, opts.stages)) {
+    const notBuilt = NOT_BUILT[stage];
+    if (notBuilt) {
+      const done = results.map((r) => r.stage).join(', ') || 'none';
+      throw new NotImplementedStageError(stage, `${notBuilt} (stages completed: ${done})`);
+    }
+    log(`stage ${stage}: start`);
+    const result = await runPrepare(config, opts);
+    results.push(result);
+    log(`stage ${stage}: ${result.summary}`);
+  }
+  return results;
+}
+
+async function runPrepare(config: PipelineConfig, opts: RunOptions): Promise<StageResult> {
+  const { dataset } = config;
+  const overrides = dataset.splits ?? {};
+  const storeOpts = { dir: opts.dataDir, force: opts.force };
+  let saved: SaveResult;
+  if (dataset.import) {
+    const imp = dataset.import;
+    saved = await importTable(
+      { ...imp, file: resolveRelative(imp.file, opts.file), name: dataset.name },
+      overrides,
+      storeOpts,
+    );
+  } else {
+    saved = await prepareBuiltin(dataset.name, overrides, storeOpts);
+  }
+  return {
+    stage: 'prepare',
+    status: saved.status === 'unchanged' ? 'unchanged' : 'done',
+    summary: `${saved.status === 'unchanged' ? 'up to date' : 'wrote'} ${saved.file} (${saved.meta.rows} rows, ${saved.splits.count} splits)`,
+  };
+}

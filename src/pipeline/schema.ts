@@ -1,0 +1,132 @@
+import { z } from 'zod';
+import { BACKENDS } from '../backend/select.js';
+
+/**
+ * A pipeline file describes a whole run: dataset and splits, teacher sampling, structure search,
+ * student distillation, evaluation and export. Every object is strict: an unknown key is an error.
+ * Sections are optional; a missing section skips its stage.
+ */
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+const positive = z.number().positive();
+const fraction = z.number().gt(0).lt(1);
+
+export const BUILTIN_DATASETS = ['boston', 'mnist'] as const;
+
+const importSource = z.strictObject({
+  /** CSV or Arrow file, relative to the pipeline file. */
+  file: z.string().min(1),
+  target: z.string().min(1),
+  task: z.enum(['regression', 'classification']),
+  features: z.array(z.string().min(1)).min(1).optional(),
+  classes: z.number().int().min(2).optional(),
+});
+
+const splitsSection = z.strictObject({
+  seed: nonNegativeInt.default(0),
+  count: positiveInt.optional(),
+  testFraction: fraction.optional(),
+  validationFraction: fraction.optional(),
+});
+
+const datasetSection = z.strictObject({
+  /** Name under datasets/: `boston`, `mnist`, or the name given to an imported file. */
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected letters, digits, ".", "_" and "-"'),
+  /** For user data: where to import it from. Omit for the built-in datasets. */
+  import: importSource.optional(),
+  splits: splitsSection.optional(),
+  /** Which splits the run uses: `all`, or a list of split indices. */
+  use: z.union([z.literal('all'), z.array(nonNegativeInt).min(1)]).default('all'),
+});
+
+const schedule = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('constant') }),
+  /** η_t = a·(b + t)^(−γ) with a = stepSize. */
+  z.strictObject({
+    kind: z.literal('polynomial'),
+    b: z.number().nonnegative(),
+    gamma: z.number().gt(0.5).lte(1),
+  }),
+  /** η multiplied by `factor` every `every` steps. */
+  z.strictObject({ kind: z.literal('step'), every: positiveInt, factor: z.number().gt(0).lte(1) }),
+]);
+
+const teacherSection = z.strictObject({
+  arch: z.string().min(1),
+  sampler: z.enum(['sgld', 'psgld', 'sghmc', 'dropout']).default('sgld'),
+  samples: positiveInt,
+  burnIn: nonNegativeInt.default(0),
+  thin: positiveInt.default(1),
+  stepSize: positive,
+  schedule: schedule.default({ kind: 'constant' }),
+  batchSize: positiveInt,
+  chains: positiveInt.default(1),
+  priorPrecision: positive.default(1),
+  temperature: z.number().nonnegative().default(1),
+  /** Fix the regression noise precision τ instead of sampling it. */
+  noisePrecision: positive.optional(),
+  /** SGHMC friction; pSGLD RMSProp decay ρ and damping λ. */
+  friction: positive.optional(),
+  rmsDecay: fraction.optional(),
+  rmsEpsilon: positive.optional(),
+  /** MC-dropout teacher: drop rate and training epochs. */
+  dropoutRate: fraction.optional(),
+  seed: nonNegativeInt.optional(),
+});
+
+const searchSection = z.strictObject({
+  space: z.string().min(1),
+  objective: z.enum(['distill', 'labels']).default('distill'),
+  relaxation: z.enum(['softmax', 'gumbel-softmax', 'logit-normal', 'dirichlet']).default('gumbel-softmax'),
+  preset: z.enum(['maximum-likelihood', 'evidence', 'single-level', 'custom']).default('evidence'),
+  hypergradient: z.enum(['first-order', 'second-order']).default('first-order'),
+  epochs: positiveInt,
+  batchSize: positiveInt.optional(),
+  pruneThreshold: fraction.optional(),
+  seed: nonNegativeInt.optional(),
+});
+
+const studentSection = z.strictObject({
+  /** Architecture name or spec path, or `search` to take the structure search's result. */
+  arch: z.string().min(1),
+});
+
+const distillationSection = z.strictObject({
+  mode: z.enum(['offline', 'online']).default('offline'),
+  temperature: positive.default(1),
+  klDirection: z.enum(['forward', 'reverse']).default('forward'),
+  inputNoise: z.number().nonnegative().default(0),
+  epochs: positiveInt,
+  batchSize: positiveInt,
+  learningRate: positive,
+  samplesPerBatch: positiveInt.optional(),
+  seed: nonNegativeInt.optional(),
+});
+
+const evaluationSection = z.strictObject({
+  /** Also train the single SGD/MAP network of the teacher's architecture as a baseline. */
+  map: z.boolean().default(true),
+  latencyRuns: positiveInt.default(20),
+  plots: z.boolean().default(true),
+});
+
+const exportSection = z.strictObject({
+  quantize: z.enum(['none', 'float16', 'uint8']).default('none'),
+});
+
+export const pipelineSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected letters, digits, ".", "_" and "-"'),
+  description: z.string().optional(),
+  seed: nonNegativeInt.default(0),
+  backend: z.enum(['auto', ...BACKENDS]).optional(),
+  dataset: datasetSection,
+  teacher: teacherSection.optional(),
+  search: searchSection.optional(),
+  student: studentSection.optional(),
+  distillation: distillationSection.optional(),
+  evaluation: evaluationSection.optional(),
+  export: exportSection.optional(),
+});
+
+export type PipelineConfig = z.infer<typeof pipelineSchema>;
+export type PipelineInput = z.input<typeof pipelineSchema>;

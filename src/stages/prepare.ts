@@ -1,0 +1,83 @@
+import path from 'node:path';
+import { UserError } from '../core/errors.js';
+import { datasetFile, saveDataset, type SaveResult } from '../data/store.js';
+import { BOSTON_SPLITS, bostonContent } from '../data/sources/boston.js';
+import { MNIST_FIXED, MNIST_SPLITS, mnistContent } from '../data/sources/mnist.js';
+import { userTableContent, type ImportOptions } from '../data/sources/user-table.js';
+import type { SplitSettings } from '../data/splits.js';
+
+export interface SplitOverrides {
+  seed?: number;
+  count?: number;
+  testFraction?: number;
+  validationFraction?: number;
+}
+
+export interface StoreOptions {
+  /** Folder for datasets (default `datasets/` or BDK_DATA_DIR). */
+  dir?: string;
+  /** Replace an existing dataset with different content or splits. */
+  force?: boolean;
+}
+
+export const BUILTIN_SOURCES = ['boston', 'mnist'] as const;
+export type BuiltinSource = (typeof BUILTIN_SOURCES)[number];
+
+/** Prepares a built-in dataset (`boston` from the stdlib CSV, `mnist` from the IDX files) into Arrow. */
+export async function prepareBuiltin(
+  source: string,
+  overrides: SplitOverrides = {},
+  opts: StoreOptions = {},
+): Promise<SaveResult> {
+  if (source === 'boston') {
+    return saveDataset(await bostonContent(), { ...BOSTON_SPLITS, ...defined(overrides) }, opts);
+  }
+  if (source === 'mnist') {
+    const extra = defined(overrides);
+    if (
+      extra.count !== undefined ||
+      extra.testFraction !== undefined ||
+      extra.validationFraction !== undefined
+    ) {
+      throw new UserError(
+        'mnist uses the fixed 50k/10k/10k train/validation/test split; only --seed may be given',
+      );
+    }
+    return saveDataset(await mnistContent(), { ...MNIST_SPLITS, ...extra }, { ...opts, fixed: MNIST_FIXED });
+  }
+  throw new UserError(
+    `unknown built-in dataset '${source}': expected one of ${BUILTIN_SOURCES.join(', ')} (use \`bdk data import\` for your own files)`,
+  );
+}
+
+/** Default splits for user data: the UCI protocol for regression, one random 80/10/10-style split for classification. */
+export function defaultSplits(task: ImportOptions['task']): SplitSettings {
+  return task === 'regression'
+    ? { protocol: 'uci', seed: 0, count: 20, testFraction: 0.1, validationFraction: 0.2 }
+    : { protocol: 'random', seed: 0, count: 1, testFraction: 0.1, validationFraction: 0.1 };
+}
+
+/** Imports a user's CSV or Arrow file as a dataset with the same layout as the built-in ones. */
+export async function importTable(
+  options: ImportOptions,
+  overrides: SplitOverrides = {},
+  opts: StoreOptions = {},
+): Promise<SaveResult> {
+  const target = datasetFile(options.name, opts.dir);
+  if (path.resolve(options.file) === target) {
+    throw new UserError(
+      `${options.file}: cannot import a file onto itself (dataset '${options.name}' is stored there); choose another --name`,
+    );
+  }
+  const content = await userTableContent(options);
+  return saveDataset(content, { ...defaultSplits(options.task), ...defined(overrides) }, opts);
+}
+
+/** Resolves an import file named in a pipeline relative to the pipeline file's folder. */
+export function resolveRelative(file: string, baseFile: string): string {
+  return path.isAbsolute(file) ? file : path.resolve(path.dirname(baseFile), file);
+}
+
+function defined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,15 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+
+/** Builds dist/ once so the CLI tests run the same binary a user gets from `npx bdk`. */
+export default function setup(): void {
+  const root = path.resolve(import.meta.dirname, '..');
+  execFileSync(
+    process.execPath,
+    [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+    {
+      cwd: root,
+      stdio: 'inherit',
+    },
+  );
+}
