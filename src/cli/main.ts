@@ -4,6 +4,7 @@ import { UserError, messageOf } from '../core/errors.js';
 import { registerData } from './commands/data.js';
 import { registerInfo } from './commands/info.js';
 import { registerRun } from './commands/run.js';
+import { registerSample } from './commands/sample.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerInfo(program);
   registerData(program);
+  registerSample(program);
   registerRun(program);
   return program;
 }

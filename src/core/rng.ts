@@ -87,7 +87,7 @@ export class Rng {
   }
 
   /** Fills `out` with independent N(mean, sd²) draws. */
-  fillNormal(out: Float32Array | Float64Array, mean = 0, sd = 1): typeof out {
+  fillNormal<T extends Float32Array | Float64Array>(out: T, mean = 0, sd = 1): T {
     for (let i = 0; i < out.length; i++) out[i] = mean + sd * this.normal();
     return out;
   }

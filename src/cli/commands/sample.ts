@@ -1,0 +1,195 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
+import { Progress } from '../../core/progress.js';
+import { parseSchedule } from '../../teacher/schedule.js';
+import { DEFAULT_SAMPLER } from '../../teacher/chains.js';
+import { defaultStepSize, sampleTeacher, type SampleConfig } from '../../stages/sample.js';
+import { addBackendOption, addJsonOption, parseInteger, printJson } from '../options.js';
+import { withInterrupt } from '../interrupt.js';
+
+function parsePositive(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n > 0) || !Number.isFinite(n))
+    throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
+  return n;
+}
+
+function parseNonNegative(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0) || !Number.isFinite(n))
+    throw new InvalidArgumentError(`expected a number >= 0, got '${value}'`);
+  return n;
+}
+
+function parseGammaPrior(value: string): { shape: number; rate: number } {
+  const [a, b] = value.split(',').map(Number);
+  if (!(a > 0 && b > 0))
+    throw new InvalidArgumentError(`expected SHAPE,RATE of two positive numbers, got '${value}'`);
+  return { shape: a, rate: b };
+}
+
+function parseScheduleOption(value: string) {
+  try {
+    return parseSchedule(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+interface SampleFlags {
+  dataset: string;
+  split: number;
+  trainOn: 'train' | 'trainval';
+  arch: string;
+  sampler: SampleConfig['sampler'];
+  samples: number;
+  burnIn: number;
+  thin: number;
+  stepSize?: number;
+  schedule: SampleConfig['schedule'];
+  batchSize: number;
+  chains: number;
+  chainOffset: number;
+  seed: number;
+  priorPrecision: number;
+  temperature: number;
+  noisePrecision?: number;
+  noisePrior: { shape: number; rate: number };
+  friction: number;
+  rmsDecay: number;
+  rmsEpsilon: number;
+  run: string;
+  resume?: boolean;
+  force?: boolean;
+  backend: BackendChoice;
+  json?: boolean;
+}
+
+export function registerSample(program: Command): void {
+  const cmd = program
+    .command('sample')
+    .description('sample a teacher posterior with SG-MCMC (SGLD, pSGLD, SGHMC) into checkpoints/RUN/')
+    .option('--dataset <name>', 'prepared dataset', 'boston')
+    .option('--split <k>', 'which split of the dataset', parseInteger(0), 0)
+    .option(
+      '--train-on <part>',
+      'train (without the validation carve-out) or trainval (the whole training part)',
+      'trainval',
+    )
+    .option(
+      '--arch <arch>',
+      'architecture: linear, mlp-50, mlp-400-400, lenet5, or a spec .json file',
+      'mlp-50',
+    )
+    .option('--sampler <name>', 'sgld | psgld | sghmc', 'sgld')
+    .option('--samples <s>', 'samples to draw per chain', parseInteger(1), 100)
+    .option('--burn-in <b>', 'steps discarded before the first sample', parseInteger(0), 1000)
+    .option('--thin <k>', 'steps between samples', parseInteger(1), 10)
+    .option(
+      '--step-size <a>',
+      'step size a (η_t = a for the constant schedule); default: 0.5/N for sgld and sghmc, 0.001/N·M for psgld',
+      parsePositive,
+    )
+    .option(
+      '--schedule <s>',
+      'constant | polynomial:B:GAMMA (η_t = a·(B+t)^−GAMMA) | step:EVERY:FACTOR',
+      parseScheduleOption,
+      { kind: 'constant' },
+    )
+    .option('--batch-size <m>', 'minibatch size M', parseInteger(1), 32)
+    .option('--chains <c>', 'chains run as one vectorized computation', parseInteger(1), 4)
+    .option(
+      '--chain-offset <k>',
+      'index of this process’s first chain, to shard a run over processes or machines',
+      parseInteger(0),
+      0,
+    )
+    .option('--seed <n>', 'random seed', parseInteger(0), 0)
+    .option(
+      '--prior-precision <alpha>',
+      'precision α of the Gaussian prior on every weight',
+      parsePositive,
+      1,
+    )
+    .option('--temperature <T>', 'posterior temperature (1 = the true posterior)', parseNonNegative, 1)
+    .option(
+      '--noise-precision <tau>',
+      'regression: fix the noise precision τ (standardized units) instead of sampling it',
+      parsePositive,
+    )
+    .option('--noise-prior <a,b>', 'regression: Gamma(shape, rate) prior on τ', parseGammaPrior, {
+      shape: 6,
+      rate: 6,
+    })
+    .option('--friction <alpha>', 'SGHMC friction α', parsePositive, DEFAULT_SAMPLER.friction)
+    .option('--rms-decay <rho>', 'pSGLD RMSProp decay ρ', parsePositive, DEFAULT_SAMPLER.rmsDecay)
+    .option('--rms-epsilon <lambda>', 'pSGLD damping λ', parsePositive, DEFAULT_SAMPLER.rmsEpsilon)
+    .requiredOption('--run <name>', 'run name (folder under the runs folder)')
+    .option('--resume', 'continue an interrupted run from its last saved state')
+    .option('--force', 'replace an existing run');
+  addBackendOption(cmd);
+  addJsonOption(cmd);
+  cmd.action(async (o: SampleFlags) => {
+    if (!['sgld', 'psgld', 'sghmc'].includes(o.sampler))
+      throw new InvalidArgumentError(`--sampler must be sgld, psgld or sghmc, got '${o.sampler}'`);
+    if (o.trainOn !== 'train' && o.trainOn !== 'trainval')
+      throw new InvalidArgumentError(`--train-on must be train or trainval, got '${o.trainOn}'`);
+    const backend = await selectBackend(o.backend);
+    if (!o.json) console.log(describeBackend(backend, o.backend));
+    const config: SampleConfig = {
+      dataset: o.dataset,
+      split: o.split,
+      trainOn: o.trainOn,
+      arch: o.arch,
+      sampler: o.sampler,
+      samples: o.samples,
+      burnIn: o.burnIn,
+      thin: o.thin,
+      stepSize: o.stepSize ?? NaN,
+      schedule: o.schedule,
+      batchSize: o.batchSize,
+      chains: o.chains,
+      seed: o.seed,
+      priorPrecision: o.priorPrecision,
+      temperature: o.temperature,
+      noisePrecision: o.noisePrecision ?? null,
+      noisePrior: o.noisePrior,
+      friction: o.friction,
+      rmsDecay: o.rmsDecay,
+      rmsEpsilon: o.rmsEpsilon,
+    };
+    if (o.stepSize === undefined) config.stepSize = await defaultStepSize(config);
+    const progress = new Progress({ label: `sample ${o.run}`, total: 1, unit: 'steps' });
+    const result = await withInterrupt((signal) =>
+      sampleTeacher(config, {
+        run: o.run,
+        chainOffset: o.chainOffset,
+        resume: o.resume,
+        force: o.force,
+        signal,
+        log: o.json ? undefined : (line) => console.log(line),
+        onProgress: (step, total, info) => {
+          (progress as unknown as { opts: { total: number } }).opts.total = total;
+          progress.update(step, info);
+        },
+      }),
+    );
+    progress.done();
+    if (!result.completed) {
+      process.exitCode = 130;
+      return;
+    }
+    const s = result.summary!;
+    if (o.json) return printJson(s);
+    const m = Object.entries(s.metrics)
+      .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+      .join(', ');
+    const d = s.diagnostics;
+    console.log(`ensemble of ${s.samples} samples (${s.chains} chains) on the test split: ${m}`);
+    console.log(
+      `diagnostics: log-likelihood ESS ${d.logLikelihood.ess.toFixed(1)}, split R-hat ${d.logLikelihood.rhat.toFixed(3)}; ` +
+        `test predictions (${d.testPredictions.points} points) R-hat median ${d.testPredictions.rhatMedian.toFixed(3)}, max ${d.testPredictions.rhatMax.toFixed(3)}, min ESS ${d.testPredictions.essMin.toFixed(1)}`,
+    );
+    console.log(`wrote ${result.runDir} in ${s.seconds.toFixed(1)} s`);
+  });
+}

@@ -1,0 +1,419 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../core/errors.js';
+import { checkName, runsDir } from '../core/paths.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { effectiveSampleSize, splitRhat } from '../eval/diagnostics.js';
+import { brier, ece, errorRate, nll, rmse } from '../eval/metrics.js';
+import { loadDataset, partArrays, type LoadedDataset, type PartArrays } from '../data/store.js';
+import { resolveArch } from '../model/builtins.js';
+import type { Analysis } from '../model/spec.js';
+import { loadChainState, saveChainState } from '../teacher/chain-state.js';
+import {
+  chainSeed,
+  runChains,
+  type ChainSnapshot,
+  type SamplerName,
+  type TracePoint,
+} from '../teacher/chains.js';
+import { ensemblePredictive, type Predictive } from '../teacher/predictive.js';
+import type { PosteriorModel } from '../teacher/posterior.js';
+import { readSamples, scanSamples, SampleWriter } from '../teacher/sample-store.js';
+import type { Schedule } from '../teacher/schedule.js';
+
+/** Settings of a teacher run (`bdk sample`), stored as `config.json` in the run folder. */
+export interface SampleConfig {
+  dataset: string;
+  split: number;
+  /** Which rows the teacher learns from: `trainval` (default, the whole training part) or `train`. */
+  trainOn: 'train' | 'trainval';
+  arch: string;
+  sampler: SamplerName;
+  samples: number;
+  burnIn: number;
+  thin: number;
+  stepSize: number;
+  schedule: Schedule;
+  batchSize: number;
+  chains: number;
+  seed: number;
+  priorPrecision: number;
+  temperature: number;
+  /** Regression: fix τ (standardized units) instead of sampling it. */
+  noisePrecision: number | null;
+  /** Regression: Gamma(shape, rate) prior on τ when it is sampled. */
+  noisePrior: { shape: number; rate: number };
+  friction: number;
+  rmsDecay: number;
+  rmsEpsilon: number;
+}
+
+export interface SampleOptions {
+  run: string;
+  /** First global chain index of this process's shard. */
+  chainOffset?: number;
+  resume?: boolean;
+  force?: boolean;
+  dataDir?: string;
+  runsDir?: string;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+  onProgress?: (step: number, total: number, info: string) => void;
+}
+
+export interface TeacherSummary {
+  run: string;
+  dataset: string;
+  split: number;
+  arch: string;
+  sampler: SamplerName;
+  parameterCount: number;
+  samples: number;
+  chains: number;
+  metrics: Record<string, number>;
+  diagnostics: {
+    logLikelihood: { ess: number; rhat: number };
+    testPredictions: { points: number; rhatMax: number; rhatMedian: number; essMin: number };
+  };
+  seconds: number;
+}
+
+export interface SampleResult {
+  runDir: string;
+  completed: boolean;
+  summary: TeacherSummary | null;
+}
+
+/**
+ * A default step size scaled to the data: the drift (η/2)·N·ḡ then moves weights by O(η·N), so
+ * a = 0.5/N for SGLD and SGHMC; pSGLD's preconditioner already divides by the gradient scale.
+ */
+export async function defaultStepSize(config: SampleConfig, dataDir?: string): Promise<number> {
+  const ds = await loadDataset(config.dataset, dataDir);
+  const n = partArrays(ds, config.split, config.trainOn).rows;
+  return config.sampler === 'psgld' ? 1e-3 / n : 0.5 / n;
+}
+
+export const runPath = (run: string, dir?: string) => path.join(dir ?? runsDir(), checkName('run', run));
+const samplesFile = (runDir: string, offset: number) => path.join(runDir, `samples-c${offset}.arrow`);
+const stateFile = (runDir: string, offset: number) => path.join(runDir, `state-c${offset}.bin`);
+const traceFile = (runDir: string, offset: number) => path.join(runDir, `trace-c${offset}.csv`);
+
+async function exists(p: string): Promise<boolean> {
+  return fs.access(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The settings that must agree between shards of one run. */
+function shardKey(c: SampleConfig): string {
+  const { chains: _c, samples: _s, ...rest } = c;
+  return JSON.stringify(rest);
+}
+
+export function inputShape(ds: LoadedDataset): number[] {
+  return ds.meta.imageShape ?? [ds.meta.featureCount];
+}
+
+/** Training tensors of a part: x [n, ...example] and y [n] (float32 standardized target, or int32 labels). */
+export function partTensors(ds: LoadedDataset, part: PartArrays): { x: tf.Tensor; y: tf.Tensor } {
+  const x = tf.tensor(part.x, [part.rows, ...inputShape(ds)]);
+  const y = part.y instanceof Int32Array ? tf.tensor1d(part.y, 'int32') : tf.tensor1d(part.y, 'float32');
+  return { x, y };
+}
+
+/** All samples files of a run (every shard), in chain-offset order. */
+export async function runSampleFiles(runDir: string): Promise<string[]> {
+  const names = (await fs.readdir(runDir)).filter((f) => /^samples-c\d+\.arrow$/.test(f));
+  return names
+    .sort((a, b) => Number(a.slice(9, -6)) - Number(b.slice(9, -6)))
+    .map((f) => path.join(runDir, f));
+}
+
+/**
+ * Samples a teacher posterior (DESIGN §1) and writes the run folder: `spec.json`, `config.json`,
+ * `samples-c<offset>.arrow` (Arrow IPC stream, one record per sample, appended as drawn),
+ * `trace-c<offset>.csv`, `state-c<offset>.bin` (resumable chain state) and, when done,
+ * `teacher.json` with the ensemble's test metrics and convergence diagnostics.
+ */
+export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions): Promise<SampleResult> {
+  const log = opts.log ?? (() => {});
+  const runDir = runPath(opts.run, opts.runsDir);
+  const offset = opts.chainOffset ?? 0;
+  const configPath = path.join(runDir, 'config.json');
+  let config = requested;
+  const shardExists =
+    (await exists(samplesFile(runDir, offset))) || (await exists(stateFile(runDir, offset)));
+  if (await exists(configPath)) {
+    const stored = JSON.parse(await fs.readFile(configPath, 'utf8')) as SampleConfig;
+    if (opts.force) {
+      await fs.rm(runDir, { recursive: true, force: true });
+    } else if (opts.resume) {
+      if (!shardExists)
+        throw new UserError(
+          `run '${opts.run}' has no chains at offset ${offset} to resume (${samplesFile(runDir, offset)} missing)`,
+        );
+      config = { ...stored, samples: Math.max(stored.samples, requested.samples) };
+    } else if (!shardExists && shardKey(stored) === shardKey({ ...requested })) {
+      log(`adding chains ${offset}..${offset + requested.chains - 1} to run '${opts.run}'`);
+    } else {
+      throw new UserError(
+        `run '${opts.run}' already exists at ${runDir}; pass --resume to continue it or --force to replace it`,
+      );
+    }
+  } else if (opts.resume) {
+    throw new UserError(`cannot resume run '${opts.run}': ${configPath} not found`);
+  }
+
+  const ds = await loadDataset(config.dataset, opts.dataDir);
+  const task = ds.meta.task;
+  const train = partArrays(ds, config.split, config.trainOn);
+  const test = partArrays(ds, config.split, 'test');
+  const outputUnits = task === 'classification' ? ds.meta.classCount! : 1;
+  const analysis = await resolveArch(config.arch, { input: inputShape(ds), outputUnits });
+  await fs.mkdir(runDir, { recursive: true });
+  if (!(await exists(configPath)) || opts.force) {
+    await writeFileAtomic(path.join(runDir, 'spec.json'), JSON.stringify(analysis.spec, null, 2) + '\n');
+    await writeFileAtomic(
+      configPath,
+      JSON.stringify({ ...config, datasetChecksum: ds.meta.checksum }, null, 2) + '\n',
+    );
+  } else if (opts.resume && config.samples !== requested.samples) {
+    await writeFileAtomic(
+      configPath,
+      JSON.stringify({ ...config, datasetChecksum: ds.meta.checksum }, null, 2) + '\n',
+    );
+  }
+
+  const model: PosteriorModel = {
+    analysis,
+    task,
+    dataSize: train.rows,
+    priorPrecision: config.priorPrecision,
+    noise:
+      task === 'regression'
+        ? config.noisePrecision
+          ? { fixed: config.noisePrecision }
+          : config.noisePrior
+        : undefined,
+  };
+  const C = config.chains;
+  const seeds = Array.from({ length: C }, (_, c) => chainSeed(config.seed, offset + c));
+  const sFile = samplesFile(runDir, offset);
+
+  // Resume: the state says how many samples it accounts for; samples drawn after it are cut and redrawn.
+  let resume: ChainSnapshot | undefined;
+  let writer: SampleWriter;
+  if (opts.resume && (await exists(stateFile(runDir, offset)))) {
+    const st = await loadChainState<
+      Omit<ChainSnapshot, 'weights' | 'logNoisePrecision' | 'auxWeights' | 'auxLogNoisePrecision'>
+    >(stateFile(runDir, offset));
+    const arr = st.arrays;
+    resume = {
+      ...st.meta,
+      weights: arr.weights,
+      logNoisePrecision: arr.logNoisePrecision ?? null,
+      auxWeights: arr.auxWeights ?? null,
+      auxLogNoisePrecision: arr.auxLogNoisePrecision ?? null,
+    };
+    writer = await SampleWriter.openForAppend(sFile, resume.samplesDrawn * C);
+    await truncateTrace(traceFile(runDir, offset), resume.step);
+    log(
+      `resuming run '${opts.run}' chains ${offset}..${offset + C - 1} at step ${resume.step} with ${resume.samplesDrawn} samples per chain`,
+    );
+  } else if (opts.resume) {
+    writer = await SampleWriter.openForAppend(sFile, 0); // killed before the first state save: start over
+    await fs.rm(traceFile(runDir, offset), { force: true });
+  } else {
+    writer = await SampleWriter.create(sFile, analysis.parameterCount, {
+      run: opts.run,
+      chainOffset: offset,
+      arch: analysis.spec.name,
+      task,
+    });
+  }
+
+  const trace: string[] = [];
+  if (!(await exists(traceFile(runDir, offset))))
+    await fs.writeFile(traceFile(runDir, offset), 'step,chain,logLikelihood,stepSize\n');
+  const flushTrace = async () => {
+    if (trace.length) await fs.appendFile(traceFile(runDir, offset), trace.splice(0).join(''));
+  };
+  const onTrace = (points: TracePoint[]) => {
+    for (const p of points) trace.push(`${p.step},${offset + p.chain},${p.logLikelihood},${p.stepSize}\n`);
+  };
+  const saveState = async (snap: ChainSnapshot) => {
+    const { weights, logNoisePrecision, auxWeights, auxLogNoisePrecision, ...meta } = snap;
+    const arrays: Record<string, Float32Array> = { weights };
+    if (logNoisePrecision) arrays.logNoisePrecision = logNoisePrecision;
+    if (auxWeights) arrays.auxWeights = auxWeights;
+    if (auxLogNoisePrecision) arrays.auxLogNoisePrecision = auxLogNoisePrecision;
+    await saveChainState(stateFile(runDir, offset), meta, arrays);
+  };
+
+  const started = Date.now();
+  const { x, y } = partTensors(ds, train);
+  let result;
+  try {
+    log(
+      `sampling ${config.sampler} on ${config.dataset} split ${config.split} (${train.rows} rows), ${analysis.spec.name} (${analysis.parameterCount} parameters), ` +
+        `${C} chain${C > 1 ? 's' : ''} from ${offset}: ${config.burnIn} burn-in + ${config.samples}×${config.thin} steps`,
+    );
+    let lastLl = NaN;
+    result = await runChains({
+      model,
+      settings: config,
+      x,
+      y,
+      seeds,
+      resume,
+      onTrace: (pts) => {
+        lastLl = pts.reduce((s, p) => s + p.logLikelihood, 0) / pts.length;
+        onTrace(pts);
+      },
+      onSamples: async (samples, snapshot) => {
+        await writer.append(samples.map((s) => ({ ...s, chain: offset + s.chain })));
+        await flushTrace();
+        await saveState(snapshot());
+      },
+      onProgress: (step, total) => opts.onProgress?.(step, total, `ll ${lastLl.toFixed(3)}`),
+      signal: opts.signal,
+    });
+    await flushTrace();
+    await saveState(result.snapshot);
+  } finally {
+    await writer.close();
+    tf.dispose([x, y]);
+  }
+  if (!result.completed) {
+    log(
+      `interrupted at step ${result.snapshot.step}; continue with: bdk sample --resume --run ${opts.run}${offset ? ` --chain-offset ${offset}` : ''}`,
+    );
+    return { runDir, completed: false, summary: null };
+  }
+  const summary = await evaluateTeacher(
+    runDir,
+    opts.run,
+    config,
+    ds,
+    analysis,
+    test,
+    (Date.now() - started) / 1000,
+  );
+  await writeFileAtomic(path.join(runDir, 'teacher.json'), JSON.stringify(summary, null, 2) + '\n');
+  return { runDir, completed: true, summary };
+}
+
+async function truncateTrace(file: string, step: number): Promise<void> {
+  const text = await fs.readFile(file, 'utf8').catch(() => null);
+  if (text === null) return;
+  const lines = text.split('\n').filter(Boolean);
+  const kept = [lines[0], ...lines.slice(1).filter((l) => Number(l.split(',')[0]) <= step)];
+  await writeFileAtomic(file, kept.join('\n') + '\n');
+}
+
+/** Per-chain series from the samples of every shard of a run, keyed by global chain index. */
+function byChain(chain: Int32Array, values: ArrayLike<number>): number[][] {
+  const m = new Map<number, number[]>();
+  for (let i = 0; i < chain.length; i++) {
+    const list = m.get(chain[i]) ?? [];
+    list.push(values[i]);
+    m.set(chain[i], list);
+  }
+  return [...m.keys()].sort((a, b) => a - b).map((k) => m.get(k)!);
+}
+
+/** Metrics of a predictive on the test rows: RMSE and mean log-likelihood, or error, NLL, Brier and ECE. */
+export function predictiveMetrics(pred: Predictive, test: PartArrays): Record<string, number> {
+  if (pred.task === 'regression') {
+    const ll = pred.logDensity.reduce((s, v) => s + v, 0) / pred.logDensity.length;
+    return { rmse: rmse(pred.mean, test.yRaw!), ll };
+  }
+  const labels = test.y as Int32Array;
+  return {
+    error: errorRate(pred.probs, labels, pred.classes),
+    nll: nll(pred.probs, labels, pred.classes),
+    brier: brier(pred.probs, labels, pred.classes),
+    ece: ece(pred.probs, labels, pred.classes),
+  };
+}
+
+/** Ensemble predictive on the test split from every shard's samples, with convergence diagnostics. */
+export async function evaluateTeacher(
+  runDir: string,
+  run: string,
+  config: SampleConfig,
+  ds: LoadedDataset,
+  analysis: Analysis,
+  test: PartArrays,
+  seconds: number,
+): Promise<TeacherSummary> {
+  const files = await runSampleFiles(runDir);
+  const chainIds: number[] = [];
+  const lls: number[] = [];
+  for (const f of files) {
+    for await (const b of readSamples([f])) {
+      chainIds.push(...b.chain);
+      lls.push(...b.logLikelihood);
+    }
+  }
+  const x = tf.tensor(test.x, [test.rows, ...inputShape(ds)]);
+  let pred: Predictive;
+  try {
+    pred = await ensemblePredictive(
+      {
+        analysis,
+        task: ds.meta.task,
+        x,
+        y: test.y,
+        target: test.normalization.target,
+        trackPoints: Math.min(50, test.rows),
+      },
+      readSamples(files),
+    );
+  } finally {
+    x.dispose();
+  }
+  const chainArr = Int32Array.from(chainIds);
+  const llChains = byChain(chainArr, lls);
+  const rhats: number[] = [];
+  const esses: number[] = [];
+  for (const series of pred.tracked) {
+    const perChain = byChain(chainArr, series);
+    rhats.push(splitRhat(perChain));
+    esses.push(effectiveSampleSize(perChain));
+  }
+  const finite = (xs: number[]) => xs.filter(Number.isFinite).sort((a, b) => a - b);
+  const r = finite(rhats);
+  const e = finite(esses);
+  return {
+    run,
+    dataset: config.dataset,
+    split: config.split,
+    arch: analysis.spec.name,
+    sampler: config.sampler,
+    parameterCount: analysis.parameterCount,
+    samples: pred.samples,
+    chains: llChains.length,
+    metrics: predictiveMetrics(pred, test),
+    diagnostics: {
+      logLikelihood: { ess: effectiveSampleSize(llChains), rhat: splitRhat(llChains) },
+      testPredictions: {
+        points: pred.tracked.length,
+        rhatMax: r.at(-1) ?? NaN,
+        rhatMedian: r[Math.floor(r.length / 2)] ?? NaN,
+        essMin: e[0] ?? NaN,
+      },
+    },
+    seconds,
+  };
+}
+
+/** Counts the complete samples of a run's shards (for status output). */
+export async function countSamples(runDir: string): Promise<number> {
+  let n = 0;
+  for (const f of await runSampleFiles(runDir)) n += (await scanSamples(f)).records;
+  return n;
+}

@@ -1,0 +1,232 @@
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../core/rng.js';
+import { initialWeights, unflatten, flatten } from '../model/forward.js';
+import { psgld, sghmc, sgld, type Kernel, type KernelState } from './kernels.js';
+import { disposeGradient, estimateGradient, samplesNoise, type PosteriorModel } from './posterior.js';
+import { stepSizeAt, type Schedule } from './schedule.js';
+
+export type SamplerName = 'sgld' | 'psgld' | 'sghmc';
+
+export interface SamplerSettings {
+  sampler: SamplerName;
+  /** a in η_t = schedule(a, t). */
+  stepSize: number;
+  schedule: Schedule;
+  batchSize: number;
+  burnIn: number;
+  thin: number;
+  /** Samples to draw per chain. */
+  samples: number;
+  temperature: number;
+  /** SGHMC friction α. */
+  friction: number;
+  /** pSGLD RMSProp decay ρ and damping λ. */
+  rmsDecay: number;
+  rmsEpsilon: number;
+}
+
+export const DEFAULT_SAMPLER = { friction: 0.05, rmsDecay: 0.99, rmsEpsilon: 1e-5 } as const;
+
+export function makeKernel(s: SamplerSettings, dataSize: number): Kernel {
+  switch (s.sampler) {
+    case 'sgld':
+      return sgld({ temperature: s.temperature });
+    case 'psgld':
+      return psgld({ temperature: s.temperature, dataSize, decay: s.rmsDecay, epsilon: s.rmsEpsilon });
+    case 'sghmc':
+      return sghmc({ temperature: s.temperature, friction: s.friction });
+  }
+}
+
+/** Everything needed to continue the chains exactly where they stopped. */
+export interface ChainSnapshot {
+  /** Steps taken so far (burn-in included). */
+  step: number;
+  /** Samples recorded per chain so far. */
+  samplesDrawn: number;
+  rngStates: number[][];
+  /** Flat network weights [C·P]. */
+  weights: Float32Array;
+  /** log τ per chain [C] when τ is sampled. */
+  logNoisePrecision: Float32Array | null;
+  /** Kernel auxiliaries (momentum / mean square), same layout as weights and log τ. */
+  auxWeights: Float32Array | null;
+  auxLogNoisePrecision: Float32Array | null;
+}
+
+export interface DrawnSample {
+  chain: number;
+  step: number;
+  logLikelihood: number;
+  noisePrecision: number;
+  weights: Float32Array;
+}
+
+export interface TracePoint {
+  step: number;
+  chain: number;
+  logLikelihood: number;
+  stepSize: number;
+}
+
+export interface ChainRunOptions {
+  model: PosteriorModel;
+  settings: SamplerSettings;
+  /** Training inputs [N, ...example] and targets [N] (float32 regression, int32 labels). */
+  x: tf.Tensor;
+  y: tf.Tensor;
+  /** One seed per chain; chain c draws initialization, minibatches and noise from its own stream. */
+  seeds: number[];
+  /** Continue from a snapshot instead of initializing. */
+  resume?: ChainSnapshot;
+  /** Called with the samples of every chain drawn at one step, and a snapshot taken right after them. */
+  onSamples?: (samples: DrawnSample[], snapshot: () => ChainSnapshot) => Promise<void>;
+  onTrace?: (points: TracePoint[]) => void;
+  /** Trace every k steps (and at every sample). */
+  traceEvery?: number;
+  onProgress?: (step: number, total: number) => void;
+  /** Stop cleanly after the current step; the final snapshot is returned. */
+  signal?: AbortSignal;
+}
+
+export interface ChainRunResult {
+  snapshot: ChainSnapshot;
+  completed: boolean;
+}
+
+/** A seed for chain `index` of a run seeded with `seed` (chains of one run never share a stream). */
+export function chainSeed(seed: number, index: number): number {
+  const r = new Rng(seed);
+  const base = r.nextUint32();
+  const mixed = new Rng(base ^ Math.imul(index + 1, 0x9e3779b9));
+  return mixed.nextUint32();
+}
+
+function readFloat(t: tf.Tensor): Float32Array {
+  return t.dataSync() as Float32Array;
+}
+
+/**
+ * Runs C chains as one vectorized computation: the chain axis is batched inside the matmuls, and
+ * each chain c has its own random stream (initialization, then per step its minibatch indices and
+ * its noise), so a chain gives the same samples whether it runs alone or with others.
+ * Step t (1-based) records a sample when t > burnIn and (t − burnIn) is a multiple of thin.
+ */
+export async function runChains(o: ChainRunOptions): Promise<ChainRunResult> {
+  const { model, settings } = o;
+  const a = model.analysis;
+  const C = o.seeds.length;
+  const P = a.parameterCount;
+  const N = o.x.shape[0];
+  const M = Math.min(settings.batchSize, N);
+  const noiseSampled = samplesNoise(model);
+  const kernel = makeKernel(settings, N);
+  const total = settings.burnIn + settings.samples * settings.thin;
+
+  let rngs: Rng[];
+  let state: KernelState;
+  let step: number;
+  let samplesDrawn: number;
+  if (o.resume) {
+    const r = o.resume;
+    rngs = r.rngStates.map((s) => Rng.fromState(s));
+    const pos = unflatten(a, tf.tensor2d(r.weights, [C, P]));
+    if (noiseSampled) pos.push(tf.tensor2d(r.logNoisePrecision!, [C, 1]));
+    state = kernel.init(pos);
+    if (kernel.auxName && r.auxWeights) {
+      tf.dispose(state.aux);
+      const aux = unflatten(a, tf.tensor2d(r.auxWeights, [C, P]));
+      if (noiseSampled) aux.push(tf.tensor2d(r.auxLogNoisePrecision!, [C, 1]));
+      state = { position: state.position, aux };
+    }
+    step = r.step;
+    samplesDrawn = r.samplesDrawn;
+  } else {
+    rngs = o.seeds.map((s) => new Rng(s));
+    const w = new Float32Array(C * P);
+    rngs.forEach((rng, c) => w.set(initialWeights(a, rng), c * P));
+    const pos = tf.tidy(() => unflatten(a, tf.tensor2d(w, [C, P])));
+    // τ starts at the mean of its Gamma prior, in standardized target units.
+    if (noiseSampled) {
+      const g = model.noise as { shape: number; rate: number };
+      pos.push(tf.fill([C, 1], Math.log(g.shape / g.rate)));
+    }
+    state = kernel.init(pos);
+    step = 0;
+    samplesDrawn = 0;
+  }
+
+  const snapshot = (): ChainSnapshot => {
+    const weights = tf.tidy(() => readFloat(flatten(state.position.slice(0, a.params.length))));
+    const logNoise = noiseSampled ? readFloat(state.position[a.params.length]).slice() : null;
+    let auxWeights: Float32Array | null = null;
+    let auxLog: Float32Array | null = null;
+    if (state.aux.length) {
+      auxWeights = tf.tidy(() => readFloat(flatten(state.aux.slice(0, a.params.length))));
+      auxLog = noiseSampled ? readFloat(state.aux[a.params.length]).slice() : null;
+    }
+    return {
+      step,
+      samplesDrawn,
+      rngStates: rngs.map((r) => r.state()),
+      weights,
+      logNoisePrecision: logNoise,
+      auxWeights,
+      auxLogNoisePrecision: auxLog,
+    };
+  };
+
+  const Ptot = P + (noiseSampled ? 1 : 0);
+  const noiseBuf = new Float32Array(C * Ptot);
+  const idx = new Int32Array(C * M);
+  const traceEvery = o.traceEvery ?? Math.max(1, Math.floor(total / 500));
+  const exampleShape = o.x.shape.slice(1);
+
+  while (step < total) {
+    if (o.signal?.aborted) return { snapshot: snapshot(), completed: false };
+    const eta = stepSizeAt(settings.stepSize, settings.schedule, step);
+    for (let c = 0; c < C; c++) {
+      const r = rngs[c];
+      for (let j = 0; j < M; j++) idx[c * M + j] = r.int(N);
+      r.fillNormal(noiseBuf.subarray(c * Ptot, (c + 1) * Ptot));
+    }
+    const { xb, yb, noise } = tf.tidy(() => {
+      const ids = tf.tensor1d(idx, 'int32');
+      const xb = tf.reshape(tf.gather(o.x, ids), [C, M, ...exampleShape]);
+      const yb = tf.reshape(tf.gather(o.y, ids), [C, M]);
+      const all = tf.tensor2d(noiseBuf, [C, Ptot]);
+      const noise = unflatten(a, tf.slice(all, [0, 0], [C, P]) as tf.Tensor2D);
+      if (noiseSampled) noise.push(tf.slice(all, [0, P], [C, 1]));
+      return { xb, yb, noise };
+    });
+    const g = estimateGradient(model, state.position, xb, yb);
+    const next = kernel.step(state, g.grad, eta, noise);
+    tf.dispose([...state.position, ...state.aux, xb, yb, ...noise]);
+    state = next;
+    step++;
+    const isSample = step > settings.burnIn && (step - settings.burnIn) % settings.thin === 0;
+    if (isSample || step % traceEvery === 0) {
+      const ll = readFloat(g.logLikelihood);
+      o.onTrace?.(Array.from(ll, (v, c) => ({ step, chain: c, logLikelihood: v, stepSize: eta })));
+      if (isSample) {
+        samplesDrawn++;
+        const w = tf.tidy(() => readFloat(flatten(state.position.slice(0, a.params.length))));
+        const tau = noiseSampled ? readFloat(state.position[a.params.length]) : null;
+        const fixedTau = model.noise && 'fixed' in model.noise ? model.noise.fixed : NaN;
+        const samples: DrawnSample[] = Array.from({ length: C }, (_, c) => ({
+          chain: c,
+          step,
+          logLikelihood: ll[c],
+          noisePrecision: tau ? Math.exp(tau[c]) : fixedTau,
+          weights: w.slice(c * P, (c + 1) * P),
+        }));
+        if (o.onSamples) await o.onSamples(samples, snapshot);
+      }
+    }
+    disposeGradient(g);
+    o.onProgress?.(step, total);
+  }
+  const final = snapshot();
+  tf.dispose([...state.position, ...state.aux]);
+  return { snapshot: final, completed: true };
+}

@@ -1,0 +1,107 @@
+import * as tf from '@tensorflow/tfjs';
+import { forward } from '../model/forward.js';
+import type { Analysis } from '../model/spec.js';
+import type { GradientEstimate } from './kernels.js';
+
+/**
+ * The Bayesian model a teacher samples (DESIGN §1): prior θ ~ N(0, α⁻¹I); classification
+ * p(y|x,θ) = softmax(f(x,θ))_y; regression y ~ N(f(x,θ), τ⁻¹) with the noise precision τ either
+ * fixed or sampled as s = log τ under a Gamma(a₀, b₀) prior on τ (log p(s) = a₀·s − b₀·eˢ + const,
+ * the Jacobian included).
+ *
+ * Positions are the network's parameter tensors [C, ...shape] in layout order, followed for a sampled
+ * τ by s with shape [C, 1].
+ */
+export interface PosteriorModel {
+  analysis: Analysis;
+  task: 'regression' | 'classification';
+  /** N, the number of training examples (the likelihood is scaled by N/M). */
+  dataSize: number;
+  /** α, the prior precision of every weight. */
+  priorPrecision: number;
+  /** Regression: a fixed τ, or the Gamma(shape, rate) prior of a sampled τ. */
+  noise?: { fixed: number } | { shape: number; rate: number };
+}
+
+export function samplesNoise(m: PosteriorModel): boolean {
+  return m.task === 'regression' && m.noise !== undefined && !('fixed' in m.noise);
+}
+
+/**
+ * Per-chain log-likelihood Σ_batch log p(y|x,θ_c) → [C], for outputs [C, M, units] and targets
+ * [C, M] (float for regression, int32 labels for classification).
+ */
+export function batchLogLikelihood(
+  m: PosteriorModel,
+  outputs: tf.Tensor,
+  y: tf.Tensor,
+  logNoisePrecision: tf.Tensor | null,
+): tf.Tensor1D {
+  return tf.tidy(() => {
+    if (m.task === 'classification') {
+      const k = outputs.shape[outputs.rank - 1];
+      const logp = tf.logSoftmax(outputs);
+      return tf.sum(tf.mul(logp, tf.oneHot(tf.cast(y, 'int32'), k)), [1, 2]) as tf.Tensor1D;
+    }
+    const mean = tf.squeeze(outputs, [2]);
+    const s = logNoisePrecision ?? tf.scalar(Math.log((m.noise as { fixed: number }).fixed));
+    const r2 = tf.square(tf.sub(y, mean));
+    const perExample = tf.sub(
+      tf.sub(tf.mul(s, 0.5), 0.5 * Math.log(2 * Math.PI)),
+      tf.mul(tf.mul(tf.exp(s), r2), 0.5),
+    );
+    return tf.sum(perExample, 1) as tf.Tensor1D;
+  });
+}
+
+/** ∇log p(θ): −α·θ for the weights, a₀ − b₀·eˢ for s = log τ. */
+export function priorGradient(m: PosteriorModel, positions: tf.Tensor[]): tf.Tensor[] {
+  const nNet = m.analysis.params.length;
+  return positions.map((p, i) =>
+    tf.tidy(() => {
+      if (i < nNet) return tf.mul(p, -m.priorPrecision);
+      const g = m.noise as { shape: number; rate: number };
+      return tf.sub(tf.scalar(g.shape), tf.mul(tf.exp(p), g.rate));
+    }),
+  );
+}
+
+export interface GradientResult {
+  grad: GradientEstimate;
+  /** Mean per-example log-likelihood on the minibatch, per chain [C]. */
+  logLikelihood: tf.Tensor1D;
+}
+
+/**
+ * Gradient estimator: ∇log p̃(θ) = ∇log p(θ) + (N/M)·Σ_{(x,y)∈D_M} ∇log p(y|x,θ), for every chain at
+ * once (chains are independent, so the gradient of the sum over chains is each chain's gradient).
+ * `x` is [C, M, ...example], `y` [C, M]. The caller disposes the result.
+ */
+export function estimateGradient(
+  m: PosteriorModel,
+  positions: tf.Tensor[],
+  x: tf.Tensor,
+  y: tf.Tensor,
+  forwardOpts: { training?: boolean; dropoutSeed?: number } = {},
+): GradientResult {
+  const nNet = m.analysis.params.length;
+  const batch = x.shape[1] as number;
+  const scale = m.dataSize / batch;
+  let logLik: tf.Tensor1D | null = null;
+  const grads = tf.tidy(() => {
+    const f = (...ps: tf.Tensor[]) => {
+      const out = forward(m.analysis, ps.slice(0, nNet), x, forwardOpts);
+      const ll = batchLogLikelihood(m, out, y, ps.length > nNet ? ps[nNet] : null);
+      logLik = tf.keep(tf.div(ll, batch)) as tf.Tensor1D;
+      return tf.mul(tf.sum(ll), scale) as tf.Scalar;
+    };
+    const g = tf.grads(f)(positions);
+    const prior = priorGradient(m, positions);
+    return { logPosterior: g.map((gi, i) => tf.add(gi, prior[i])), logPrior: prior };
+  });
+  return { grad: grads, logLikelihood: logLik! };
+}
+
+export function disposeGradient(r: GradientResult): void {
+  tf.dispose([...r.grad.logPosterior, ...r.grad.logPrior, r.logLikelihood]);
+}

@@ -1,0 +1,139 @@
+import * as tf from '@tensorflow/tfjs';
+import { MixtureAccumulator } from '../eval/metrics.js';
+import { forward, unflatten } from '../model/forward.js';
+import type { Analysis } from '../model/spec.js';
+import type { SampleBatch } from './sample-store.js';
+
+/**
+ * Ensemble predictive p(y|x,D) ≈ 1/S Σ_s p(y|x,θˢ), evaluated for many samples at once: each chunk of
+ * samples is one vectorized forward pass (samples on the chain axis, inputs broadcast), so there is
+ * no per-sample loop, and chunks over samples and inputs keep memory bounded for S in the thousands.
+ * Classification: the mean of the samples' softmaxes. Regression: the Gaussian mixture
+ * 1/S Σ_s N(μ_s(x), τ_s⁻¹), its mean, variance and log-density (by log-sum-exp), reported in the
+ * target's original units.
+ */
+export interface PredictiveInput {
+  analysis: Analysis;
+  task: 'regression' | 'classification';
+  /** Inputs [n, ...example], normalized as in training. */
+  x: tf.Tensor;
+  /** Regression: standardized targets; classification: labels. */
+  y: Float32Array | Int32Array;
+  /** Regression: the target standardization, to report in original units. */
+  target?: { mean: number; std: number } | null;
+  /** Keep every sample's prediction at the first `trackPoints` inputs (for convergence diagnostics). */
+  trackPoints?: number;
+  /** Upper bound on the activations of one forward pass, in float32 values (default 16M = 64 MiB). */
+  activationBudget?: number;
+}
+
+export interface RegressionPredictive {
+  task: 'regression';
+  samples: number;
+  /** Predictive mean and variance per input, original units. */
+  mean: Float64Array;
+  variance: Float64Array;
+  /** log p(y_i|x_i,D) per input, original units. */
+  logDensity: Float64Array;
+  /** Per tracked point, the mean μ_s(x_i) of each sample, in sample order: tracked[i][s]. */
+  tracked: number[][];
+}
+
+export interface ClassificationPredictive {
+  task: 'classification';
+  samples: number;
+  /** n × K mean probabilities. */
+  probs: Float64Array;
+  classes: number;
+  /** Per tracked point, each sample's probability of the true class. */
+  tracked: number[][];
+}
+
+export type Predictive = RegressionPredictive | ClassificationPredictive;
+
+function widest(a: Analysis): number {
+  let w = a.spec.input.reduce((p, v) => p * v, 1);
+  for (const s of a.edgeOutputShapes)
+    w = Math.max(
+      w,
+      s.reduce((p, v) => p * v, 1),
+    );
+  return w;
+}
+
+export async function ensemblePredictive(
+  input: PredictiveInput,
+  batches: AsyncIterable<SampleBatch>,
+): Promise<Predictive> {
+  const { analysis: a, x } = input;
+  const n = x.shape[0];
+  const units = a.outputShape[0];
+  const budget = input.activationBudget ?? 16 * 2 ** 20;
+  const width = widest(a);
+  const inputChunk = Math.max(1, Math.min(n, Math.floor(budget / width)));
+  const sampleChunk = Math.max(1, Math.floor(budget / (width * inputChunk)));
+  const track = Math.min(input.trackPoints ?? 0, n);
+  const tracked: number[][] = Array.from({ length: track }, () => []);
+  const regression = input.task === 'regression';
+  const acc = regression ? new MixtureAccumulator(n, input.y) : null;
+  const probSum = regression ? null : new Float64Array(n * units);
+  const labels = regression ? null : tf.tensor1d(input.y as Int32Array, 'int32');
+  let samples = 0;
+
+  for await (const batch of batches) {
+    for (let start = 0; start < batch.rows; start += sampleChunk) {
+      const s = Math.min(sampleChunk, batch.rows - start);
+      const w = batch.weights.subarray(start * batch.parameterCount, (start + s) * batch.parameterCount);
+      const params = tf.tidy(() => unflatten(a, tf.tensor2d(w, [s, batch.parameterCount])));
+      const means = regression ? new Float64Array(s * n) : null;
+      for (let i0 = 0; i0 < n; i0 += inputChunk) {
+        const b = Math.min(inputChunk, n - i0);
+        const out = tf.tidy(() => {
+          const xb = tf.expandDims(tf.slice(x, [i0], [b]), 0);
+          return forward(a, params, xb);
+        });
+        if (regression) {
+          const mu = (await out.data()) as Float32Array; // [s, b, 1]
+          for (let j = 0; j < s; j++) for (let i = 0; i < b; i++) means![j * n + i0 + i] = mu[j * b + i];
+        } else {
+          const [sum, truthProbs] = tf.tidy(() => {
+            const p = tf.softmax(out);
+            const onTrue =
+              track > i0 ? tf.sum(tf.mul(p, tf.oneHot(tf.slice(labels!, [i0], [b]), units)), -1) : null;
+            return [tf.sum(p, 0), onTrue];
+          });
+          const sv = (await sum.data()) as Float32Array;
+          for (let k = 0; k < b * units; k++) probSum![i0 * units + k] += sv[k];
+          if (truthProbs) {
+            const tv = (await truthProbs.data()) as Float32Array;
+            for (let i = 0; i < Math.min(b, track - i0); i++)
+              for (let j = 0; j < s; j++) tracked[i0 + i].push(tv[j * b + i]);
+          }
+          tf.dispose([sum, truthProbs]);
+        }
+        out.dispose();
+      }
+      tf.dispose(params);
+      if (regression) {
+        const variances = new Float64Array(s * n);
+        for (let j = 0; j < s; j++) variances.fill(1 / batch.noisePrecision[start + j], j * n, (j + 1) * n);
+        acc!.add(means!, variances, s);
+        for (let i = 0; i < track; i++) for (let j = 0; j < s; j++) tracked[i].push(means![j * n + i]);
+      }
+      samples += s;
+    }
+  }
+  labels?.dispose();
+  if (samples === 0) throw new Error('ensemblePredictive: no samples');
+  if (!regression) {
+    const probs = probSum!.map((v) => v / samples);
+    return { task: 'classification', samples, probs, classes: units, tracked };
+  }
+  const r = acc!.result();
+  const t = input.target ?? { mean: 0, std: 1 };
+  const mean = r.mean.map((v) => t.mean + t.std * v);
+  const variance = r.variance.map((v) => v * t.std * t.std);
+  const logDensity = r.logDensity!.map((v) => v - Math.log(t.std));
+  const trackedOrig = tracked.map((row) => row.map((v) => t.mean + t.std * v));
+  return { task: 'regression', samples, mean, variance, logDensity, tracked: trackedOrig };
+}

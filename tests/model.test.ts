@@ -1,0 +1,155 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Rng } from '../src/core/rng.js';
+import { BUILTIN_ARCHS, resolveArch } from '../src/model/builtins.js';
+import { flatten, forward, initialWeights, unflatten } from '../src/model/forward.js';
+import { buildLayersModel } from '../src/model/layers-model.js';
+import { analyzeSpec, type ArchSpec } from '../src/model/spec.js';
+import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
+
+beforeAll(async () => {
+  registerWasmTrainingKernels();
+  await tf.setBackend('wasm');
+});
+
+const dag: ArchSpec = {
+  format: 'bdk-arch',
+  version: 1,
+  name: 'dag',
+  input: [6],
+  nodes: [{ id: 'a' }, { id: 'b', aggregate: 'concat' }, { id: 'out', aggregate: 'sum' }],
+  edges: [
+    { from: 'input', to: 'a', op: { type: 'dense', units: 5, activation: 'tanh' } },
+    { from: 'a', to: 'b', op: { type: 'dense', units: 4, activation: 'relu' } },
+    { from: 'input', to: 'b', op: { type: 'identity' } },
+    { from: 'b', to: 'out', op: { type: 'dense', units: 3 } },
+    { from: 'a', to: 'out', op: { type: 'dense', units: 3, activation: 'sigmoid' } },
+  ],
+  output: 'out',
+};
+
+function randomInput(shape: number[], seed: number): tf.Tensor {
+  return tf.randomNormal(shape, 0, 1, 'float32', seed);
+}
+
+describe('architecture specs', () => {
+  it('counts parameters of the built-ins (784-400-400-10 has 478 410)', async () => {
+    expect((await resolveArch('mlp-400-400', { input: [28, 28, 1], outputUnits: 10 })).parameterCount).toBe(
+      478_410,
+    );
+    expect((await resolveArch('mlp-50', { input: [13], outputUnits: 1 })).parameterCount).toBe(
+      13 * 50 + 50 + 50 + 1,
+    );
+    expect((await resolveArch('linear', { input: [13], outputUnits: 1 })).parameterCount).toBe(14);
+    // LeNet-5 on 28×28: conv 5·5·1·6+6, conv 5·5·6·16+16, dense 400·120+120, 120·84+84, 84·10+10
+    expect((await resolveArch('lenet5', { input: [28, 28, 1], outputUnits: 10 })).parameterCount).toBe(
+      156 + 2416 + 48120 + 10164 + 850,
+    );
+  });
+
+  it('rejects bad specs with precise messages', async () => {
+    const bad = (patch: Partial<ArchSpec> | Record<string, unknown>) => () =>
+      analyzeSpec({ ...dag, ...patch }, 'spec.json');
+    expect(bad({ colour: 'red' })).toThrow(
+      "spec.json: unknown key 'colour' (allowed: format, version, name, input, nodes, edges, output)",
+    );
+    expect(bad({ version: 2 })).toThrow('spec.json: unsupported version 2 (expected 1)');
+    expect(bad({ output: 'zz' })).toThrow('spec.json.output: unknown node "zz"');
+    expect(bad({ edges: [...dag.edges, { from: 'out', to: 'a', op: { type: 'identity' } }] })).toThrow(
+      "spec.json: the graph has a cycle through nodes 'a', 'b', 'out'",
+    );
+    expect(
+      bad({ edges: [...dag.edges.slice(0, 4), { from: 'a', to: 'out', op: { type: 'dense', units: 2 } }] }),
+    ).toThrow("spec.json: node 'out': sum needs equal shapes, found [3] and [2]");
+    expect(
+      bad({
+        nodes: [{ id: 'a' }],
+        output: 'a',
+        edges: [{ from: 'input', to: 'a', op: { type: 'dense', units: 0 } }],
+      }),
+    ).toThrow('spec.json.edges[0].op.units: expected a positive integer, found 0');
+    expect(
+      bad({
+        nodes: [{ id: 'a' }],
+        output: 'a',
+        edges: [{ from: 'input', to: 'a', op: { type: 'conv2d', filters: 2, kernelSize: 3 } }],
+      }),
+    ).toThrow(
+      'spec.json.edges[0] (input → a): conv2d needs an image input [height, width, channels], found shape [6]',
+    );
+    await expect(
+      resolveArch('mlp-50', { input: [13], outputUnits: 1 }).then((a) => a.spec.name),
+    ).resolves.toBe('mlp-50');
+    await expect(resolveArch('resnet', { input: [13], outputUnits: 1 })).rejects.toThrow(
+      "unknown architecture 'resnet': expected one of linear, mlp-50, mlp-400-400, lenet5 or a spec .json file",
+    );
+    await expect(resolveArch('lenet5', { input: [13], outputUnits: 1 })).rejects.toThrow(
+      'lenet5 needs image input',
+    );
+  });
+
+  it('the functional form equals the LayersModel on the same weights, for every built-in and a DAG', async () => {
+    const cases: { a: ReturnType<typeof analyzeSpec>; shape: number[] }[] = [
+      { a: analyzeSpec(dag), shape: [6] },
+      ...['linear', 'mlp-50', 'mlp-400-400', 'lenet5'].map((name) => ({
+        a: analyzeSpec(BUILTIN_ARCHS[name].build({ input: [28, 28, 1], outputUnits: 10 })),
+        shape: [28, 28, 1],
+      })),
+    ];
+    for (const [i, { a, shape }] of cases.entries()) {
+      const w = initialWeights(a, new Rng(i));
+      for (const p of a.params)
+        if (p.role === 'bias') new Rng(100 + i).fillNormal(w.subarray(p.offset, p.offset + p.size), 0, 0.1);
+      const x = randomInput([7, ...shape], i);
+      const model = buildLayersModel(a, w);
+      const expected = model.predict(x) as tf.Tensor;
+      const params = unflatten(a, tf.tensor2d(w, [1, a.parameterCount]));
+      const got = forward(a, params, tf.expandDims(x, 0));
+      expect(got.shape).toEqual([1, ...expected.shape]);
+      const diff = tf.max(tf.abs(tf.sub(tf.squeeze(got, [0]), expected))).dataSync()[0];
+      expect(diff, a.spec.name).toBeLessThan(1e-5);
+      model.dispose();
+    }
+  });
+
+  it('vectorized chains equal separate networks, and flatten inverts unflatten', () => {
+    const a = analyzeSpec(BUILTIN_ARCHS.lenet5.build({ input: [12, 12, 1], outputUnits: 3 }));
+    const C = 3;
+    const w = new Float32Array(C * a.parameterCount);
+    for (let c = 0; c < C; c++) w.set(initialWeights(a, new Rng(c)), c * a.parameterCount);
+    const flat = tf.tensor2d(w, [C, a.parameterCount]);
+    const params = unflatten(a, flat);
+    expect(Array.from(flatten(params).dataSync())).toEqual(Array.from(w));
+    const x = randomInput([C, 4, 12, 12, 1], 9);
+    const all = forward(a, params, x);
+    for (let c = 0; c < C; c++) {
+      const one = forward(
+        a,
+        unflatten(a, tf.slice(flat, [c, 0], [1, -1]) as tf.Tensor2D),
+        tf.slice(x, [c], [1]),
+      );
+      expect(tf.max(tf.abs(tf.sub(tf.slice(all, [c], [1]), one))).dataSync()[0]).toBeLessThan(1e-6);
+    }
+    // A batch shared by all chains broadcasts.
+    const shared = forward(a, params, tf.slice(x, [0], [1]));
+    expect(shared.shape).toEqual([C, 4, 3]);
+  });
+
+  it('saves as a LayersModel and loads back with identical predictions', async () => {
+    const a = analyzeSpec(dag);
+    const model = buildLayersModel(a, initialWeights(a, new Rng(5)));
+    let artifacts: tf.io.ModelArtifacts | undefined;
+    await model.save(
+      tf.io.withSaveHandler(async (art) => {
+        artifacts = art;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
+    const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
+    const x = randomInput([5, 6], 3);
+    expect(Array.from((loaded.predict(x) as tf.Tensor).dataSync())).toEqual(
+      Array.from((model.predict(x) as tf.Tensor).dataSync()),
+    );
+  });
+});
