@@ -117,8 +117,9 @@ describe('bdk CLI', () => {
     expect(r.code).toBe(3);
     expect(r.stdout).toMatch(/^backend: \S+ \(/);
     expect(r.stdout).toContain('stage prepare: up to date');
+    expect(r.stdout).toMatch(/stage sample: ensemble over 1 split: rmse /);
     expect(expectOneLineError(r)).toBe(
-      "bdk: stage 'sample' is not implemented yet: teacher sampling (SG-MCMC) arrives with the teacher issue (stages completed: prepare)",
+      "bdk: stage 'distill' is not implemented yet: distillation arrives with the distillation issue (stages completed: prepare, sample)",
     );
     const bad = path.join(dir, 'bad.json');
     await fs.writeFile(
@@ -128,7 +129,7 @@ describe('bdk CLI', () => {
     const v = bdk(['run', bad], env);
     expect(v.code).toBe(1);
     expect(expectOneLineError(v)).toBe(
-      `bdk: ${bad}: teacher.samples: required number is missing; teacher.stepSize: required number is missing; teacher.batchSize: required number is missing`,
+      `bdk: ${bad}: teacher.samples: required number is missing; teacher.batchSize: required number is missing`,
     );
   });
 });

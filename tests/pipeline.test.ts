@@ -33,7 +33,7 @@ describe('pipeline files', () => {
         'p.json',
       ),
     ).toThrow(
-      "p.json: teacher: unknown key 'smaples' (allowed: arch, sampler, samples, burnIn, thin, stepSize, schedule, batchSize, chains, priorPrecision, temperature, noisePrecision, friction, rmsDecay, rmsEpsilon, dropoutRate, seed)",
+      "p.json: teacher: unknown key 'smaples' (allowed: arch, sampler, samples, burnIn, thin, stepSize, schedule, batchSize, chains, priorPrecision, temperature, noisePrecision, noisePrior, trainOn, friction, rmsDecay, rmsEpsilon, dropoutRate, seed)",
     );
     expect(() => parsePipeline({ ...minimal, extra: 1 }, 'p.json')).toThrow(
       "p.json: (top level): unknown key 'extra' (allowed: name, description, seed, backend, dataset, teacher, search, student, distillation, evaluation, export)",
@@ -76,16 +76,36 @@ describe('pipeline files', () => {
   it('runs the stages that exist and stops clearly at the first stage not yet built', async () => {
     const config = await loadPipeline(path.join(ROOT, 'pipelines/boston-quick.json'));
     const lines: string[] = [];
+    const runsDir = path.join(dir, 'runs');
     const err = await runPipeline(config, {
       file: 'pipelines/boston-quick.json',
       dataDir: dir,
+      runsDir,
       log: (l) => lines.push(l),
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotImplementedStageError);
     expect((err as Error).message).toBe(
-      "stage 'sample' is not implemented yet: teacher sampling (SG-MCMC) arrives with the teacher issue (stages completed: prepare)",
+      "stage 'distill' is not implemented yet: distillation arrives with the distillation issue (stages completed: prepare, sample)",
     );
     expect(lines[1]).toMatch(/^stage prepare: wrote .*boston\.arrow \(506 rows, 20 splits\)$/);
+    expect(lines.at(-1)).toMatch(
+      /^stage sample: ensemble over 1 split: rmse \d+\.\d{4} ± NaN, ll -\d+\.\d{4} ± NaN \(mean ± standard error\); wrote /,
+    );
+    const summary = JSON.parse(
+      await fs.readFile(path.join(runsDir, 'boston-quick', 'teacher-summary.json'), 'utf8'),
+    );
+    expect(summary.splits).toEqual([0]);
+    expect(summary.aggregate.rmse.mean).toBeGreaterThan(0);
+    // Running again finds the teacher complete and does not sample again.
+    const again: string[] = [];
+    await runPipeline(config, {
+      file: 'x',
+      dataDir: dir,
+      runsDir,
+      stages: ['prepare', 'sample'],
+      log: (l) => again.push(l),
+    });
+    expect(again).toContain('split 0: teacher boston-quick-s0-teacher up to date');
     const onlyPrepare = await runPipeline(config, { file: 'x', dataDir: dir, stages: ['prepare'] });
     expect(onlyPrepare).toEqual([
       { stage: 'prepare', status: 'unchanged', summary: expect.stringMatching(/^up to date /) },

@@ -15,7 +15,6 @@ export function buildProgram(): Command {
       'Bayesian ensemble distillation: SG-MCMC teachers, structure search, compact calibrated students for TensorFlow.js',
     )
     .version(version)
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerInfo(program);
   registerData(program);

@@ -21,6 +21,12 @@ export class Progress {
     this.enabled = opts.enabled ?? (Boolean(process.stderr.isTTY) && !process.env.CI);
   }
 
+  /** Changes the total (e.g. once a stage knows its step count). */
+  setTotal(total: number): this {
+    this.opts.total = total;
+    return this;
+  }
+
   /** Advances to `value` (absolute), with an optional status text such as the current loss. */
   update(value: number, extra = ''): void {
     this.current = value;

@@ -1,6 +1,7 @@
 import { NotImplementedStageError } from '../core/errors.js';
 import type { SaveResult } from '../data/store.js';
 import { importTable, prepareBuiltin, resolveRelative } from '../stages/prepare.js';
+import { sampleSplits } from '../stages/teacher-splits.js';
 import type { PipelineConfig } from './schema.js';
 
 /** Stages in execution order; a stage runs when its section is present in the pipeline. */
@@ -19,7 +20,6 @@ const SECTION: Record<StageName, keyof PipelineConfig | null> = {
 
 /** Stages that are not built yet, with where they will come from. */
 const NOT_BUILT: Partial<Record<StageName, string>> = {
-  sample: 'teacher sampling (SG-MCMC) arrives with the teacher issue',
   search: 'structure search arrives with the structure-selection issue',
   distill: 'distillation arrives with the distillation issue',
   evaluate: 'evaluation arrives with the distillation issue',
@@ -33,13 +33,17 @@ export interface RunOptions {
   stages?: StageName[];
   force?: boolean;
   dataDir?: string;
+  runsDir?: string;
+  signal?: AbortSignal;
   log?: (line: string) => void;
+  onProgress?: (step: number, total: number, info: string) => void;
 }
 
 export interface StageResult {
   stage: StageName;
-  status: 'done' | 'unchanged';
+  status: 'done' | 'unchanged' | 'interrupted';
   summary: string;
+  details?: unknown;
 }
 
 /** The stages a pipeline configures, in order, restricted to `only` when given. */
@@ -62,9 +66,10 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions): Pro
       throw new NotImplementedStageError(stage, `${notBuilt} (stages completed: ${done})`);
     }
     log(`stage ${stage}: start`);
-    const result = await runPrepare(config, opts);
+    const result = stage === 'prepare' ? await runPrepare(config, opts) : await runSample(config, opts);
     results.push(result);
     log(`stage ${stage}: ${result.summary}`);
+    if (result.status === 'interrupted') break;
   }
   return results;
 }
@@ -88,5 +93,38 @@ async function runPrepare(config: PipelineConfig, opts: RunOptions): Promise<Sta
     stage: 'prepare',
     status: saved.status === 'unchanged' ? 'unchanged' : 'done',
     summary: `${saved.status === 'unchanged' ? 'up to date' : 'wrote'} ${saved.file} (${saved.meta.rows} rows, ${saved.splits.count} splits)`,
+  };
+}
+
+async function runSample(config: PipelineConfig, opts: RunOptions): Promise<StageResult> {
+  const r = await sampleSplits(
+    config.name,
+    config.dataset.name,
+    config.dataset.use,
+    config.teacher!,
+    config.seed,
+    {
+      force: opts.force,
+      dataDir: opts.dataDir,
+      runsDir: opts.runsDir,
+      signal: opts.signal,
+      log: opts.log,
+      onProgress: opts.onProgress,
+    },
+  );
+  if (!r.completed)
+    return {
+      stage: 'sample',
+      status: 'interrupted',
+      summary: 'interrupted; run the same command again to resume',
+    };
+  const text = Object.entries(r.aggregate)
+    .map(([k, v]) => `${k} ${v.mean.toFixed(4)} ± ${v.se.toFixed(4)}`)
+    .join(', ');
+  return {
+    stage: 'sample',
+    status: 'done',
+    summary: `ensemble over ${r.summaries.length} split${r.summaries.length > 1 ? 's' : ''}: ${text} (mean ± standard error); wrote ${r.file}`,
+    details: r.aggregate,
   };
 }

@@ -57,7 +57,8 @@ const teacherSection = z.strictObject({
   samples: positiveInt,
   burnIn: nonNegativeInt.default(0),
   thin: positiveInt.default(1),
-  stepSize: positive,
+  /** Omit for the data-scaled default of `bdk sample`. */
+  stepSize: positive.optional(),
   schedule: schedule.default({ kind: 'constant' }),
   batchSize: positiveInt,
   chains: positiveInt.default(1),
@@ -65,6 +66,10 @@ const teacherSection = z.strictObject({
   temperature: z.number().nonnegative().default(1),
   /** Fix the regression noise precision τ instead of sampling it. */
   noisePrecision: positive.optional(),
+  /** Gamma(shape, rate) prior of a sampled τ. */
+  noisePrior: z.strictObject({ shape: positive, rate: positive }).default({ shape: 6, rate: 6 }),
+  /** Learn from the whole training part (`trainval`) or without its validation carve-out (`train`). */
+  trainOn: z.enum(['train', 'trainval']).default('trainval'),
   /** SGHMC friction; pSGLD RMSProp decay ρ and damping λ. */
   friction: positive.optional(),
   rmsDecay: fraction.optional(),

@@ -19,6 +19,7 @@ import {
 } from '../teacher/chains.js';
 import { ensemblePredictive, type Predictive } from '../teacher/predictive.js';
 import type { PosteriorModel } from '../teacher/posterior.js';
+import { runMcDropout } from '../teacher/mc-dropout.js';
 import { readSamples, scanSamples, SampleWriter } from '../teacher/sample-store.js';
 import type { Schedule } from '../teacher/schedule.js';
 
@@ -29,7 +30,10 @@ export interface SampleConfig {
   /** Which rows the teacher learns from: `trainval` (default, the whole training part) or `train`. */
   trainOn: 'train' | 'trainval';
   arch: string;
-  sampler: SamplerName;
+  /** SG-MCMC kernel, or `dropout` for an MC-dropout teacher (burnIn = Adam steps, stepSize = learning rate). */
+  sampler: SamplerName | 'dropout';
+  /** MC dropout: the drop rate p. */
+  dropoutRate: number;
   samples: number;
   burnIn: number;
   thin: number;
@@ -67,7 +71,7 @@ export interface TeacherSummary {
   dataset: string;
   split: number;
   arch: string;
-  sampler: SamplerName;
+  sampler: SamplerName | 'dropout';
   parameterCount: number;
   samples: number;
   chains: number;
@@ -92,6 +96,7 @@ export interface SampleResult {
 export async function defaultStepSize(config: SampleConfig, dataDir?: string): Promise<number> {
   const ds = await loadDataset(config.dataset, dataDir);
   const n = partArrays(ds, config.split, config.trainOn).rows;
+  if (config.sampler === 'dropout') return 1e-3; // Adam learning rate
   return config.sampler === 'psgld' ? 1e-3 / n : 0.5 / n;
 }
 
@@ -108,8 +113,8 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /** The settings that must agree between shards of one run. */
-function shardKey(c: SampleConfig): string {
-  const { chains: _c, samples: _s, ...rest } = c;
+function shardKey(c: SampleConfig & { datasetChecksum?: string }): string {
+  const { chains: _c, samples: _s, datasetChecksum: _d, ...rest } = c;
   return JSON.stringify(rest);
 }
 
@@ -206,7 +211,16 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
   // Resume: the state says how many samples it accounts for; samples drawn after it are cut and redrawn.
   let resume: ChainSnapshot | undefined;
   let writer: SampleWriter;
-  if (opts.resume && (await exists(stateFile(runDir, offset)))) {
+  if (config.sampler === 'dropout') {
+    // MC-dropout training keeps no resumable state: an interrupted shard starts over.
+    if (opts.resume) await fs.rm(sFile, { force: true });
+    writer = await SampleWriter.create(sFile, analysis.parameterCount, {
+      run: opts.run,
+      chainOffset: offset,
+      arch: analysis.spec.name,
+      task,
+    });
+  } else if (opts.resume && (await exists(stateFile(runDir, offset)))) {
     const st = await loadChainState<
       Omit<ChainSnapshot, 'weights' | 'logNoisePrecision' | 'auxWeights' | 'auxLogNoisePrecision'>
     >(stateFile(runDir, offset));
@@ -255,41 +269,63 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
 
   const started = Date.now();
   const { x, y } = partTensors(ds, train);
-  let result;
+  let result: { completed: boolean; snapshot: ChainSnapshot | null };
   try {
     log(
       `sampling ${config.sampler} on ${config.dataset} split ${config.split} (${train.rows} rows), ${analysis.spec.name} (${analysis.parameterCount} parameters), ` +
-        `${C} chain${C > 1 ? 's' : ''} from ${offset}: ${config.burnIn} burn-in + ${config.samples}×${config.thin} steps`,
+        `${C} chain${C > 1 ? 's' : ''} from ${offset}: ` +
+        (config.sampler === 'dropout'
+          ? `${config.burnIn} Adam steps with dropout ${config.dropoutRate}, then ${config.samples} masks`
+          : `${config.burnIn} burn-in + ${config.samples}×${config.thin} steps`),
     );
     let lastLl = NaN;
-    result = await runChains({
-      model,
-      settings: config,
-      x,
-      y,
-      seeds,
-      resume,
-      onTrace: (pts) => {
-        lastLl = pts.reduce((s, p) => s + p.logLikelihood, 0) / pts.length;
-        onTrace(pts);
-      },
-      onSamples: async (samples, snapshot) => {
-        await writer.append(samples.map((s) => ({ ...s, chain: offset + s.chain })));
-        await flushTrace();
-        await saveState(snapshot());
-      },
-      onProgress: (step, total) => opts.onProgress?.(step, total, `ll ${lastLl.toFixed(3)}`),
-      signal: opts.signal,
-    });
+    if (config.sampler === 'dropout') {
+      const completed = await runMcDropout({
+        model,
+        settings: {
+          rate: config.dropoutRate,
+          steps: config.burnIn,
+          learningRate: config.stepSize,
+          batchSize: config.batchSize,
+          samples: config.samples,
+        },
+        x,
+        y,
+        seeds,
+        signal: opts.signal,
+        onProgress: opts.onProgress,
+        onSamples: async (samples) => writer.append(samples.map((s) => ({ ...s, chain: offset + s.chain }))),
+      });
+      result = { completed, snapshot: null };
+    } else
+      result = await runChains({
+        model,
+        settings: config,
+        x,
+        y,
+        seeds,
+        resume,
+        onTrace: (pts) => {
+          lastLl = pts.reduce((s, p) => s + p.logLikelihood, 0) / pts.length;
+          onTrace(pts);
+        },
+        onSamples: async (samples, snapshot) => {
+          await writer.append(samples.map((s) => ({ ...s, chain: offset + s.chain })));
+          await flushTrace();
+          await saveState(snapshot());
+        },
+        onProgress: (step, total) => opts.onProgress?.(step, total, `ll ${lastLl.toFixed(3)}`),
+        signal: opts.signal,
+      });
     await flushTrace();
-    await saveState(result.snapshot);
+    if (result.snapshot) await saveState(result.snapshot);
   } finally {
     await writer.close();
     tf.dispose([x, y]);
   }
   if (!result.completed) {
     log(
-      `interrupted at step ${result.snapshot.step}; continue with: bdk sample --resume --run ${opts.run}${offset ? ` --chain-offset ${offset}` : ''}`,
+      `interrupted at step ${result.snapshot?.step ?? '(dropout training)'}; continue with: bdk sample --resume --run ${opts.run}${offset ? ` --chain-offset ${offset}` : ''}`,
     );
     return { runDir, completed: false, summary: null };
   }

@@ -8,7 +8,7 @@ import { stepSizeAt, type Schedule } from './schedule.js';
 export type SamplerName = 'sgld' | 'psgld' | 'sghmc';
 
 export interface SamplerSettings {
-  sampler: SamplerName;
+  sampler: SamplerName | 'dropout';
   /** a in η_t = schedule(a, t). */
   stepSize: number;
   schedule: Schedule;
@@ -28,7 +28,7 @@ export interface SamplerSettings {
 export const DEFAULT_SAMPLER = { friction: 0.05, rmsDecay: 0.99, rmsEpsilon: 1e-5 } as const;
 
 export function makeKernel(s: SamplerSettings, dataSize: number): Kernel {
-  switch (s.sampler) {
+  switch (s.sampler as SamplerName) {
     case 'sgld':
       return sgld({ temperature: s.temperature });
     case 'psgld':

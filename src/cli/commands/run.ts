@@ -4,6 +4,8 @@ import { loadPipeline } from '../../pipeline/load.js';
 import { plannedStages, runPipeline, STAGES, type StageName } from '../../pipeline/run.js';
 import { describeBackend, requestedBackend, selectBackend } from '../../backend/select.js';
 import { addJsonOption, parseList, printJson } from '../options.js';
+import { withInterrupt } from '../interrupt.js';
+import { Progress } from '../../core/progress.js';
 
 function parseStages(value: string): StageName[] {
   const names = parseList(value);

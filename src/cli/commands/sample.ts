@@ -1,7 +1,8 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
 import { Progress } from '../../core/progress.js';
 import { parseSchedule } from '../../teacher/schedule.js';
+import { UserError } from '../../core/errors.js';
 import { DEFAULT_SAMPLER } from '../../teacher/chains.js';
 import { defaultStepSize, sampleTeacher, type SampleConfig } from '../../stages/sample.js';
 import { addBackendOption, addJsonOption, parseInteger, printJson } from '../options.js';
@@ -42,6 +43,7 @@ interface SampleFlags {
   trainOn: 'train' | 'trainval';
   arch: string;
   sampler: SampleConfig['sampler'];
+  dropoutRate: number;
   samples: number;
   burnIn: number;
   thin: number;
@@ -68,20 +70,33 @@ interface SampleFlags {
 export function registerSample(program: Command): void {
   const cmd = program
     .command('sample')
-    .description('sample a teacher posterior with SG-MCMC (SGLD, pSGLD, SGHMC) into checkpoints/RUN/')
+    .description(
+      'sample a teacher posterior with SG-MCMC (SGLD, pSGLD, SGHMC) or MC dropout into checkpoints/RUN/',
+    )
     .option('--dataset <name>', 'prepared dataset', 'boston')
     .option('--split <k>', 'which split of the dataset', parseInteger(0), 0)
-    .option(
-      '--train-on <part>',
-      'train (without the validation carve-out) or trainval (the whole training part)',
-      'trainval',
+    .addOption(
+      new Option(
+        '--train-on <part>',
+        'learn from the whole training part, or only its train rows (without the validation carve-out)',
+      )
+        .choices(['trainval', 'train'])
+        .default('trainval'),
     )
     .option(
       '--arch <arch>',
       'architecture: linear, mlp-50, mlp-400-400, lenet5, or a spec .json file',
       'mlp-50',
     )
-    .option('--sampler <name>', 'sgld | psgld | sghmc', 'sgld')
+    .addOption(
+      new Option(
+        '--sampler <name>',
+        'SG-MCMC kernel, or MC dropout (--burn-in Adam steps at learning rate --step-size, then --samples masks)',
+      )
+        .choices(['sgld', 'psgld', 'sghmc', 'dropout'])
+        .default('sgld'),
+    )
+    .option('--dropout-rate <p>', 'MC dropout: drop rate of the hidden units', parseNonNegative, 0.05)
     .option('--samples <s>', 'samples to draw per chain', parseInteger(1), 100)
     .option('--burn-in <b>', 'steps discarded before the first sample', parseInteger(0), 1000)
     .option('--thin <k>', 'steps between samples', parseInteger(1), 10)
@@ -130,10 +145,8 @@ export function registerSample(program: Command): void {
   addBackendOption(cmd);
   addJsonOption(cmd);
   cmd.action(async (o: SampleFlags) => {
-    if (!['sgld', 'psgld', 'sghmc'].includes(o.sampler))
-      throw new InvalidArgumentError(`--sampler must be sgld, psgld or sghmc, got '${o.sampler}'`);
-    if (o.trainOn !== 'train' && o.trainOn !== 'trainval')
-      throw new InvalidArgumentError(`--train-on must be train or trainval, got '${o.trainOn}'`);
+    if (!(o.dropoutRate >= 0 && o.dropoutRate < 1))
+      throw new UserError(`--dropout-rate must be in [0, 1), got ${o.dropoutRate}`);
     const backend = await selectBackend(o.backend);
     if (!o.json) console.log(describeBackend(backend, o.backend));
     const config: SampleConfig = {
@@ -142,6 +155,7 @@ export function registerSample(program: Command): void {
       trainOn: o.trainOn,
       arch: o.arch,
       sampler: o.sampler,
+      dropoutRate: o.dropoutRate,
       samples: o.samples,
       burnIn: o.burnIn,
       thin: o.thin,
@@ -168,10 +182,7 @@ export function registerSample(program: Command): void {
         force: o.force,
         signal,
         log: o.json ? undefined : (line) => console.log(line),
-        onProgress: (step, total, info) => {
-          (progress as unknown as { opts: { total: number } }).opts.total = total;
-          progress.update(step, info);
-        },
+        onProgress: (step, total, info) => progress.setTotal(total).update(step, info),
       }),
     );
     progress.done();

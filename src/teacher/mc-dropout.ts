@@ -1,0 +1,160 @@
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../core/rng.js';
+import { initialWeights, unflatten, flatten } from '../model/forward.js';
+import { INPUT } from '../model/spec.js';
+import { batchLogLikelihood, priorGradient, samplesNoise, type PosteriorModel } from './posterior.js';
+import { forward } from '../model/forward.js';
+import type { DrawnSample } from './chains.js';
+
+/**
+ * MC dropout as a cheap teacher (Gal & Ghahramani 2016). Dropout acts on the hidden units: each
+ * dense kernel fed by a hidden node (not the raw input) has its input rows kept with probability
+ * 1 − p and scaled by 1/(1 − p); a network without hidden layers drops input features instead.
+ * Training is MAP with Adam on the mean negative log posterior per example, with a fresh mask per
+ * chain and step; afterwards each sample is the trained network under one mask, stored as masked
+ * weights, so every later stage treats it like any other posterior sample. Chains are independent
+ * dropout networks trained side by side (a deep ensemble of MC-dropout nets when C > 1).
+ */
+export interface DropoutSettings {
+  rate: number;
+  /** Adam steps. */
+  steps: number;
+  learningRate: number;
+  batchSize: number;
+  samples: number;
+}
+
+/** Indices of the parameters that get row masks, with their row count. */
+export function maskedKernels(model: PosteriorModel): { param: number; rows: number }[] {
+  const a = model.analysis;
+  const dense = a.params
+    .map((p, i) => ({ p, i }))
+    .filter(({ p }) => p.role === 'kernel' && a.spec.edges[p.edge].op.type === 'dense');
+  const hidden = dense.filter(({ p }) => a.spec.edges[p.edge].from !== INPUT);
+  return (hidden.length ? hidden : dense).map(({ p, i }) => ({ param: i, rows: p.shape[0] }));
+}
+
+/** Keep-masks scaled by 1/(1−p), one per masked kernel: [C, rows, 1]. */
+function drawMasks(rngs: Rng[], kernels: { rows: number }[], rate: number): Float32Array[] {
+  return kernels.map(({ rows }) => {
+    const m = new Float32Array(rngs.length * rows);
+    rngs.forEach((r, c) => {
+      for (let j = 0; j < rows; j++) m[c * rows + j] = r.uniform() < rate ? 0 : 1 / (1 - rate);
+    });
+    return m;
+  });
+}
+
+function applyMasks(
+  params: tf.Tensor[],
+  kernels: { param: number; rows: number }[],
+  masks: Float32Array[],
+  C: number,
+): tf.Tensor[] {
+  const out = [...params];
+  kernels.forEach((k, i) => {
+    out[k.param] = tf.mul(params[k.param], tf.tensor3d(masks[i], [C, k.rows, 1]));
+  });
+  return out;
+}
+
+export async function runMcDropout(o: {
+  model: PosteriorModel;
+  settings: DropoutSettings;
+  x: tf.Tensor;
+  y: tf.Tensor;
+  seeds: number[];
+  onSamples: (samples: DrawnSample[]) => Promise<void>;
+  onProgress?: (step: number, total: number, info: string) => void;
+  signal?: AbortSignal;
+}): Promise<boolean> {
+  const { model, settings: s } = o;
+  const a = model.analysis;
+  const C = o.seeds.length;
+  const P = a.parameterCount;
+  const N = o.x.shape[0];
+  const M = Math.min(s.batchSize, N);
+  const rngs = o.seeds.map((seed) => new Rng(seed));
+  const w = new Float32Array(C * P);
+  rngs.forEach((r, c) => w.set(initialWeights(a, r), c * P));
+  const noise = samplesNoise(model);
+  let pos = tf.tidy(() => unflatten(a, tf.tensor2d(w, [C, P])));
+  if (noise) {
+    const g = model.noise as { shape: number; rate: number };
+    pos.push(tf.fill([C, 1], Math.log(g.shape / g.rate)));
+  }
+  let m1 = pos.map((p) => tf.zerosLike(p));
+  let m2 = pos.map((p) => tf.zerosLike(p));
+  const kernels = maskedKernels(model);
+  const idx = new Int32Array(C * M);
+  const exampleShape = o.x.shape.slice(1);
+  const gather = () =>
+    tf.tidy(() => {
+      for (let c = 0; c < C; c++) for (let j = 0; j < M; j++) idx[c * M + j] = rngs[c].int(N);
+      const ids = tf.tensor1d(idx, 'int32');
+      return [
+        tf.reshape(tf.gather(o.x, ids), [C, M, ...exampleShape]),
+        tf.reshape(tf.gather(o.y, ids), [C, M]),
+      ];
+    });
+  const nNet = a.params.length;
+  const total = s.steps + s.samples;
+  const [b1, b2, eps] = [0.9, 0.999, 1e-8];
+  for (let t = 1; t <= s.steps; t++) {
+    if (o.signal?.aborted) {
+      tf.dispose([...pos, ...m1, ...m2]);
+      return false;
+    }
+    const masks = drawMasks(rngs, kernels, s.rate);
+    const [xb, yb] = gather();
+    const next = tf.tidy(() => {
+      const f = (...ps: tf.Tensor[]) => {
+        const out = forward(a, applyMasks(ps.slice(0, nNet), kernels, masks, C), xb);
+        return tf.neg(
+          tf.div(tf.sum(batchLogLikelihood(model, out, yb, ps.length > nNet ? ps[nNet] : null)), M),
+        ) as tf.Scalar;
+      };
+      const g = tf.grads(f)(pos);
+      const prior = priorGradient(model, pos);
+      const grads = g.map((gi, i) => tf.sub(gi, tf.div(prior[i], N)));
+      const nm1 = m1.map((m, i) => tf.add(tf.mul(m, b1), tf.mul(grads[i], 1 - b1)));
+      const nm2 = m2.map((m, i) => tf.add(tf.mul(m, b2), tf.mul(tf.square(grads[i]), 1 - b2)));
+      const lr = (s.learningRate * Math.sqrt(1 - b2 ** t)) / (1 - b1 ** t);
+      const np = pos.map((p, i) => tf.sub(p, tf.mul(tf.div(nm1[i], tf.add(tf.sqrt(nm2[i]), eps)), lr)));
+      return { np, nm1, nm2 };
+    });
+    tf.dispose([...pos, ...m1, ...m2, xb, yb]);
+    pos = next.np;
+    m1 = next.nm1;
+    m2 = next.nm2;
+    o.onProgress?.(t, total, 'training with dropout');
+  }
+  tf.dispose([...m1, ...m2]);
+  const tau = noise ? Array.from(pos[nNet].dataSync(), (v) => Math.exp(v)) : null;
+  const fixedTau = model.noise && 'fixed' in model.noise ? model.noise.fixed : NaN;
+  for (let k = 0; k < s.samples; k++) {
+    const masks = drawMasks(rngs, kernels, s.rate);
+    const [xb, yb] = gather();
+    const { weights, ll } = tf.tidy(() => {
+      const masked = applyMasks(pos.slice(0, nNet), kernels, masks, C);
+      const out = forward(a, masked, xb);
+      const ll = tf.div(batchLogLikelihood(model, out, yb, noise ? pos[nNet] : null), M);
+      return { weights: flatten(masked), ll };
+    });
+    const wv = weights.dataSync() as Float32Array;
+    const lv = ll.dataSync();
+    tf.dispose([weights, ll, xb, yb]);
+    await o.onSamples(
+      Array.from({ length: C }, (_, c) => ({
+        chain: c,
+        step: s.steps + k + 1,
+        logLikelihood: lv[c],
+        noisePrecision: tau ? tau[c] : fixedTau,
+        weights: wv.slice(c * P, (c + 1) * P),
+      })),
+    );
+    o.onProgress?.(s.steps + k + 1, total, 'drawing masks');
+  }
+  tf.dispose(pos);
+  return true;
+}

@@ -1,0 +1,147 @@
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readAllSamples } from '../src/teacher/sample-store.js';
+import { bdk, expectOneLineError, ROOT, tempDir } from './helpers.js';
+
+let dir: string;
+let env: Record<string, string>;
+beforeAll(async () => {
+  dir = await tempDir();
+  env = { BDK_DATA_DIR: path.join(dir, 'datasets'), BDK_RUNS_DIR: path.join(dir, 'runs') };
+  expect(bdk(['data', 'prepare', 'boston'], env).code).toBe(0);
+});
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+const small = [
+  '--dataset',
+  'boston',
+  '--arch',
+  'mlp-50',
+  '--sampler',
+  'sghmc',
+  '--burn-in',
+  '50',
+  '--thin',
+  '5',
+  '--chains',
+  '2',
+  '--step-size',
+  '2e-5',
+];
+
+async function samplesOf(run: string) {
+  const files = (await fs.readdir(path.join(env.BDK_RUNS_DIR, run)))
+    .filter((f) => f.startsWith('samples-'))
+    .sort();
+  return readAllSamples(files.map((f) => path.join(env.BDK_RUNS_DIR, run, f)));
+}
+
+describe('bdk sample', () => {
+  it('writes spec, config, samples, trace, state and a report; never overwrites without --force', async () => {
+    const r = bdk(['sample', ...small, '--samples', '6', '--run', 'a', '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary.samples).toBe(12);
+    expect(summary.metrics.rmse).toBeGreaterThan(0);
+    expect(Number.isFinite(summary.metrics.ll)).toBe(true);
+    const files = (await fs.readdir(path.join(env.BDK_RUNS_DIR, 'a'))).sort();
+    expect(files).toEqual([
+      'config.json',
+      'samples-c0.arrow',
+      'spec.json',
+      'state-c0.bin',
+      'teacher.json',
+      'trace-c0.csv',
+    ]);
+    const s = await samplesOf('a');
+    expect(s.rows).toBe(12);
+    expect(s.parameterCount).toBe(751);
+    expect(Array.from(s.step.subarray(0, 4))).toEqual([55, 55, 60, 60]);
+    const again = bdk(['sample', ...small, '--samples', '6', '--run', 'a'], env);
+    expect(again.code).toBe(1);
+    expect(expectOneLineError(again)).toBe(
+      `bdk: run 'a' already exists at ${path.join(env.BDK_RUNS_DIR, 'a')}; pass --resume to continue it or --force to replace it`,
+    );
+  });
+
+  it('the same seed gives bit-identical samples; shards with --chain-offset equal one vectorized run', async () => {
+    expect(bdk(['sample', ...small, '--samples', '6', '--run', 'b'], env).code).toBe(0);
+    const a = await samplesOf('a');
+    const b = await samplesOf('b');
+    expect(Buffer.from(b.weights.buffer).equals(Buffer.from(a.weights.buffer))).toBe(true);
+    // The same 2 chains as two processes of one chain each.
+    const one = small.map((v) => (v === '2' ? '1' : v));
+    expect(bdk(['sample', ...one, '--samples', '6', '--run', 'c', '--chain-offset', '0'], env).code).toBe(0);
+    expect(bdk(['sample', ...one, '--samples', '6', '--run', 'c', '--chain-offset', '1'], env).code).toBe(0);
+    const c = await samplesOf('c');
+    expect(c.rows).toBe(12);
+    const pick = (x: typeof a, chain: number) =>
+      Array.from({ length: x.rows }, (_, i) => i).filter((i) => x.chain[i] === chain);
+    for (const chain of [0, 1]) {
+      const ia = pick(a, chain);
+      const ic = pick(c, chain);
+      expect(ic.length).toBe(6);
+      for (let k = 0; k < 6; k++) {
+        for (let j = 0; j < 751; j += 50) {
+          expect(Math.abs(c.weights[ic[k] * 751 + j] - a.weights[ia[k] * 751 + j])).toBeLessThan(1e-5);
+        }
+      }
+    }
+  });
+
+  it('survives SIGKILL at any moment and resumes to the requested count with the same samples', async () => {
+    const full = bdk(['sample', ...small, '--samples', '40', '--run', 'full'], env);
+    expect(full.code, full.stderr).toBe(0);
+    // Kill at several moments after sampling has started (the first sample is on disk).
+    for (const delay of [0, 37, 150]) {
+      const run = `killed-${delay}`;
+      const child = spawn(
+        process.execPath,
+        [path.join(ROOT, 'bin/bdk.js'), 'sample', ...small, '--samples', '40', '--run', run],
+        {
+          env: { ...process.env, ...env },
+          stdio: 'ignore',
+        },
+      );
+      const samplesFile = path.join(env.BDK_RUNS_DIR, run, 'samples-c0.arrow');
+      for (let i = 0; i < 600; i++) {
+        const rows = await samplesOf(run)
+          .then((s) => s.rows)
+          .catch(() => 0);
+        if (rows > 0) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(await fs.stat(samplesFile).then(() => true)).toBe(true);
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.on('exit', r));
+      const before = await samplesOf(run).catch(() => null); // readable (or not yet created)
+      if (before) expect(before.rows).toBeLessThanOrEqual(80);
+      const resumed = bdk(['sample', '--resume', '--run', run, '--samples', '40'], env);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const got = await samplesOf(run);
+      const want = await samplesOf('full');
+      expect(got.rows).toBe(80);
+      expect(Array.from(got.step)).toEqual(Array.from(want.step));
+      expect(Buffer.from(got.weights.buffer).equals(Buffer.from(want.weights.buffer))).toBe(true);
+    }
+  });
+
+  it('bad settings are one-line errors', () => {
+    const r = bdk(['sample', '--run', 'x', '--dataset', 'nope'], env);
+    expect(expectOneLineError(r)).toMatch(/^bdk: dataset 'nope' not found at /);
+    const arch = bdk(['sample', '--run', 'y', '--arch', 'lenet5'], env);
+    expect(expectOneLineError(arch)).toBe(
+      'bdk: lenet5 needs image input [height, width, channels], the data has shape [13]',
+    );
+    const sampler = bdk(['sample', '--run', 'z', '--sampler', 'hmc'], env);
+    expect(sampler.code).toBe(1);
+    expect(sampler.stderr.trim()).toBe(
+      "error: option '--sampler <name>' argument 'hmc' is invalid. Allowed choices are sgld, psgld, sghmc, dropout.",
+    );
+  });
+});
