@@ -48,8 +48,25 @@ export function registerRun(program: Command): void {
         const backend = await selectBackend(choice);
         if (!o.json) console.log(describeBackend(backend, choice));
       }
-      const log = o.json ? undefined : (line: string) => console.log(line);
-      const results = await runPipeline(config, { file, stages: o.stages, force: o.force, log });
+      const progress = new Progress({ label: config.name, total: 1, unit: 'steps' });
+      const log = o.json
+        ? undefined
+        : (line: string) => {
+            progress.done();
+            console.log(line);
+          };
+      const results = await withInterrupt((signal) =>
+        runPipeline(config, {
+          file,
+          stages: o.stages,
+          force: o.force,
+          log,
+          signal,
+          onProgress: (step, total, info) => progress.setTotal(total).update(step, info),
+        }),
+      );
+      progress.done();
+      if (results.some((r) => r.status === 'interrupted')) process.exitCode = 130;
       if (o.json) printJson({ pipeline: config.name, stages: results });
     },
   );
