@@ -84,6 +84,11 @@ export async function loadBackend(
   } catch (err) {
     throw new UserError(`backend '${name}' failed to initialize: ${firstLine(messageOf(err))}`);
   }
+  if (name === 'cpu') {
+    // The cpu backend prints a multi-line "install tfjs-node" banner on first use in Node; bdk
+    // already reports the backend in one line, so mark the banner as shown.
+    (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+  }
   if (!ok || tf.getBackend() !== TFJS_NAMES[name]) {
     throw new UserError(
       `backend '${name}' failed to initialize (tfjs could not activate '${TFJS_NAMES[name]}')`,

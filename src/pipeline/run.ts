@@ -2,6 +2,7 @@ import { NotImplementedStageError } from '../core/errors.js';
 import type { SaveResult } from '../data/store.js';
 import { importTable, prepareBuiltin, resolveRelative } from '../stages/prepare.js';
 import { sampleSplits } from '../stages/teacher-splits.js';
+import type { StageContext } from '../stages/context.js';
 import type { PipelineConfig } from './schema.js';
 
 /** Stages in execution order; a stage runs when its section is present in the pipeline. */
@@ -26,17 +27,11 @@ const NOT_BUILT: Partial<Record<StageName, string>> = {
   export: 'export arrives with the distillation issue',
 };
 
-export interface RunOptions {
+export interface RunOptions extends StageContext {
   /** The pipeline file's path, for resolving relative paths and for messages. */
   file: string;
   /** Run only these stages (default: every stage the pipeline configures). */
   stages?: StageName[];
-  force?: boolean;
-  dataDir?: string;
-  runsDir?: string;
-  signal?: AbortSignal;
-  log?: (line: string) => void;
-  onProgress?: (step: number, total: number, info: string) => void;
 }
 
 export interface StageResult {
@@ -103,14 +98,7 @@ async function runSample(config: PipelineConfig, opts: RunOptions): Promise<Stag
     config.dataset.use,
     config.teacher!,
     config.seed,
-    {
-      force: opts.force,
-      dataDir: opts.dataDir,
-      runsDir: opts.runsDir,
-      signal: opts.signal,
-      log: opts.log,
-      onProgress: opts.onProgress,
-    },
+    opts,
   );
   if (!r.completed)
     return {

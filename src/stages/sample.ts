@@ -20,6 +20,7 @@ import {
 import { ensemblePredictive, type Predictive } from '../teacher/predictive.js';
 import type { PosteriorModel } from '../teacher/posterior.js';
 import { runMcDropout } from '../teacher/mc-dropout.js';
+import type { StageContext } from './context.js';
 import { readSamples, scanSamples, SampleWriter } from '../teacher/sample-store.js';
 import type { Schedule } from '../teacher/schedule.js';
 
@@ -53,17 +54,11 @@ export interface SampleConfig {
   rmsEpsilon: number;
 }
 
-export interface SampleOptions {
+export interface SampleOptions extends StageContext {
   run: string;
   /** First global chain index of this process's shard. */
   chainOffset?: number;
   resume?: boolean;
-  force?: boolean;
-  dataDir?: string;
-  runsDir?: string;
-  signal?: AbortSignal;
-  log?: (line: string) => void;
-  onProgress?: (step: number, total: number, info: string) => void;
 }
 
 export interface TeacherSummary {
@@ -90,14 +85,17 @@ export interface SampleResult {
 }
 
 /**
- * A default step size scaled to the data: the drift (η/2)·N·ḡ then moves weights by O(η·N), so
- * a = 0.5/N for SGLD and SGHMC; pSGLD's preconditioner already divides by the gradient scale.
+ * A default step size scaled to the data size N. Stability needs η·λ_max < 2 for the largest
+ * curvature λ_max of N·(−log-likelihood), which grows like N; on Boston (N = 455, mlp-50) SGLD was
+ * stable and mixed at 1e-5 ≈ 0.005/N and diverged at 0.5/N. SGHMC's η multiplies the gradient in
+ * the momentum, so it is smaller; pSGLD's preconditioner already divides by the gradient scale.
  */
 export async function defaultStepSize(config: SampleConfig, dataDir?: string): Promise<number> {
+  if (config.sampler === 'dropout') return 1e-3; // Adam learning rate
   const ds = await loadDataset(config.dataset, dataDir);
   const n = partArrays(ds, config.split, config.trainOn).rows;
-  if (config.sampler === 'dropout') return 1e-3; // Adam learning rate
-  return config.sampler === 'psgld' ? 1e-3 / n : 0.5 / n;
+  const scale = { sgld: 5e-3, sghmc: 1e-4, psgld: 1e-3 }[config.sampler];
+  return scale / n;
 }
 
 export const runPath = (run: string, dir?: string) => path.join(dir ?? runsDir(), checkName('run', run));

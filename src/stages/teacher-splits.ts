@@ -4,29 +4,12 @@ import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { describeDataset } from '../data/store.js';
 import { DEFAULT_SAMPLER } from '../teacher/chains.js';
+import type { PipelineConfig } from '../pipeline/schema.js';
+import type { StageContext } from './context.js';
 import { defaultStepSize, runPath, sampleTeacher, type SampleConfig, type TeacherSummary } from './sample.js';
 
-export interface TeacherSection {
-  arch: string;
-  sampler: SampleConfig['sampler'] | 'dropout';
-  samples: number;
-  burnIn: number;
-  thin: number;
-  stepSize?: number;
-  schedule: SampleConfig['schedule'];
-  batchSize: number;
-  chains: number;
-  priorPrecision: number;
-  temperature: number;
-  noisePrecision?: number;
-  noisePrior: { shape: number; rate: number };
-  trainOn: 'train' | 'trainval';
-  friction?: number;
-  rmsDecay?: number;
-  rmsEpsilon?: number;
-  dropoutRate?: number;
-  seed?: number;
-}
+/** The pipeline's `teacher` section (defaults applied by the schema). */
+export type TeacherSection = NonNullable<PipelineConfig['teacher']>;
 
 /** mean ± standard error over splits for each metric. */
 export type MetricSummary = Record<string, { mean: number; se: number; values: number[] }>;
@@ -59,14 +42,7 @@ export async function sampleSplits(
   use: 'all' | number[],
   teacher: TeacherSection,
   seed: number,
-  opts: {
-    force?: boolean;
-    dataDir?: string;
-    runsDir?: string;
-    signal?: AbortSignal;
-    log?: (l: string) => void;
-    onProgress?: (step: number, total: number, info: string) => void;
-  },
+  opts: StageContext,
 ): Promise<{ summaries: TeacherSummary[]; aggregate: MetricSummary; file: string; completed: boolean }> {
   const log = opts.log ?? (() => {});
   const info = await describeDataset(dataset, opts.dataDir);

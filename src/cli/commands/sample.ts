@@ -37,35 +37,17 @@ function parseScheduleOption(value: string) {
   }
 }
 
-interface SampleFlags {
-  dataset: string;
-  split: number;
-  trainOn: 'train' | 'trainval';
-  arch: string;
-  sampler: SampleConfig['sampler'];
-  dropoutRate: number;
-  samples: number;
-  burnIn: number;
-  thin: number;
+/** Parsed flags: the config's fields (step size and τ optional) plus the run's options. */
+type SampleFlags = Omit<SampleConfig, 'stepSize' | 'noisePrecision'> & {
   stepSize?: number;
-  schedule: SampleConfig['schedule'];
-  batchSize: number;
-  chains: number;
-  chainOffset: number;
-  seed: number;
-  priorPrecision: number;
-  temperature: number;
   noisePrecision?: number;
-  noisePrior: { shape: number; rate: number };
-  friction: number;
-  rmsDecay: number;
-  rmsEpsilon: number;
+  chainOffset: number;
   run: string;
   resume?: boolean;
   force?: boolean;
   backend: BackendChoice;
   json?: boolean;
-}
+};
 
 export function registerSample(program: Command): void {
   const cmd = program
@@ -102,7 +84,7 @@ export function registerSample(program: Command): void {
     .option('--thin <k>', 'steps between samples', parseInteger(1), 10)
     .option(
       '--step-size <a>',
-      'step size a (η_t = a for the constant schedule); default: 0.5/N for sgld and sghmc, 0.001/N·M for psgld',
+      'step size a (η_t = a for the constant schedule); default: 0.005/N for sgld, 1e-4/N for sghmc, 0.001/N for psgld, 0.001 (Adam) for dropout',
       parsePositive,
     )
     .option(

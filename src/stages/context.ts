@@ -1,0 +1,12 @@
+/** What every long-running stage accepts from its caller (the CLI or the pipeline runner). */
+export interface StageContext {
+  /** Replace existing outputs whose settings or content differ. */
+  force?: boolean;
+  /** Folders for datasets and runs (default `datasets/`, `checkpoints/` or their environment variables). */
+  dataDir?: string;
+  runsDir?: string;
+  /** Stop cleanly (saving state) when aborted. */
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+  onProgress?: (step: number, total: number, info: string) => void;
+}
