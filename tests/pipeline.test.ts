@@ -89,7 +89,7 @@ describe('pipeline files', () => {
     );
     expect(lines[1]).toMatch(/^stage prepare: wrote .*boston\.arrow \(506 rows, 20 splits\)$/);
     expect(lines.at(-1)).toMatch(
-      /^stage sample: ensemble over 1 split: rmse \d+\.\d{4} ± NaN, ll -\d+\.\d{4} ± NaN \(mean ± standard error\); wrote /,
+      /^stage sample: ensemble over 1 split: rmse \d+\.\d{4} ± n\/a, ll -\d+\.\d{4} ± n\/a \(mean ± standard error\); wrote /,
     );
     const summary = JSON.parse(
       await fs.readFile(path.join(runsDir, 'boston-quick', 'teacher-summary.json'), 'utf8'),

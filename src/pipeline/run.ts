@@ -107,7 +107,7 @@ async function runSample(config: PipelineConfig, opts: RunOptions): Promise<Stag
       summary: 'interrupted; run the same command again to resume',
     };
   const text = Object.entries(r.aggregate)
-    .map(([k, v]) => `${k} ${v.mean.toFixed(4)} ± ${v.se.toFixed(4)}`)
+    .map(([k, v]) => `${k} ${v.mean.toFixed(4)} ± ${Number.isFinite(v.se) ? v.se.toFixed(4) : 'n/a'}`)
     .join(', ');
   return {
     stage: 'sample',
