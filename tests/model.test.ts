@@ -5,6 +5,7 @@ import { Rng } from '../src/core/rng.js';
 import { BUILTIN_ARCHS, resolveArch } from '../src/model/builtins.js';
 import { flatten, forward, initialWeights, unflatten } from '../src/model/forward.js';
 import { buildLayersModel } from '../src/model/layers-model.js';
+import { chainMatMul } from '../src/model/fast-matmul.js';
 import { analyzeSpec, type ArchSpec } from '../src/model/spec.js';
 import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
 
@@ -151,5 +152,29 @@ describe('architecture specs', () => {
     expect(Array.from((loaded.predict(x) as tf.Tensor).dataSync())).toEqual(
       Array.from((model.predict(x) as tf.Tensor).dataSync()),
     );
+  });
+});
+
+describe('chainMatMul', () => {
+  it('has the gradient of tf.matMul, including a side broadcast over the chain axis', () => {
+    const a = tf.randomNormal([1, 5, 4], 0, 1, 'float32', 1);
+    const b = tf.randomNormal([3, 4, 2], 0, 1, 'float32', 2);
+    const r = tf.randomNormal([3, 5, 2], 0, 1, 'float32', 3);
+    const loss = (mm: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor) => (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.tanh(mm(x, y)), r));
+    const ours = tf.grads(loss(chainMatMul))([a, b]);
+    const ref = tf.grads(loss((x, y) => tf.matMul(tf.tile(x, [3, 1, 1]), y)))([a, b]);
+    expect(ours[0].shape).toEqual([1, 5, 4]);
+    expect(ours[1].shape).toEqual([3, 4, 2]);
+    for (let i = 0; i < 2; i++) expect(tf.max(tf.abs(tf.sub(ours[i], ref[i]))).dataSync()[0]).toBeLessThan(1e-5);
+    // and against a central finite difference of one entry of b
+    const f = (bb: tf.Tensor) => loss(chainMatMul)(a, bb).dataSync()[0];
+    const e = 1e-2;
+    const bv = b.dataSync().slice();
+    const plus = bv.slice();
+    plus[7] += e;
+    const minus = bv.slice();
+    minus[7] -= e;
+    const fd = (f(tf.tensor3d(plus, [3, 4, 2])) - f(tf.tensor3d(minus, [3, 4, 2]))) / (2 * e);
+    expect(ours[1].dataSync()[7]).toBeCloseTo(fd, 2);
   });
 });

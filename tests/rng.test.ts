@@ -51,6 +51,39 @@ describe('Rng', () => {
     expect(Math.abs(m4 / (m2 * m2) - 3)).toBeLessThan(0.1); // kurtosis of a Gaussian
   });
 
+  it('fillStandardNormal32 draws standard normals (moments, tails) and is reproducible', () => {
+    const n = 200_001; // odd: the last pair's second value is dropped
+    const xs = new Rng(8).fillStandardNormal32(new Float32Array(n));
+    expect(Array.from(new Rng(8).fillStandardNormal32(new Float32Array(n)).subarray(0, 50))).toEqual(
+      Array.from(xs.subarray(0, 50)),
+    );
+    const mean = xs.reduce((a, b) => a + b, 0) / n;
+    const m2 = xs.reduce((a, b) => a + (b - mean) ** 2, 0) / n;
+    const m4 = xs.reduce((a, b) => a + (b - mean) ** 4, 0) / n;
+    expect(Math.abs(mean)).toBeLessThan(5 / Math.sqrt(n));
+    expect(Math.abs(m2 - 1)).toBeLessThan(5 * Math.sqrt(2 / n));
+    expect(Math.abs(m4 / (m2 * m2) - 3)).toBeLessThan(0.1);
+    // P(|z| > 3) = 0.0027; binomial sd √(n·p·(1−p))
+    const tail = xs.reduce((c, v) => c + (Math.abs(v) > 3 ? 1 : 0), 0);
+    expect(Math.abs(tail - n * 0.0027)).toBeLessThan(5 * Math.sqrt(n * 0.0027));
+    expect(xs.every(Number.isFinite)).toBe(true);
+    // the CDF at several points, against Φ, each within 5 binomial standard errors
+    const phi: [number, number][] = [
+      [-3.5, 0.000233],
+      [-2, 0.02275],
+      [-1, 0.158655],
+      [-0.2, 0.42074],
+      [0, 0.5],
+      [0.7, 0.758036],
+      [1.5, 0.933193],
+      [3.3, 0.999517],
+    ];
+    for (const [z, p] of phi) {
+      const below = xs.reduce((c, v) => c + (v < z ? 1 : 0), 0);
+      expect(Math.abs(below - n * p), `CDF at ${z}`).toBeLessThan(5 * Math.sqrt(n * p * (1 - p)));
+    }
+  });
+
   it('makes permutations that contain every index once and are uniform over positions', () => {
     const r = new Rng(3);
     const counts = new Float64Array(5 * 5);

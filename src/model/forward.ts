@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng.js';
 import { INPUT, type Activation, type Analysis } from './spec.js';
+import { chainMatMul, dataMatMul } from './fast-matmul.js';
 
 /**
  * The network as a pure function of its parameters, vectorized over a leading "chain" axis:
@@ -68,7 +69,9 @@ export function forward(
       switch (op.type) {
         case 'dense': {
           const [w, b] = byEdge.get(ei)!;
-          const z = tf.add(tf.matMul(h, w), tf.expandDims(b, 1));
+          // The input node is data: its gradient is never needed.
+          const mm = e.from === INPUT ? dataMatMul : chainMatMul;
+          const z = tf.add(mm(h, w), tf.expandDims(b, 1));
           return activate(z, op.activation);
         }
         case 'conv2d': {

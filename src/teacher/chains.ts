@@ -176,8 +176,15 @@ export async function runChains(o: ChainRunOptions): Promise<ChainRunResult> {
     };
   };
 
-  const Ptot = P + (noiseSampled ? 1 : 0);
-  const noiseBuf = new Float32Array(C * Ptot);
+  // Noise buffer laid out parameter by parameter ([C, ...shape] blocks), so each noise tensor is made
+  // from one subarray with no slicing ops; every chain still draws its own stream in parameter order.
+  const blocks: { offset: number; size: number; shape: number[] }[] = a.params.map((p) => ({
+    offset: C * p.offset,
+    size: p.size,
+    shape: p.shape,
+  }));
+  if (noiseSampled) blocks.push({ offset: C * P, size: 1, shape: [1] });
+  const noiseBuf = new Float32Array(C * (P + (noiseSampled ? 1 : 0)));
   const idx = new Int32Array(C * M);
   const traceEvery = o.traceEvery ?? Math.max(1, Math.floor(total / 500));
   const exampleShape = o.x.shape.slice(1);
@@ -188,15 +195,17 @@ export async function runChains(o: ChainRunOptions): Promise<ChainRunResult> {
     for (let c = 0; c < C; c++) {
       const r = rngs[c];
       for (let j = 0; j < M; j++) idx[c * M + j] = r.int(N);
-      r.fillNormal(noiseBuf.subarray(c * Ptot, (c + 1) * Ptot));
+      // Chain c's noise, parameter by parameter, into the parameter-major buffer.
+      for (const b of blocks)
+        r.fillStandardNormal32(noiseBuf.subarray(b.offset + c * b.size, b.offset + (c + 1) * b.size));
     }
     const { xb, yb, noise } = tf.tidy(() => {
       const ids = tf.tensor1d(idx, 'int32');
       const xb = tf.reshape(tf.gather(o.x, ids), [C, M, ...exampleShape]);
       const yb = tf.reshape(tf.gather(o.y, ids), [C, M]);
-      const all = tf.tensor2d(noiseBuf, [C, Ptot]);
-      const noise = unflatten(a, tf.slice(all, [0, 0], [C, P]) as tf.Tensor2D);
-      if (noiseSampled) noise.push(tf.slice(all, [0, P], [C, 1]));
+      const noise = blocks.map((b) =>
+        tf.tensor(noiseBuf.subarray(b.offset, b.offset + C * b.size), [C, ...b.shape]),
+      );
       return { xb, yb, noise };
     });
     const g = estimateGradient(model, state.position, xb, yb);
