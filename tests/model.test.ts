@@ -160,12 +160,14 @@ describe('chainMatMul', () => {
     const a = tf.randomNormal([1, 5, 4], 0, 1, 'float32', 1);
     const b = tf.randomNormal([3, 4, 2], 0, 1, 'float32', 2);
     const r = tf.randomNormal([3, 5, 2], 0, 1, 'float32', 3);
-    const loss = (mm: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor) => (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.tanh(mm(x, y)), r));
+    const loss = (mm: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor) => (x: tf.Tensor, y: tf.Tensor) =>
+      tf.sum(tf.mul(tf.tanh(mm(x, y)), r));
     const ours = tf.grads(loss(chainMatMul))([a, b]);
     const ref = tf.grads(loss((x, y) => tf.matMul(tf.tile(x, [3, 1, 1]), y)))([a, b]);
     expect(ours[0].shape).toEqual([1, 5, 4]);
     expect(ours[1].shape).toEqual([3, 4, 2]);
-    for (let i = 0; i < 2; i++) expect(tf.max(tf.abs(tf.sub(ours[i], ref[i]))).dataSync()[0]).toBeLessThan(1e-5);
+    for (let i = 0; i < 2; i++)
+      expect(tf.max(tf.abs(tf.sub(ours[i], ref[i]))).dataSync()[0]).toBeLessThan(1e-5);
     // and against a central finite difference of one entry of b
     const f = (bb: tf.Tensor) => loss(chainMatMul)(a, bb).dataSync()[0];
     const e = 1e-2;

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAllSamples } from '../src/teacher/sample-store.js';
@@ -129,6 +130,38 @@ describe('bdk sample', () => {
       expect(Array.from(got.step)).toEqual(Array.from(want.step));
       expect(Buffer.from(got.weights.buffer).equals(Buffer.from(want.weights.buffer))).toBe(true);
     }
+  });
+
+  it('refuses a second writer on the same run shard while the first is alive', async () => {
+    const child = spawn(
+      process.execPath,
+      [path.join(ROOT, 'bin/bdk.js'), 'sample', ...small, '--samples', '400', '--run', 'locked'],
+      {
+        env: { ...process.env, ...env },
+        stdio: 'ignore',
+      },
+    );
+    const lock = path.join(env.BDK_RUNS_DIR, 'locked', '.lock-c0');
+    for (
+      let i = 0;
+      i < 600 &&
+      !(await fs.stat(lock).then(
+        () => true,
+        () => false,
+      ));
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 10));
+    const second = bdk(['sample', '--resume', '--run', 'locked'], env);
+    expect(expectOneLineError(second)).toBe(
+      `bdk: run 'locked' chains from 0 is in use by process ${child.pid} on ${os.hostname()} (lock ${lock}); wait for it or stop it`,
+    );
+    const replace = bdk(['sample', ...small, '--run', 'locked', '--force'], env);
+    expect(expectOneLineError(replace)).toBe(
+      `bdk: run 'locked' is being written by process ${child.pid} on ${os.hostname()}; stop it before replacing the run`,
+    );
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
   });
 
   it('bad settings are one-line errors', () => {

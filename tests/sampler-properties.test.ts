@@ -8,6 +8,7 @@ import { analyzeSpec } from '../src/model/spec.js';
 import {
   chainSeed,
   runChains,
+  type ChainSnapshot,
   type DrawnSample,
   type SamplerName,
   type SamplerSettings,
@@ -146,6 +147,43 @@ describe('sampler properties', () => {
       seeds: [1, 2],
     });
     expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, y]);
+  });
+
+  it('checkpoints during burn-in, and resuming from such a checkpoint equals an uninterrupted run', async () => {
+    const s = settings('psgld', { burnIn: 40, samples: 3 });
+    const full = await collect('regression', s, [chainSeed(6, 0)]);
+    const { x, y, model } = data('regression');
+    const checkpoints: ChainSnapshot[] = [];
+    const controller = new AbortController();
+    await runChains({
+      model,
+      settings: s,
+      x,
+      y,
+      seeds: [chainSeed(6, 0)],
+      checkpointSeconds: 0,
+      onCheckpoint: async (snap) => {
+        checkpoints.push(snap);
+        if (snap.step === 17) controller.abort();
+      },
+      signal: controller.signal,
+    });
+    expect(checkpoints.at(-1)!.step).toBe(17);
+    expect(checkpoints.at(-1)!.samplesDrawn).toBe(0);
+    const rest: DrawnSample[] = [];
+    await runChains({
+      model,
+      settings: s,
+      x,
+      y,
+      seeds: [chainSeed(6, 0)],
+      resume: checkpoints.at(-1)!,
+      onSamples: async (ss) => void rest.push(...ss),
+    });
+    expect(rest.map((r) => r.step)).toEqual(full.map((r) => r.step));
+    for (let i = 0; i < full.length; i++)
+      expect(Array.from(rest[i].weights)).toEqual(Array.from(full[i].weights));
     tf.dispose([x, y]);
   });
 

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
 import { checkName, runsDir } from '../core/paths.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
+import { acquireLock, lockOwner } from '../core/run-lock.js';
 import { effectiveSampleSize, splitRhat } from '../eval/diagnostics.js';
 import { brier, ece, errorRate, nll, rmse } from '../eval/metrics.js';
 import { loadDataset, partArrays, type LoadedDataset, type PartArrays } from '../data/store.js';
@@ -21,7 +22,7 @@ import { ensemblePredictive, type Predictive } from '../teacher/predictive.js';
 import type { PosteriorModel } from '../teacher/posterior.js';
 import { runMcDropout } from '../teacher/mc-dropout.js';
 import type { StageContext } from './context.js';
-import { readSamples, scanSamples, SampleWriter } from '../teacher/sample-store.js';
+import { readSamples, SampleWriter } from '../teacher/sample-store.js';
 import type { Schedule } from '../teacher/schedule.js';
 
 /** Settings of a teacher run (`bdk sample`), stored as `config.json` in the run folder. */
@@ -102,6 +103,19 @@ export const runPath = (run: string, dir?: string) => path.join(dir ?? runsDir()
 const samplesFile = (runDir: string, offset: number) => path.join(runDir, `samples-c${offset}.arrow`);
 const stateFile = (runDir: string, offset: number) => path.join(runDir, `state-c${offset}.bin`);
 const traceFile = (runDir: string, offset: number) => path.join(runDir, `trace-c${offset}.csv`);
+const lockFile = (runDir: string, offset: number) => path.join(runDir, `.lock-c${offset}`);
+
+/** Refuses to replace a run while any of its shards is being written by a live process. */
+async function checkNoLiveShard(runDir: string, run: string): Promise<void> {
+  for (const f of await fs.readdir(runDir).catch(() => [] as string[])) {
+    if (!f.startsWith('.lock-c')) continue;
+    const owner = await lockOwner(path.join(runDir, f));
+    if (owner)
+      throw new UserError(
+        `run '${run}' is being written by process ${owner.pid} on ${owner.host}; stop it before replacing the run`,
+      );
+  }
+}
 
 async function exists(p: string): Promise<boolean> {
   return fs.access(p).then(
@@ -152,6 +166,7 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
   if (await exists(configPath)) {
     const stored = JSON.parse(await fs.readFile(configPath, 'utf8')) as SampleConfig;
     if (opts.force) {
+      await checkNoLiveShard(runDir, opts.run);
       await fs.rm(runDir, { recursive: true, force: true });
     } else if (opts.resume) {
       if (!shardExists)
@@ -177,167 +192,174 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
   const outputUnits = task === 'classification' ? ds.meta.classCount! : 1;
   const analysis = await resolveArch(config.arch, { input: inputShape(ds), outputUnits });
   await fs.mkdir(runDir, { recursive: true });
-  if (!(await exists(configPath)) || opts.force) {
-    await writeFileAtomic(path.join(runDir, 'spec.json'), JSON.stringify(analysis.spec, null, 2) + '\n');
-    await writeFileAtomic(
-      configPath,
-      JSON.stringify({ ...config, datasetChecksum: ds.meta.checksum }, null, 2) + '\n',
-    );
-  } else if (opts.resume && config.samples !== requested.samples) {
-    await writeFileAtomic(
-      configPath,
-      JSON.stringify({ ...config, datasetChecksum: ds.meta.checksum }, null, 2) + '\n',
-    );
-  }
-
-  const model: PosteriorModel = {
-    analysis,
-    task,
-    dataSize: train.rows,
-    priorPrecision: config.priorPrecision,
-    noise:
-      task === 'regression'
-        ? config.noisePrecision
-          ? { fixed: config.noisePrecision }
-          : config.noisePrior
-        : undefined,
-  };
-  const C = config.chains;
-  const seeds = Array.from({ length: C }, (_, c) => chainSeed(config.seed, offset + c));
-  const sFile = samplesFile(runDir, offset);
-
-  // Resume: the state says how many samples it accounts for; samples drawn after it are cut and redrawn.
-  let resume: ChainSnapshot | undefined;
-  let writer: SampleWriter;
-  if (config.sampler === 'dropout') {
-    // MC-dropout training keeps no resumable state: an interrupted shard starts over.
-    if (opts.resume) await fs.rm(sFile, { force: true });
-    writer = await SampleWriter.create(sFile, analysis.parameterCount, {
-      run: opts.run,
-      chainOffset: offset,
-      arch: analysis.spec.name,
-      task,
-    });
-  } else if (opts.resume && (await exists(stateFile(runDir, offset)))) {
-    const st = await loadChainState<
-      Omit<ChainSnapshot, 'weights' | 'logNoisePrecision' | 'auxWeights' | 'auxLogNoisePrecision'>
-    >(stateFile(runDir, offset));
-    const arr = st.arrays;
-    resume = {
-      ...st.meta,
-      weights: arr.weights,
-      logNoisePrecision: arr.logNoisePrecision ?? null,
-      auxWeights: arr.auxWeights ?? null,
-      auxLogNoisePrecision: arr.auxLogNoisePrecision ?? null,
-    };
-    writer = await SampleWriter.openForAppend(sFile, resume.samplesDrawn * C);
-    await truncateTrace(traceFile(runDir, offset), resume.step);
-    log(
-      `resuming run '${opts.run}' chains ${offset}..${offset + C - 1} at step ${resume.step} with ${resume.samplesDrawn} samples per chain`,
-    );
-  } else if (opts.resume) {
-    writer = await SampleWriter.openForAppend(sFile, 0); // killed before the first state save: start over
-    await fs.rm(traceFile(runDir, offset), { force: true });
-  } else {
-    writer = await SampleWriter.create(sFile, analysis.parameterCount, {
-      run: opts.run,
-      chainOffset: offset,
-      arch: analysis.spec.name,
-      task,
-    });
-  }
-
-  const trace: string[] = [];
-  if (!(await exists(traceFile(runDir, offset))))
-    await fs.writeFile(traceFile(runDir, offset), 'step,chain,logLikelihood,stepSize\n');
-  const flushTrace = async () => {
-    if (trace.length) await fs.appendFile(traceFile(runDir, offset), trace.splice(0).join(''));
-  };
-  const onTrace = (points: TracePoint[]) => {
-    for (const p of points) trace.push(`${p.step},${offset + p.chain},${p.logLikelihood},${p.stepSize}\n`);
-  };
-  const saveState = async (snap: ChainSnapshot) => {
-    const { weights, logNoisePrecision, auxWeights, auxLogNoisePrecision, ...meta } = snap;
-    const arrays: Record<string, Float32Array> = { weights };
-    if (logNoisePrecision) arrays.logNoisePrecision = logNoisePrecision;
-    if (auxWeights) arrays.auxWeights = auxWeights;
-    if (auxLogNoisePrecision) arrays.auxLogNoisePrecision = auxLogNoisePrecision;
-    await saveChainState(stateFile(runDir, offset), meta, arrays);
-  };
-
-  const started = Date.now();
-  const { x, y } = partTensors(ds, train);
-  let result: { completed: boolean; snapshot: ChainSnapshot | null };
+  const lock = await acquireLock(lockFile(runDir, offset), `run '${opts.run}' chains from ${offset}`);
   try {
-    log(
-      `sampling ${config.sampler} on ${config.dataset} split ${config.split} (${train.rows} rows), ${analysis.spec.name} (${analysis.parameterCount} parameters), ` +
-        `${C} chain${C > 1 ? 's' : ''} from ${offset}: ` +
-        (config.sampler === 'dropout'
-          ? `${config.burnIn} Adam steps with dropout ${config.dropoutRate}, then ${config.samples} masks`
-          : `${config.burnIn} burn-in + ${config.samples}×${config.thin} steps`),
-    );
-    let lastLl = NaN;
-    if (config.sampler === 'dropout') {
-      const completed = await runMcDropout({
-        model,
-        settings: {
-          rate: config.dropoutRate,
-          steps: config.burnIn,
-          learningRate: config.stepSize,
-          batchSize: config.batchSize,
-          samples: config.samples,
-        },
-        x,
-        y,
-        seeds,
-        signal: opts.signal,
-        onProgress: opts.onProgress,
-        onSamples: async (samples) => writer.append(samples.map((s) => ({ ...s, chain: offset + s.chain }))),
-      });
-      result = { completed, snapshot: null };
-    } else
-      result = await runChains({
-        model,
-        settings: config,
-        x,
-        y,
-        seeds,
-        resume,
-        onTrace: (pts) => {
-          lastLl = pts.reduce((s, p) => s + p.logLikelihood, 0) / pts.length;
-          onTrace(pts);
-        },
-        onSamples: async (samples, snapshot) => {
-          await writer.append(samples.map((s) => ({ ...s, chain: offset + s.chain })));
-          await flushTrace();
-          await saveState(snapshot());
-        },
-        onProgress: (step, total) => opts.onProgress?.(step, total, `ll ${lastLl.toFixed(3)}`),
-        signal: opts.signal,
-      });
-    await flushTrace();
-    if (result.snapshot) await saveState(result.snapshot);
+    return await sampleLocked();
   } finally {
-    await writer.close();
-    tf.dispose([x, y]);
+    await lock.release();
   }
-  if (!result.completed) {
-    log(
-      `interrupted at step ${result.snapshot?.step ?? '(dropout training)'}; continue with: bdk sample --resume --run ${opts.run}${offset ? ` --chain-offset ${offset}` : ''}`,
+
+  async function sampleLocked(): Promise<SampleResult> {
+    const configChanged = opts.resume && config.samples !== requested.samples; // resumed to a larger count
+    if (!(await exists(configPath)) || opts.force || configChanged) {
+      await writeFileAtomic(path.join(runDir, 'spec.json'), JSON.stringify(analysis.spec, null, 2) + '\n');
+      await writeFileAtomic(
+        configPath,
+        JSON.stringify({ ...config, datasetChecksum: ds.meta.checksum }, null, 2) + '\n',
+      );
+    }
+
+    const model: PosteriorModel = {
+      analysis,
+      task,
+      dataSize: train.rows,
+      priorPrecision: config.priorPrecision,
+      noise:
+        task === 'regression'
+          ? config.noisePrecision
+            ? { fixed: config.noisePrecision }
+            : config.noisePrior
+          : undefined,
+    };
+    const C = config.chains;
+    const seeds = Array.from({ length: C }, (_, c) => chainSeed(config.seed, offset + c));
+    const sFile = samplesFile(runDir, offset);
+
+    const createWriter = () =>
+      SampleWriter.create(sFile, analysis.parameterCount, {
+        run: opts.run,
+        chainOffset: offset,
+        arch: analysis.spec.name,
+        task,
+      });
+    // Resume: the state says how many samples it accounts for; samples drawn after it are cut and redrawn.
+    let resume: ChainSnapshot | undefined;
+    let writer: SampleWriter;
+    if (config.sampler === 'dropout') {
+      // MC-dropout training keeps no resumable state: an interrupted shard starts over.
+      if (opts.resume) await fs.rm(sFile, { force: true });
+      writer = await createWriter();
+    } else if (opts.resume && (await exists(stateFile(runDir, offset)))) {
+      const st = await loadChainState<
+        Omit<ChainSnapshot, 'weights' | 'logNoisePrecision' | 'auxWeights' | 'auxLogNoisePrecision'>
+      >(stateFile(runDir, offset));
+      const arr = st.arrays;
+      resume = {
+        ...st.meta,
+        weights: arr.weights,
+        logNoisePrecision: arr.logNoisePrecision ?? null,
+        auxWeights: arr.auxWeights ?? null,
+        auxLogNoisePrecision: arr.auxLogNoisePrecision ?? null,
+      };
+      writer = await SampleWriter.openForAppend(sFile, resume.samplesDrawn * C);
+      await truncateTrace(traceFile(runDir, offset), resume.step);
+      log(
+        `resuming run '${opts.run}' chains ${offset}..${offset + C - 1} at step ${resume.step} with ${resume.samplesDrawn} samples per chain`,
+      );
+    } else if (opts.resume) {
+      writer = await SampleWriter.openForAppend(sFile, 0); // killed before the first state save: start over
+      await fs.rm(traceFile(runDir, offset), { force: true });
+    } else {
+      writer = await createWriter();
+    }
+
+    const trace: string[] = [];
+    if (!(await exists(traceFile(runDir, offset))))
+      await fs.writeFile(traceFile(runDir, offset), 'step,chain,logLikelihood,stepSize\n');
+    const flushTrace = async () => {
+      if (trace.length) await fs.appendFile(traceFile(runDir, offset), trace.splice(0).join(''));
+    };
+    const onTrace = (points: TracePoint[]) => {
+      for (const p of points) trace.push(`${p.step},${offset + p.chain},${p.logLikelihood},${p.stepSize}\n`);
+    };
+    const saveState = async (snap: ChainSnapshot) => {
+      const { weights, logNoisePrecision, auxWeights, auxLogNoisePrecision, ...meta } = snap;
+      const arrays: Record<string, Float32Array> = { weights };
+      if (logNoisePrecision) arrays.logNoisePrecision = logNoisePrecision;
+      if (auxWeights) arrays.auxWeights = auxWeights;
+      if (auxLogNoisePrecision) arrays.auxLogNoisePrecision = auxLogNoisePrecision;
+      await saveChainState(stateFile(runDir, offset), meta, arrays);
+    };
+
+    const started = Date.now();
+    const { x, y } = partTensors(ds, train);
+    let result: { completed: boolean; snapshot: ChainSnapshot | null };
+    try {
+      log(
+        `sampling ${config.sampler} on ${config.dataset} split ${config.split} (${train.rows} rows), ${analysis.spec.name} (${analysis.parameterCount} parameters), ` +
+          `${C} chain${C > 1 ? 's' : ''} from ${offset}: ` +
+          (config.sampler === 'dropout'
+            ? `${config.burnIn} Adam steps with dropout ${config.dropoutRate}, then ${config.samples} masks`
+            : `${config.burnIn} burn-in + ${config.samples}×${config.thin} steps`),
+      );
+      let lastLl = NaN;
+      if (config.sampler === 'dropout') {
+        const completed = await runMcDropout({
+          model,
+          settings: {
+            rate: config.dropoutRate,
+            steps: config.burnIn,
+            learningRate: config.stepSize,
+            batchSize: config.batchSize,
+            samples: config.samples,
+          },
+          x,
+          y,
+          seeds,
+          signal: opts.signal,
+          onProgress: opts.onProgress,
+          onSamples: async (samples) =>
+            writer.append(samples.map((s) => ({ ...s, chain: offset + s.chain }))),
+        });
+        result = { completed, snapshot: null };
+      } else
+        result = await runChains({
+          model,
+          settings: config,
+          x,
+          y,
+          seeds,
+          resume,
+          onTrace: (pts) => {
+            lastLl = pts.reduce((s, p) => s + p.logLikelihood, 0) / pts.length;
+            onTrace(pts);
+          },
+          onSamples: async (samples, snapshot) => {
+            await writer.append(samples.map((s) => ({ ...s, chain: offset + s.chain })));
+            await flushTrace();
+            await saveState(snapshot());
+          },
+          onCheckpoint: async (snapshot) => {
+            await flushTrace();
+            await saveState(snapshot);
+          },
+          onProgress: (step, total) => opts.onProgress?.(step, total, `ll ${lastLl.toFixed(3)}`),
+          signal: opts.signal,
+        });
+      await flushTrace();
+      if (result.snapshot) await saveState(result.snapshot);
+    } finally {
+      await writer.close();
+      tf.dispose([x, y]);
+    }
+    if (!result.completed) {
+      log(
+        `interrupted at step ${result.snapshot?.step ?? '(dropout training)'}; continue with: bdk sample --resume --run ${opts.run}${offset ? ` --chain-offset ${offset}` : ''}`,
+      );
+      return { runDir, completed: false, summary: null };
+    }
+    const summary = await evaluateTeacher(
+      runDir,
+      opts.run,
+      config,
+      ds,
+      analysis,
+      test,
+      (Date.now() - started) / 1000,
     );
-    return { runDir, completed: false, summary: null };
+    await writeFileAtomic(path.join(runDir, 'teacher.json'), JSON.stringify(summary, null, 2) + '\n');
+    return { runDir, completed: true, summary };
   }
-  const summary = await evaluateTeacher(
-    runDir,
-    opts.run,
-    config,
-    ds,
-    analysis,
-    test,
-    (Date.now() - started) / 1000,
-  );
-  await writeFileAtomic(path.join(runDir, 'teacher.json'), JSON.stringify(summary, null, 2) + '\n');
-  return { runDir, completed: true, summary };
 }
 
 async function truncateTrace(file: string, step: number): Promise<void> {
@@ -387,10 +409,13 @@ export async function evaluateTeacher(
   const files = await runSampleFiles(runDir);
   const chainIds: number[] = [];
   const lls: number[] = [];
-  for (const f of files) {
-    for await (const b of readSamples([f])) {
+  // One pass over the samples: the predictive consumes the batches, and their chain ids and
+  // log-likelihoods are collected on the way for the diagnostics.
+  async function* recording() {
+    for await (const b of readSamples(files)) {
       chainIds.push(...b.chain);
       lls.push(...b.logLikelihood);
+      yield b;
     }
   }
   const x = tf.tensor(test.x, [test.rows, ...inputShape(ds)]);
@@ -405,7 +430,7 @@ export async function evaluateTeacher(
         target: test.normalization.target,
         trackPoints: Math.min(50, test.rows),
       },
-      readSamples(files),
+      recording(),
     );
   } finally {
     x.dispose();
@@ -443,11 +468,4 @@ export async function evaluateTeacher(
     },
     seconds,
   };
-}
-
-/** Counts the complete samples of a run's shards (for status output). */
-export async function countSamples(runDir: string): Promise<number> {
-  let n = 0;
-  for (const f of await runSampleFiles(runDir)) n += (await scanSamples(f)).records;
-  return n;
 }

@@ -82,6 +82,9 @@ export interface ChainRunOptions {
   /** Called with the samples of every chain drawn at one step, and a snapshot taken right after them. */
   onSamples?: (samples: DrawnSample[], snapshot: () => ChainSnapshot) => Promise<void>;
   onTrace?: (points: TracePoint[]) => void;
+  /** Called with a snapshot at least every `checkpointSeconds` between samples (e.g. during a long burn-in). */
+  onCheckpoint?: (snapshot: ChainSnapshot) => Promise<void>;
+  checkpointSeconds?: number;
   /** Trace every k steps (and at every sample). */
   traceEvery?: number;
   onProgress?: (step: number, total: number) => void;
@@ -189,8 +192,14 @@ export async function runChains(o: ChainRunOptions): Promise<ChainRunResult> {
   const traceEvery = o.traceEvery ?? Math.max(1, Math.floor(total / 500));
   const exampleShape = o.x.shape.slice(1);
 
+  const checkpointMs = (o.checkpointSeconds ?? 60) * 1000;
+  let lastCheckpoint = Date.now();
   while (step < total) {
-    if (o.signal?.aborted) return { snapshot: snapshot(), completed: false };
+    if (o.signal?.aborted) {
+      const snap = snapshot();
+      tf.dispose([...state.position, ...state.aux]);
+      return { snapshot: snap, completed: false };
+    }
     const eta = stepSizeAt(settings.stepSize, settings.schedule, step);
     for (let c = 0; c < C; c++) {
       const r = rngs[c];
@@ -233,6 +242,11 @@ export async function runChains(o: ChainRunOptions): Promise<ChainRunResult> {
       }
     }
     disposeGradient(g);
+    if (isSample) lastCheckpoint = Date.now();
+    else if (o.onCheckpoint && Date.now() - lastCheckpoint > checkpointMs) {
+      await o.onCheckpoint(snapshot());
+      lastCheckpoint = Date.now();
+    }
     o.onProgress?.(step, total);
   }
   const final = snapshot();
