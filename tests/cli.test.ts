@@ -119,7 +119,7 @@ describe('bdk CLI', () => {
     expect(r.stdout).toContain('stage prepare: up to date');
     expect(r.stdout).toMatch(/stage sample: ensemble over 1 split: rmse /);
     expect(expectOneLineError(r)).toBe(
-      "bdk: stage 'distill' is not implemented yet: distillation arrives with the distillation issue (stages completed: prepare, sample)",
+      "bdk: stage 'evaluate' is not implemented yet: evaluation arrives with the distillation issue (stages completed: prepare, sample, distill)",
     );
     const bad = path.join(dir, 'bad.json');
     await fs.writeFile(

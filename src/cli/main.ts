@@ -5,6 +5,7 @@ import { registerData } from './commands/data.js';
 import { registerInfo } from './commands/info.js';
 import { registerRun } from './commands/run.js';
 import { registerSample } from './commands/sample.js';
+import { registerDistill } from './commands/distill.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerData(program);
   registerSample(program);
+  registerDistill(program);
   registerRun(program);
   return program;
 }

@@ -1,7 +1,8 @@
 import { NotImplementedStageError } from '../core/errors.js';
 import type { SaveResult } from '../data/store.js';
 import { importTable, prepareBuiltin, resolveRelative } from '../stages/prepare.js';
-import { sampleSplits } from '../stages/teacher-splits.js';
+import { pipelineSplits, sampleSplits, type MetricSummary } from '../stages/teacher-splits.js';
+import { distillSplits } from '../stages/distill-splits.js';
 import type { StageContext } from '../stages/context.js';
 import type { PipelineConfig } from './schema.js';
 
@@ -22,7 +23,6 @@ const SECTION: Record<StageName, keyof PipelineConfig | null> = {
 /** Stages that are not built yet, with where they will come from. */
 const NOT_BUILT: Partial<Record<StageName, string>> = {
   search: 'structure search arrives with the structure-selection issue',
-  distill: 'distillation arrives with the distillation issue',
   evaluate: 'evaluation arrives with the distillation issue',
   export: 'export arrives with the distillation issue',
 };
@@ -61,7 +61,12 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions): Pro
       throw new NotImplementedStageError(stage, `${notBuilt} (stages completed: ${done})`);
     }
     log(`stage ${stage}: start`);
-    const result = stage === 'prepare' ? await runPrepare(config, opts) : await runSample(config, opts);
+    const result =
+      stage === 'prepare'
+        ? await runPrepare(config, opts)
+        : stage === 'sample'
+          ? await runSample(config, opts)
+          : await runDistill(config, opts);
     results.push(result);
     log(`stage ${stage}: ${result.summary}`);
     if (result.status === 'interrupted') break;
@@ -91,6 +96,13 @@ async function runPrepare(config: PipelineConfig, opts: RunOptions): Promise<Sta
   };
 }
 
+function describeAggregate(what: string, aggregate: MetricSummary, splits: number, file: string): string {
+  const text = Object.entries(aggregate)
+    .map(([k, v]) => `${k} ${v.mean.toFixed(4)} ± ${Number.isFinite(v.se) ? v.se.toFixed(4) : 'n/a'}`)
+    .join(', ');
+  return `${what} over ${splits} split${splits > 1 ? 's' : ''}: ${text} (mean ± standard error); wrote ${file}`;
+}
+
 async function runSample(config: PipelineConfig, opts: RunOptions): Promise<StageResult> {
   const r = await sampleSplits(
     config.name,
@@ -106,13 +118,27 @@ async function runSample(config: PipelineConfig, opts: RunOptions): Promise<Stag
       status: 'interrupted',
       summary: 'interrupted; run the same command again to resume',
     };
-  const text = Object.entries(r.aggregate)
-    .map(([k, v]) => `${k} ${v.mean.toFixed(4)} ± ${Number.isFinite(v.se) ? v.se.toFixed(4) : 'n/a'}`)
-    .join(', ');
   return {
     stage: 'sample',
     status: 'done',
-    summary: `ensemble over ${r.summaries.length} split${r.summaries.length > 1 ? 's' : ''}: ${text} (mean ± standard error); wrote ${r.file}`,
+    summary: describeAggregate('ensemble', r.aggregate, r.summaries.length, r.file),
+    details: r.aggregate,
+  };
+}
+
+async function runDistill(config: PipelineConfig, opts: RunOptions): Promise<StageResult> {
+  const splits = await pipelineSplits(config.dataset.name, config.dataset.use, opts.dataDir);
+  const r = await distillSplits(config, splits, opts);
+  if (!r.completed)
+    return {
+      stage: 'distill',
+      status: 'interrupted',
+      summary: 'interrupted; run the same command again to resume',
+    };
+  return {
+    stage: 'distill',
+    status: 'done',
+    summary: describeAggregate('student', r.aggregate, r.summaries.length, r.file),
     details: r.aggregate,
   };
 }

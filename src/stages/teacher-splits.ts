@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
+import { readJsonOrNull } from '../core/json-file.js';
 import { describeDataset } from '../data/store.js';
 import { DEFAULT_SAMPLER } from '../teacher/chains.js';
 import type { PipelineConfig } from '../pipeline/schema.js';
@@ -28,6 +29,16 @@ export function summarizeOverSplits(rows: Record<string, number>[]): MetricSumma
   return out;
 }
 
+/** The split indices a pipeline uses: every split of the dataset, or the listed ones. */
+export async function pipelineSplits(
+  dataset: string,
+  use: 'all' | number[],
+  dataDir?: string,
+): Promise<number[]> {
+  if (use !== 'all') return use;
+  return (await describeDataset(dataset, dataDir)).splits.splits.map((s) => s.index);
+}
+
 /** The teacher run name of split k of a pipeline. */
 export const teacherRun = (pipeline: string, split: number) => `${pipeline}-s${split}-teacher`;
 
@@ -45,8 +56,7 @@ export async function sampleSplits(
   opts: StageContext,
 ): Promise<{ summaries: TeacherSummary[]; aggregate: MetricSummary; file: string; completed: boolean }> {
   const log = opts.log ?? (() => {});
-  const info = await describeDataset(dataset, opts.dataDir);
-  const splits = use === 'all' ? info.splits.splits.map((s) => s.index) : use;
+  const splits = await pipelineSplits(dataset, use, opts.dataDir);
   const summaries: TeacherSummary[] = [];
   for (const k of splits) {
     const config: SampleConfig = {
@@ -75,8 +85,10 @@ export async function sampleSplits(
     if (teacher.stepSize === undefined) config.stepSize = await defaultStepSize(config, opts.dataDir);
     const run = teacherRun(pipeline, k);
     const dir = runPath(run, opts.runsDir);
-    const done = await readJson<TeacherSummary>(path.join(dir, 'teacher.json'));
-    const stored = await readJson<SampleConfig & { datasetChecksum?: string }>(path.join(dir, 'config.json'));
+    const done = await readJsonOrNull<TeacherSummary>(path.join(dir, 'teacher.json'));
+    const stored = await readJsonOrNull<SampleConfig & { datasetChecksum?: string }>(
+      path.join(dir, 'config.json'),
+    );
     const same =
       stored !== null &&
       JSON.stringify({ ...stored, datasetChecksum: undefined }) ===
@@ -117,12 +129,4 @@ export async function sampleSplits(
       '\n',
   );
   return { summaries, aggregate, file, completed: true };
-}
-
-async function readJson<T>(file: string): Promise<T | null> {
-  try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
-  } catch {
-    return null;
-  }
 }

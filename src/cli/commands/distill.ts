@@ -1,0 +1,116 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
+import { Progress } from '../../core/progress.js';
+import { distillStudent, type DistillConfig } from '../../stages/distill.js';
+import { addBackendOption, addJsonOption, parseInteger, printJson } from '../options.js';
+import { withInterrupt } from '../interrupt.js';
+
+function parsePositive(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n > 0) || !Number.isFinite(n))
+    throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
+  return n;
+}
+
+function parseNonNegative(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0) || !Number.isFinite(n))
+    throw new InvalidArgumentError(`expected a number >= 0, got '${value}'`);
+  return n;
+}
+
+type DistillFlags = DistillConfig & {
+  run: string;
+  resume?: boolean;
+  force?: boolean;
+  backend: BackendChoice;
+  json?: boolean;
+};
+
+export function registerDistill(program: Command): void {
+  const cmd = program
+    .command('distill')
+    .description(
+      "distill a teacher run's posterior samples into one student network (offline Bayesian dark knowledge)",
+    )
+    .requiredOption('--teacher <run>', 'teacher run (from bdk sample)')
+    .option(
+      '--arch <arch>',
+      'student architecture: a built-in name or a spec .json file (regression students get mean and log-variance heads)',
+      'mlp-50',
+    )
+    .requiredOption('--run <name>', 'run name for the student')
+    .option(
+      '--temperature <T>',
+      'softmax temperature on teacher and student; the loss is multiplied by T²',
+      parsePositive,
+      1,
+    )
+    .addOption(
+      new Option(
+        '--kl-direction <d>',
+        'forward = KL(teacher ‖ student) (BDK), reverse = KL(student ‖ teacher)',
+      )
+        .choices(['forward', 'reverse'])
+        .default('forward'),
+    )
+    .option(
+      '--input-noise <sigma>',
+      'Gaussian perturbation of the standardized training inputs',
+      parseNonNegative,
+      0,
+    )
+    .option('--samples-per-batch <k>', 'teacher samples drawn for each minibatch', parseInteger(1), 1)
+    .option('--epochs <e>', 'passes over the training inputs', parseInteger(1), 50)
+    .option('--batch-size <b>', 'minibatch size', parseInteger(1), 32)
+    .option('--learning-rate <lr>', 'Adam learning rate', parsePositive, 1e-3)
+    .option('--seed <n>', 'random seed', parseInteger(0), 0)
+    .option('--resume', 'continue an interrupted run from its last finished epoch')
+    .option('--force', 'replace an existing run');
+  addBackendOption(cmd);
+  addJsonOption(cmd);
+  cmd.action(async (o: DistillFlags) => {
+    const backend = await selectBackend(o.backend);
+    if (!o.json) console.log(describeBackend(backend, o.backend));
+    const config: DistillConfig = {
+      teacher: o.teacher,
+      arch: o.arch,
+      temperature: o.temperature,
+      klDirection: o.klDirection,
+      inputNoise: o.inputNoise,
+      samplesPerBatch: o.samplesPerBatch,
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      learningRate: o.learningRate,
+      seed: o.seed,
+    };
+    const progress = new Progress({ label: `distill ${o.run}`, total: 1, unit: 'steps' });
+    const result = await withInterrupt((signal) =>
+      distillStudent(config, {
+        run: o.run,
+        resume: o.resume,
+        force: o.force,
+        signal,
+        log: o.json
+          ? undefined
+          : (line) => {
+              progress.done();
+              console.log(line);
+            },
+        onProgress: (step, total, info) => progress.setTotal(total).update(step, info),
+      }),
+    );
+    progress.done();
+    if (!result.completed) {
+      process.exitCode = 130;
+      return;
+    }
+    const s = result.summary!;
+    if (o.json) return printJson(s);
+    const m = Object.entries(s.metrics)
+      .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+      .join(', ');
+    console.log(`student ${s.arch} (${s.parameterCount} parameters) on the test split: ${m}`);
+    console.log(`wrote ${result.runDir} in ${s.seconds.toFixed(1)} s`);
+  });
+}

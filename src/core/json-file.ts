@@ -1,0 +1,10 @@
+import { promises as fs } from 'node:fs';
+
+/** Parsed JSON of a file, or null when it is missing or unreadable (for "is this step already done?"). */
+export async function readJsonOrNull<T>(file: string): Promise<T | null> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+  } catch {
+    return null;
+  }
+}

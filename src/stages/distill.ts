@@ -1,0 +1,313 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { acquireLock } from '../core/run-lock.js';
+import { Rng } from '../core/rng.js';
+import { loadDataset, partArrays, type PartArrays } from '../data/store.js';
+import { brier, ece, errorRate, nll, rmse } from '../eval/metrics.js';
+import { resolveArch } from '../model/builtins.js';
+import { forward, initialWeights, unflatten, flatten } from '../model/forward.js';
+import type { Analysis } from '../model/spec.js';
+import { loadChainState, saveChainState } from '../teacher/chain-state.js';
+import { readAllSamples } from '../teacher/sample-store.js';
+import { gaussianStudentLoss, temperedKl } from '../distill/losses.js';
+import type { StageContext } from './context.js';
+import { inputShape, runPath, runSampleFiles, type SampleConfig } from './sample.js';
+
+/** Settings of a distillation run (`bdk distill`), stored as `distill-config.json`. */
+export interface DistillConfig {
+  teacher: string;
+  /** Student architecture: a built-in name or a spec file (regression students get 2 outputs: mean, log-variance). */
+  arch: string;
+  temperature: number;
+  klDirection: 'forward' | 'reverse';
+  /** Standard deviation of the Gaussian perturbation of the (standardized) training inputs, D′ = {x + ε}. */
+  inputNoise: number;
+  /** Teacher samples drawn per minibatch (BDK uses one). */
+  samplesPerBatch: number;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  seed: number;
+}
+
+export interface DistillOptions extends StageContext {
+  run: string;
+  resume?: boolean;
+}
+
+export interface StudentSummary {
+  run: string;
+  teacher: string;
+  arch: string;
+  parameterCount: number;
+  teacherSamples: number;
+  epochs: number;
+  metrics: Record<string, number>;
+  seconds: number;
+}
+
+const STATE = 'student-state.bin';
+
+type NamedTensor = { name: string; tensor: tf.Tensor };
+
+/**
+ * Distills a teacher's Monte-Carlo ensemble into one student (DESIGN §2, offline mode): each step
+ * takes a minibatch of training inputs, perturbs them, draws `samplesPerBatch` stored posterior
+ * samples, and moves the student towards their predictives: tempered KL between softmaxes (×T²) for
+ * classification, the expected negative log-likelihood of a Gaussian student (mean and log-variance
+ * heads) under each sample's Gaussian for regression. Labels are never used.
+ */
+export async function distillStudent(
+  config: DistillConfig,
+  opts: DistillOptions,
+): Promise<{ runDir: string; completed: boolean; summary: StudentSummary | null }> {
+  const log = opts.log ?? (() => {});
+  const teacherDir = runPath(config.teacher, opts.runsDir);
+  const teacherConfig = await fs
+    .readFile(path.join(teacherDir, 'config.json'), 'utf8')
+    .then((t) => JSON.parse(t) as SampleConfig)
+    .catch(() => {
+      throw new UserError(
+        `teacher run '${config.teacher}' not found at ${teacherDir} (run \`bdk sample --run ${config.teacher}\` first)`,
+      );
+    });
+  const runDir = runPath(opts.run, opts.runsDir);
+  const configPath = path.join(runDir, 'distill-config.json');
+  const exists = await fs.access(configPath).then(
+    () => true,
+    () => false,
+  );
+  if (exists && !opts.resume && !opts.force) {
+    throw new UserError(
+      `run '${opts.run}' already exists at ${runDir}; pass --resume to continue it or --force to replace it`,
+    );
+  }
+  if (!exists && opts.resume) throw new UserError(`cannot resume run '${opts.run}': ${configPath} not found`);
+  if (exists && opts.force) await fs.rm(runDir, { recursive: true, force: true });
+  if (exists && opts.resume) {
+    const stored = JSON.parse(await fs.readFile(configPath, 'utf8')) as DistillConfig;
+    config = { ...stored, epochs: Math.max(stored.epochs, config.epochs) };
+  }
+  await fs.mkdir(runDir, { recursive: true });
+  const lock = await acquireLock(path.join(runDir, '.lock'), `run '${opts.run}'`);
+  try {
+    const ds = await loadDataset(teacherConfig.dataset, opts.dataDir);
+    const task = ds.meta.task;
+    const train = partArrays(ds, teacherConfig.split, teacherConfig.trainOn);
+    const test = partArrays(ds, teacherConfig.split, 'test');
+    const shape = inputShape(ds);
+    const units = task === 'classification' ? ds.meta.classCount! : 1;
+    const teacherA = await resolveArch(path.join(teacherDir, 'spec.json'), {
+      input: shape,
+      outputUnits: units,
+    });
+    const studentA = await resolveArch(config.arch, {
+      input: shape,
+      outputUnits: task === 'classification' ? units : 2,
+    });
+    await writeFileAtomic(
+      path.join(runDir, 'student-spec.json'),
+      JSON.stringify(studentA.spec, null, 2) + '\n',
+    );
+    await writeFileAtomic(configPath, JSON.stringify(config, null, 2) + '\n');
+
+    const samples = await readAllSamples(await runSampleFiles(teacherDir));
+    if (samples.rows === 0) throw new UserError(`teacher run '${config.teacher}' has no samples yet`);
+    log(
+      `distilling ${samples.rows} samples of ${config.teacher} (${teacherA.spec.name}) into ${studentA.spec.name} ` +
+        `(${studentA.parameterCount} parameters) on ${train.rows} perturbed inputs, ${config.epochs} epochs`,
+    );
+    const started = Date.now();
+    const completed = await train_(config, opts, teacherA, studentA, samples, train, runDir, shape, task);
+    if (!completed) {
+      log(`interrupted; continue with: bdk distill --resume --run ${opts.run}`);
+      return { runDir, completed: false, summary: null };
+    }
+    const weights = new Float32Array(
+      (await fs.readFile(path.join(runDir, 'student.weights.bin'))).buffer.slice(0),
+    );
+    const metrics = await studentMetrics(studentA, weights, test, shape, task);
+    const summary: StudentSummary = {
+      run: opts.run,
+      teacher: config.teacher,
+      arch: studentA.spec.name,
+      parameterCount: studentA.parameterCount,
+      teacherSamples: samples.rows,
+      epochs: config.epochs,
+      metrics,
+      seconds: (Date.now() - started) / 1000,
+    };
+    await writeFileAtomic(path.join(runDir, 'student.json'), JSON.stringify(summary, null, 2) + '\n');
+    return { runDir, completed: true, summary };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** The training loop; returns false when interrupted (state saved at the last epoch boundary). */
+async function train_(
+  config: DistillConfig,
+  opts: DistillOptions,
+  teacherA: Analysis,
+  studentA: Analysis,
+  samples: { rows: number; parameterCount: number; weights: Float32Array; noisePrecision: Float64Array },
+  train: PartArrays,
+  runDir: string,
+  shape: number[],
+  task: 'regression' | 'classification',
+): Promise<boolean> {
+  const P = studentA.parameterCount;
+  const statePath = path.join(runDir, STATE);
+  let epoch = 0;
+  let rng = new Rng(config.seed);
+  let init = initialWeights(studentA, rng);
+  const optimizer = tf.train.adam(config.learningRate);
+  let optimizerState: NamedTensor[] | null = null;
+  if (
+    opts.resume &&
+    (await fs.access(statePath).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    const st = await loadChainState<{
+      epoch: number;
+      rng: number[];
+      optimizer: { name: string; shape: number[] }[];
+    }>(statePath);
+    epoch = st.meta.epoch;
+    rng = Rng.fromState(st.meta.rng);
+    init = st.arrays.weights;
+    optimizerState = st.meta.optimizer.map(({ name, shape }, i) => ({
+      name,
+      tensor: tf.tensor(st.arrays[`opt${i}`], shape),
+    }));
+  }
+  const params = unflatten(studentA, tf.tensor2d(init, [1, P])).map((t, i) =>
+    tf.variable(t, true, `student_${i}`),
+  );
+  if (optimizerState) await optimizer.setWeights(optimizerState); // iteration count and both moments
+  const teacherW = tf.tensor2d(samples.weights, [samples.rows, samples.parameterCount]);
+  const teacherVar = tf.tensor1d(Float32Array.from(samples.noisePrecision, (t) => 1 / t));
+  const X = tf.tensor(train.x, [train.rows, ...shape]);
+  const n = train.rows;
+  const B = Math.min(config.batchSize, n);
+  const k = Math.min(config.samplesPerBatch, samples.rows);
+  const steps = Math.ceil(n / B);
+  const noiseBuf = new Float32Array(B * shape.reduce((a, b) => a * b, 1));
+  let interrupted = false;
+  try {
+    while (epoch < config.epochs) {
+      const perm = rng.permutation(n);
+      let lossSum = 0;
+      for (let s = 0; s < steps; s++) {
+        if (opts.signal?.aborted) {
+          interrupted = true;
+          break;
+        }
+        const ids = perm.subarray(s * B, Math.min(n, (s + 1) * B));
+        const pick = Int32Array.from({ length: k }, () => rng.int(samples.rows));
+        if (config.inputNoise > 0) rng.fillStandardNormal32(noiseBuf);
+        const loss = optimizer.minimize(
+          () =>
+            tf.tidy(() => {
+              let xb = tf.gather(X, tf.tensor1d(ids, 'int32'));
+              if (config.inputNoise > 0) {
+                xb = tf.add(
+                  xb,
+                  tf.mul(tf.tensor(noiseBuf.subarray(0, xb.size), xb.shape), config.inputNoise),
+                );
+              }
+              const xin = tf.expandDims(xb, 0);
+              const tParams = unflatten(
+                teacherA,
+                tf.gather(teacherW, tf.tensor1d(pick, 'int32')) as tf.Tensor2D,
+              );
+              const tOut = forward(teacherA, tParams, xin); // [k, b, units]; not differentiated (not in the var list)
+              const sOut = forward(studentA, params, xin); // [1, b, units]
+              if (task === 'classification') {
+                return temperedKl(tOut, sOut, {
+                  temperature: config.temperature,
+                  direction: config.klDirection,
+                });
+              }
+              const tMeans = tf.squeeze(tOut, [2]);
+              const tVars = tf.expandDims(tf.gather(teacherVar, tf.tensor1d(pick, 'int32')), 1);
+              const [mu, logVar] = tf.split(tf.squeeze(sOut, [0]), 2, 1);
+              return gaussianStudentLoss(tMeans, tVars, tf.squeeze(mu, [1]), tf.squeeze(logVar, [1]));
+            }) as tf.Scalar,
+          true,
+          params,
+        );
+        lossSum += loss!.dataSync()[0];
+        loss!.dispose();
+        opts.onProgress?.(
+          epoch * steps + s + 1,
+          config.epochs * steps,
+          `loss ${(lossSum / (s + 1)).toFixed(4)}`,
+        );
+      }
+      if (interrupted) break;
+      epoch++;
+      const weights = tf.tidy(() => flatten(params).dataSync() as Float32Array);
+      await writeFileAtomic(
+        path.join(runDir, 'student.weights.bin'),
+        new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength),
+      );
+      const named = await optimizer.getWeights();
+      const arrays: Record<string, Float32Array> = { weights };
+      named.forEach((nt, i) => (arrays[`opt${i}`] = Float32Array.from(nt.tensor.dataSync())));
+      const optimizer_ = named.map((nt) => ({ name: nt.name, shape: nt.tensor.shape }));
+      await saveChainState(
+        path.join(runDir, STATE),
+        { epoch, rng: rng.state(), optimizer: optimizer_ },
+        arrays,
+      );
+      await fs.appendFile(path.join(runDir, 'distill-trace.csv'), `${epoch},${lossSum / steps}\n`);
+      opts.log?.(`epoch ${epoch}/${config.epochs}: loss ${(lossSum / steps).toFixed(5)}`);
+    }
+  } finally {
+    tf.dispose([...params, teacherW, teacherVar, X]);
+    optimizer.dispose();
+  }
+  return !interrupted;
+}
+
+/** Student metrics on the test rows: RMSE and Gaussian log-likelihood (original units), or error/NLL/Brier/ECE. */
+export async function studentMetrics(
+  a: Analysis,
+  weights: Float32Array,
+  test: PartArrays,
+  shape: number[],
+  task: 'regression' | 'classification',
+): Promise<Record<string, number>> {
+  const out = tf.tidy(() => {
+    const params = unflatten(a, tf.tensor2d(weights, [1, a.parameterCount]));
+    const o = tf.squeeze(forward(a, params, tf.expandDims(tf.tensor(test.x, [test.rows, ...shape]), 0)), [0]);
+    return task === 'classification' ? tf.softmax(o) : o;
+  });
+  const v = (await out.data()) as Float32Array;
+  out.dispose();
+  if (task === 'classification') {
+    const K = a.outputShape[0];
+    const labels = test.y as Int32Array;
+    return {
+      error: errorRate(v, labels, K),
+      nll: nll(v, labels, K),
+      brier: brier(v, labels, K),
+      ece: ece(v, labels, K),
+    };
+  }
+  const t = test.normalization.target!;
+  const mean = new Float64Array(test.rows);
+  let ll = 0;
+  for (let i = 0; i < test.rows; i++) {
+    mean[i] = t.mean + t.std * v[2 * i];
+    const variance = Math.exp(v[2 * i + 1]) * t.std * t.std;
+    ll += -0.5 * Math.log(2 * Math.PI * variance) - (test.yRaw![i] - mean[i]) ** 2 / (2 * variance);
+  }
+  return { rmse: rmse(mean, test.yRaw!), ll: ll / test.rows };
+}

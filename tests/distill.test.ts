@@ -1,0 +1,172 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
+import { Rng } from '../src/core/rng.js';
+import { loadDataset, partArrays } from '../src/data/store.js';
+import { analyzeSpec } from '../src/model/spec.js';
+import { forward, unflatten } from '../src/model/forward.js';
+import { importTable } from '../src/stages/prepare.js';
+import { sampleTeacher, runSampleFiles, type SampleConfig } from '../src/stages/sample.js';
+import { distillStudent, type DistillConfig } from '../src/stages/distill.js';
+import { ensemblePredictive } from '../src/teacher/predictive.js';
+import { readSamples } from '../src/teacher/sample-store.js';
+import { tempDir } from './helpers.js';
+
+let dir: string;
+let dataDir: string;
+let runsDir: string;
+
+beforeAll(async () => {
+  registerWasmTrainingKernels();
+  await tf.setBackend('wasm');
+  dir = await tempDir();
+  dataDir = path.join(dir, 'datasets');
+  runsDir = path.join(dir, 'runs');
+  const rng = new Rng(21);
+  const cls = ['x1,x2,y'];
+  const reg = ['x1,x2,y'];
+  for (let i = 0; i < 240; i++) {
+    const [a, b] = [rng.normal(), rng.normal()];
+    cls.push(`${a},${b},${a + 0.5 * b + 0.7 * rng.normal() > 0 ? 1 : a - b > 1 ? 2 : 0}`);
+    reg.push(`${a},${b},${2 * a - b + 0.5 * rng.normal()}`);
+  }
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(path.join(dir, 'cls.csv'), cls.join('\n') + '\n');
+  await fs.writeFile(path.join(dir, 'reg.csv'), reg.join('\n') + '\n');
+  await importTable(
+    { file: path.join(dir, 'cls.csv'), name: 'cls', target: 'y', task: 'classification' },
+    {},
+    { dir: dataDir },
+  );
+  await importTable(
+    { file: path.join(dir, 'reg.csv'), name: 'reg', target: 'y', task: 'regression' },
+    { count: 1 },
+    { dir: dataDir },
+  );
+});
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+const teacher = (dataset: string): SampleConfig => ({
+  dataset,
+  split: 0,
+  trainOn: 'trainval',
+  arch: 'linear',
+  sampler: 'sgld',
+  dropoutRate: 0.05,
+  samples: 1,
+  burnIn: 400,
+  thin: 1,
+  stepSize: 1e-3,
+  schedule: { kind: 'constant' },
+  batchSize: 32,
+  chains: 2, // a fixed two-sample teacher
+  seed: 3,
+  priorPrecision: 1,
+  temperature: 1,
+  noisePrecision: null,
+  noisePrior: { shape: 6, rate: 6 },
+  friction: 0.05,
+  rmsDecay: 0.99,
+  rmsEpsilon: 1e-5,
+});
+
+const student = (t: string, extra: Partial<DistillConfig> = {}): DistillConfig => ({
+  teacher: t,
+  arch: 'mlp-50',
+  temperature: 1,
+  klDirection: 'forward',
+  inputNoise: 0.3,
+  samplesPerBatch: 2,
+  epochs: 150,
+  batchSize: 32,
+  learningRate: 3e-3,
+  seed: 1,
+  ...extra,
+});
+
+/** The student's and the teacher ensemble's predictive on the test rows. */
+async function compare(dataset: string, t: string, s: string) {
+  const ds = await loadDataset(dataset, dataDir);
+  const test = partArrays(ds, 0, 'test');
+  const x = tf.tensor2d(test.x, [test.rows, 2]);
+  const ta = analyzeSpec(JSON.parse(await fs.readFile(path.join(runsDir, t, 'spec.json'), 'utf8')));
+  const pred = await ensemblePredictive(
+    { analysis: ta, task: ds.meta.task, x, y: test.y, target: test.normalization.target },
+    readSamples(await runSampleFiles(path.join(runsDir, t))),
+  );
+  const sa = analyzeSpec(JSON.parse(await fs.readFile(path.join(runsDir, s, 'student-spec.json'), 'utf8')));
+  const w = new Float32Array(
+    (await fs.readFile(path.join(runsDir, s, 'student.weights.bin'))).buffer.slice(0),
+  );
+  const out = tf.tidy(
+    () =>
+      tf
+        .squeeze(forward(sa, unflatten(sa, tf.tensor2d(w, [1, sa.parameterCount])), tf.expandDims(x, 0)), [0])
+        .arraySync() as number[][],
+  );
+  x.dispose();
+  return { pred, out, test };
+}
+
+describe('distillation', () => {
+  it('a student distilled from a fixed two-sample classifier matches its predictive', async () => {
+    await sampleTeacher(teacher('cls'), { run: 'cls-t', dataDir, runsDir });
+    const r = await distillStudent(student('cls-t'), { run: 'cls-s', dataDir, runsDir });
+    expect(r.completed).toBe(true);
+    const { pred, out } = await compare('cls', 'cls-t', 'cls-s');
+    if (pred.task !== 'classification') throw new Error('task');
+    let maxDiff = 0;
+    out.forEach((z, i) => {
+      const m = Math.max(...z);
+      const e = z.map((v) => Math.exp(v - m));
+      const sum = e.reduce((a, b) => a + b, 0);
+      e.forEach((v, k) => (maxDiff = Math.max(maxDiff, Math.abs(v / sum - pred.probs[i * 3 + k]))));
+    });
+    expect(maxDiff).toBeLessThan(0.06);
+    expect(r.summary!.metrics.error).toBeLessThan(0.35);
+  });
+
+  it('a Gaussian student matches a two-sample regression teacher’s mixture mean and variance', async () => {
+    await sampleTeacher(teacher('reg'), { run: 'reg-t', dataDir, runsDir });
+    const r = await distillStudent(student('reg-t', { epochs: 200 }), { run: 'reg-s', dataDir, runsDir });
+    const { pred, out, test } = await compare('reg', 'reg-t', 'reg-s');
+    if (pred.task !== 'regression') throw new Error('task');
+    const t = test.normalization.target!;
+    for (let i = 0; i < out.length; i++) {
+      const mean = t.mean + t.std * out[i][0];
+      const variance = Math.exp(out[i][1]) * t.std ** 2;
+      expect(Math.abs(mean - pred.mean[i])).toBeLessThan(0.2 * Math.sqrt(pred.variance[i]));
+      expect(Math.abs(Math.log(variance / pred.variance[i]))).toBeLessThan(0.25);
+    }
+    expect(r.summary!.metrics.rmse).toBeGreaterThan(0);
+  });
+
+  it('an interrupted distillation resumes to exactly the uninterrupted result', async () => {
+    const cfg = student('cls-t', { epochs: 6 });
+    await distillStudent(cfg, { run: 'full', dataDir, runsDir });
+    const controller = new AbortController();
+    const first = await distillStudent(cfg, {
+      run: 'part',
+      dataDir,
+      runsDir,
+      signal: controller.signal,
+      onProgress: (step) => {
+        if (step === 20) controller.abort(); // mid-epoch 4 (6 steps per epoch)
+      },
+    });
+    expect(first.completed).toBe(false);
+    const resumed = await distillStudent(cfg, { run: 'part', resume: true, dataDir, runsDir });
+    expect(resumed.completed).toBe(true);
+    const a = await fs.readFile(path.join(runsDir, 'full', 'student.weights.bin'));
+    const b = await fs.readFile(path.join(runsDir, 'part', 'student.weights.bin'));
+    expect(b.equals(a)).toBe(true);
+    await expect(distillStudent(cfg, { run: 'full', dataDir, runsDir })).rejects.toThrow(
+      `run 'full' already exists at ${path.join(runsDir, 'full')}; pass --resume to continue it or --force to replace it`,
+    );
+  });
+});
