@@ -132,6 +132,21 @@ describe('bdk sample', () => {
     }
   });
 
+  it('resumes a run killed before its first write by starting its chains', async () => {
+    expect(bdk(['sample', ...small, '--samples', '4', '--run', 'early'], env).code).toBe(0);
+    const dirOf = path.join(env.BDK_RUNS_DIR, 'early');
+    const want = await samplesOf('early');
+    for (const f of await fs.readdir(dirOf))
+      if (f !== 'config.json' && f !== 'spec.json') await fs.rm(path.join(dirOf, f));
+    const r = bdk(['sample', '--resume', '--run', 'early'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(
+      "run 'early' has no saved chains from 0 (killed before its first write): starting them",
+    );
+    const got = await samplesOf('early');
+    expect(Buffer.from(got.weights.buffer).equals(Buffer.from(want.weights.buffer))).toBe(true);
+  });
+
   it('refuses a second writer on the same run shard while the first is alive', async () => {
     const child = spawn(
       process.execPath,

@@ -169,11 +169,11 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
       await checkNoLiveShard(runDir, opts.run);
       await fs.rm(runDir, { recursive: true, force: true });
     } else if (opts.resume) {
-      if (!shardExists)
-        throw new UserError(
-          `run '${opts.run}' has no chains at offset ${offset} to resume (${samplesFile(runDir, offset)} missing)`,
-        );
       config = { ...stored, samples: Math.max(stored.samples, requested.samples) };
+      if (!shardExists)
+        log(
+          `run '${opts.run}' has no saved chains from ${offset} (killed before its first write): starting them`,
+        );
     } else if (!shardExists && shardKey(stored) === shardKey({ ...requested })) {
       log(`adding chains ${offset}..${offset + requested.chains - 1} to run '${opts.run}'`);
     } else {
@@ -256,7 +256,7 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
       log(
         `resuming run '${opts.run}' chains ${offset}..${offset + C - 1} at step ${resume.step} with ${resume.samplesDrawn} samples per chain`,
       );
-    } else if (opts.resume) {
+    } else if (opts.resume && (await exists(sFile))) {
       writer = await SampleWriter.openForAppend(sFile, 0); // killed before the first state save: start over
       await fs.rm(traceFile(runDir, offset), { force: true });
     } else {

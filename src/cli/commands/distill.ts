@@ -79,7 +79,8 @@ export function registerDistill(program: Command): void {
       klDirection: o.klDirection,
       inputNoise: o.inputNoise,
       samplesPerBatch: o.samplesPerBatch,
-      epochs: o.epochs,
+      // On --resume only an explicit --epochs extends the run (the default must not).
+      epochs: o.resume && cmd.getOptionValueSource('epochs') !== 'cli' ? 0 : o.epochs,
       batchSize: o.batchSize,
       learningRate: o.learningRate,
       seed: o.seed,

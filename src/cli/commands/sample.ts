@@ -138,7 +138,8 @@ export function registerSample(program: Command): void {
       arch: o.arch,
       sampler: o.sampler,
       dropoutRate: o.dropoutRate,
-      samples: o.samples,
+      // On --resume only an explicit --samples extends the run (the default must not).
+      samples: o.resume && cmd.getOptionValueSource('samples') !== 'cli' ? 0 : o.samples,
       burnIn: o.burnIn,
       thin: o.thin,
       stepSize: o.stepSize ?? NaN,
