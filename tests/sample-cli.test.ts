@@ -186,6 +186,10 @@ describe('bdk sample', () => {
     expect(expectOneLineError(arch)).toBe(
       'bdk: lenet5 needs image input [height, width, channels], the data has shape [13]',
     );
+    const leak = bdk(['sample', '--run', 'v', '--evaluate-on', 'validation'], env);
+    expect(expectOneLineError(leak)).toBe(
+      'bdk: scoring on the validation rows needs --train-on train (the whole training part includes them)',
+    );
     const sampler = bdk(['sample', '--run', 'z', '--sampler', 'hmc'], env);
     expect(sampler.code).toBe(1);
     expect(sampler.stderr.trim()).toBe(

@@ -31,6 +31,11 @@ export interface SampleConfig {
   split: number;
   /** Which rows the teacher learns from: `trainval` (default, the whole training part) or `train`. */
   trainOn: 'train' | 'trainval';
+  /**
+   * Which rows the final report scores: `test`, or `validation` for choosing hyperparameters by the
+   * UCI protocol (with `trainOn: 'train'`, so the validation rows stay unseen).
+   */
+  evaluateOn?: 'test' | 'validation';
   arch: string;
   /** SG-MCMC kernel, or `dropout` for an MC-dropout teacher (burnIn = Adam steps, stepSize = learning rate). */
   sampler: SamplerName | 'dropout';
@@ -188,7 +193,12 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
   const ds = await loadDataset(config.dataset, opts.dataDir);
   const task = ds.meta.task;
   const train = partArrays(ds, config.split, config.trainOn);
-  const test = partArrays(ds, config.split, 'test');
+  if (config.evaluateOn === 'validation' && config.trainOn !== 'train') {
+    throw new UserError(
+      'scoring on the validation rows needs --train-on train (the whole training part includes them)',
+    );
+  }
+  const test = partArrays(ds, config.split, config.evaluateOn ?? 'test');
   const outputUnits = task === 'classification' ? ds.meta.classCount! : 1;
   const analysis = await resolveArch(config.arch, { input: inputShape(ds), outputUnits });
   await fs.mkdir(runDir, { recursive: true });

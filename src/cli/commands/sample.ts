@@ -72,6 +72,14 @@ export function registerSample(program: Command): void {
     )
     .addOption(
       new Option(
+        '--evaluate-on <part>',
+        'rows the final report scores; validation (with --train-on train) is for choosing hyperparameters',
+      )
+        .choices(['test', 'validation'])
+        .default('test'),
+    )
+    .addOption(
+      new Option(
         '--sampler <name>',
         'SG-MCMC kernel, or MC dropout (--burn-in Adam steps at learning rate --step-size, then --samples masks)',
       )
@@ -135,6 +143,7 @@ export function registerSample(program: Command): void {
       dataset: o.dataset,
       split: o.split,
       trainOn: o.trainOn,
+      evaluateOn: o.evaluateOn,
       arch: o.arch,
       sampler: o.sampler,
       dropoutRate: o.dropoutRate,
