@@ -95,11 +95,10 @@ export function registerSample(program: Command): void {
       'step size a (η_t = a for the constant schedule); default: 0.005/N for sgld, 1e-4/N for sghmc, 0.001/N for psgld, 0.001 (Adam) for dropout',
       parsePositive,
     )
-    .option(
-      '--schedule <s>',
-      'constant | polynomial:B:GAMMA (η_t = a·(B+t)^−GAMMA) | step:EVERY:FACTOR',
-      parseScheduleOption,
-      { kind: 'constant' },
+    .addOption(
+      new Option('--schedule <s>', 'constant | polynomial:B:GAMMA (η_t = a·(B+t)^−GAMMA) | step:EVERY:FACTOR')
+        .argParser(parseScheduleOption)
+        .default({ kind: 'constant' }, 'constant'),
     )
     .option('--batch-size <m>', 'minibatch size M', parseInteger(1), 32)
     .option('--chains <c>', 'chains run as one vectorized computation', parseInteger(1), 4)
@@ -122,10 +121,11 @@ export function registerSample(program: Command): void {
       'regression: fix the noise precision τ (standardized units) instead of sampling it',
       parsePositive,
     )
-    .option('--noise-prior <a,b>', 'regression: Gamma(shape, rate) prior on τ', parseGammaPrior, {
-      shape: 6,
-      rate: 6,
-    })
+    .addOption(
+      new Option('--noise-prior <a,b>', 'regression: Gamma(shape, rate) prior on τ')
+        .argParser(parseGammaPrior)
+        .default({ shape: 6, rate: 6 }, '6,6'),
+    )
     .option('--friction <alpha>', 'SGHMC friction α', parsePositive, DEFAULT_SAMPLER.friction)
     .option('--rms-decay <rho>', 'pSGLD RMSProp decay ρ', parsePositive, DEFAULT_SAMPLER.rmsDecay)
     .option('--rms-epsilon <lambda>', 'pSGLD damping λ', parsePositive, DEFAULT_SAMPLER.rmsEpsilon)
