@@ -168,3 +168,8 @@ export function partArrays(ds: LoadedDataset, k: number, part: Part): PartArrays
   }
   return { rows: indices.length, x, y, yRaw, indices, normalization: split.normalization };
 }
+
+/** Shape of one example: [h, w, c] for images, [features] otherwise. */
+export function inputShape(ds: LoadedDataset): number[] {
+  return ds.meta.imageShape ?? [ds.meta.featureCount];
+}

@@ -6,7 +6,7 @@ import { readJsonOrNull } from '../core/json-file.js';
 import type { PipelineConfig } from '../pipeline/schema.js';
 import type { StageContext } from './context.js';
 import { distillStudent, type DistillConfig, type StudentSummary } from './distill.js';
-import { runPath } from './sample.js';
+import { runPath } from './run-folder.js';
 import { summarizeOverSplits, teacherRun, type MetricSummary } from './teacher-splits.js';
 
 /** The student run name of split k of a pipeline. */

@@ -5,7 +5,7 @@ import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { acquireLock } from '../core/run-lock.js';
 import { Rng } from '../core/rng.js';
-import { loadDataset, partArrays, type PartArrays } from '../data/store.js';
+import { inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
 import { brier, ece, errorRate, nll, rmse } from '../eval/metrics.js';
 import { resolveArch } from '../model/builtins.js';
 import { forward, initialWeights, unflatten, flatten } from '../model/forward.js';
@@ -14,7 +14,8 @@ import { loadChainState, saveChainState } from '../teacher/chain-state.js';
 import { readAllSamples } from '../teacher/sample-store.js';
 import { gaussianStudentLoss, temperedKl } from '../distill/losses.js';
 import type { StageContext } from './context.js';
-import { inputShape, runPath, runSampleFiles, type SampleConfig } from './sample.js';
+import type { SampleConfig } from './sample.js';
+import { runPath, runSampleFiles } from './run-folder.js';
 
 /** Settings of a distillation run (`bdk distill`), stored as `distill-config.json`. */
 export interface DistillConfig {

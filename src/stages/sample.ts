@@ -2,14 +2,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
-import { checkName, runsDir } from '../core/paths.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { acquireLock, lockOwner } from '../core/run-lock.js';
-import { effectiveSampleSize, splitRhat } from '../eval/diagnostics.js';
-import { brier, ece, errorRate, nll, rmse } from '../eval/metrics.js';
-import { loadDataset, partArrays, type LoadedDataset, type PartArrays } from '../data/store.js';
+import { inputShape, loadDataset, partArrays, type LoadedDataset, type PartArrays } from '../data/store.js';
+import { runPath } from './run-folder.js';
 import { resolveArch } from '../model/builtins.js';
-import type { Analysis } from '../model/spec.js';
 import { loadChainState, saveChainState } from '../teacher/chain-state.js';
 import {
   chainSeed,
@@ -18,11 +15,11 @@ import {
   type SamplerName,
   type TracePoint,
 } from '../teacher/chains.js';
-import { ensemblePredictive, type Predictive } from '../teacher/predictive.js';
 import type { PosteriorModel } from '../teacher/posterior.js';
 import { runMcDropout } from '../teacher/mc-dropout.js';
 import type { StageContext } from './context.js';
-import { readSamples, SampleWriter } from '../teacher/sample-store.js';
+import { SampleWriter } from '../teacher/sample-store.js';
+import { evaluateTeacher } from './teacher-report.js';
 import type { Schedule } from '../teacher/schedule.js';
 
 /** Settings of a teacher run (`bdk sample`), stored as `config.json` in the run folder. */
@@ -104,7 +101,6 @@ export async function defaultStepSize(config: SampleConfig, dataDir?: string): P
   return scale / n;
 }
 
-export const runPath = (run: string, dir?: string) => path.join(dir ?? runsDir(), checkName('run', run));
 const samplesFile = (runDir: string, offset: number) => path.join(runDir, `samples-c${offset}.arrow`);
 const stateFile = (runDir: string, offset: number) => path.join(runDir, `state-c${offset}.bin`);
 const traceFile = (runDir: string, offset: number) => path.join(runDir, `trace-c${offset}.csv`);
@@ -135,23 +131,11 @@ function shardKey(c: SampleConfig & { datasetChecksum?: string }): string {
   return JSON.stringify(rest);
 }
 
-export function inputShape(ds: LoadedDataset): number[] {
-  return ds.meta.imageShape ?? [ds.meta.featureCount];
-}
-
 /** Training tensors of a part: x [n, ...example] and y [n] (float32 standardized target, or int32 labels). */
 export function partTensors(ds: LoadedDataset, part: PartArrays): { x: tf.Tensor; y: tf.Tensor } {
   const x = tf.tensor(part.x, [part.rows, ...inputShape(ds)]);
   const y = part.y instanceof Int32Array ? tf.tensor1d(part.y, 'int32') : tf.tensor1d(part.y, 'float32');
   return { x, y };
-}
-
-/** All samples files of a run (every shard), in chain-offset order. */
-export async function runSampleFiles(runDir: string): Promise<string[]> {
-  const names = (await fs.readdir(runDir)).filter((f) => /^samples-c\d+\.arrow$/.test(f));
-  return names
-    .sort((a, b) => Number(a.slice(9, -6)) - Number(b.slice(9, -6)))
-    .map((f) => path.join(runDir, f));
 }
 
 /**
@@ -378,104 +362,4 @@ async function truncateTrace(file: string, step: number): Promise<void> {
   const lines = text.split('\n').filter(Boolean);
   const kept = [lines[0], ...lines.slice(1).filter((l) => Number(l.split(',')[0]) <= step)];
   await writeFileAtomic(file, kept.join('\n') + '\n');
-}
-
-/** Per-chain series from the samples of every shard of a run, keyed by global chain index. */
-function byChain(chain: Int32Array, values: ArrayLike<number>): number[][] {
-  const m = new Map<number, number[]>();
-  for (let i = 0; i < chain.length; i++) {
-    const list = m.get(chain[i]) ?? [];
-    list.push(values[i]);
-    m.set(chain[i], list);
-  }
-  return [...m.keys()].sort((a, b) => a - b).map((k) => m.get(k)!);
-}
-
-/** Metrics of a predictive on the test rows: RMSE and mean log-likelihood, or error, NLL, Brier and ECE. */
-export function predictiveMetrics(pred: Predictive, test: PartArrays): Record<string, number> {
-  if (pred.task === 'regression') {
-    const ll = pred.logDensity.reduce((s, v) => s + v, 0) / pred.logDensity.length;
-    return { rmse: rmse(pred.mean, test.yRaw!), ll };
-  }
-  const labels = test.y as Int32Array;
-  return {
-    error: errorRate(pred.probs, labels, pred.classes),
-    nll: nll(pred.probs, labels, pred.classes),
-    brier: brier(pred.probs, labels, pred.classes),
-    ece: ece(pred.probs, labels, pred.classes),
-  };
-}
-
-/** Ensemble predictive on the test split from every shard's samples, with convergence diagnostics. */
-export async function evaluateTeacher(
-  runDir: string,
-  run: string,
-  config: SampleConfig,
-  ds: LoadedDataset,
-  analysis: Analysis,
-  test: PartArrays,
-  seconds: number,
-): Promise<TeacherSummary> {
-  const files = await runSampleFiles(runDir);
-  const chainIds: number[] = [];
-  const lls: number[] = [];
-  // One pass over the samples: the predictive consumes the batches, and their chain ids and
-  // log-likelihoods are collected on the way for the diagnostics.
-  async function* recording() {
-    for await (const b of readSamples(files)) {
-      chainIds.push(...b.chain);
-      lls.push(...b.logLikelihood);
-      yield b;
-    }
-  }
-  const x = tf.tensor(test.x, [test.rows, ...inputShape(ds)]);
-  let pred: Predictive;
-  try {
-    pred = await ensemblePredictive(
-      {
-        analysis,
-        task: ds.meta.task,
-        x,
-        y: test.y,
-        target: test.normalization.target,
-        trackPoints: Math.min(50, test.rows),
-      },
-      recording(),
-    );
-  } finally {
-    x.dispose();
-  }
-  const chainArr = Int32Array.from(chainIds);
-  const llChains = byChain(chainArr, lls);
-  const rhats: number[] = [];
-  const esses: number[] = [];
-  for (const series of pred.tracked) {
-    const perChain = byChain(chainArr, series);
-    rhats.push(splitRhat(perChain));
-    esses.push(effectiveSampleSize(perChain));
-  }
-  const finite = (xs: number[]) => xs.filter(Number.isFinite).sort((a, b) => a - b);
-  const r = finite(rhats);
-  const e = finite(esses);
-  return {
-    run,
-    dataset: config.dataset,
-    split: config.split,
-    arch: analysis.spec.name,
-    sampler: config.sampler,
-    parameterCount: analysis.parameterCount,
-    samples: pred.samples,
-    chains: llChains.length,
-    metrics: predictiveMetrics(pred, test),
-    diagnostics: {
-      logLikelihood: { ess: effectiveSampleSize(llChains), rhat: splitRhat(llChains) },
-      testPredictions: {
-        points: pred.tracked.length,
-        rhatMax: r.at(-1) ?? NaN,
-        rhatMedian: r[Math.floor(r.length / 2)] ?? NaN,
-        essMin: e[0] ?? NaN,
-      },
-    },
-    seconds,
-  };
 }

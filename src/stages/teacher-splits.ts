@@ -7,7 +7,8 @@ import { describeDataset } from '../data/store.js';
 import { DEFAULT_SAMPLER } from '../teacher/chains.js';
 import type { PipelineConfig } from '../pipeline/schema.js';
 import type { StageContext } from './context.js';
-import { defaultStepSize, runPath, sampleTeacher, type SampleConfig, type TeacherSummary } from './sample.js';
+import { defaultStepSize, sampleTeacher, type SampleConfig, type TeacherSummary } from './sample.js';
+import { runPath } from './run-folder.js';
 
 /** The pipeline's `teacher` section (defaults applied by the schema). */
 export type TeacherSection = NonNullable<PipelineConfig['teacher']>;
