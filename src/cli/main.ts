@@ -6,6 +6,7 @@ import { registerInfo } from './commands/info.js';
 import { registerRun } from './commands/run.js';
 import { registerSample } from './commands/sample.js';
 import { registerDistill } from './commands/distill.js';
+import { registerExport } from './commands/export.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerData(program);
   registerSample(program);
   registerDistill(program);
+  registerExport(program);
   registerRun(program);
   return program;
 }

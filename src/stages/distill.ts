@@ -287,19 +287,39 @@ export async function studentMetrics(
 ): Promise<Record<string, number>> {
   const out = tf.tidy(() => {
     const params = unflatten(a, tf.tensor2d(weights, [1, a.parameterCount]));
-    const o = tf.squeeze(forward(a, params, tf.expandDims(tf.tensor(test.x, [test.rows, ...shape]), 0)), [0]);
-    return task === 'classification' ? tf.softmax(o) : o;
+    return tf.squeeze(forward(a, params, tf.expandDims(tf.tensor(test.x, [test.rows, ...shape]), 0)), [0]);
   });
   const v = (await out.data()) as Float32Array;
   out.dispose();
+  return metricsFromOutputs(v, test, task, a.outputShape[0]);
+}
+
+/**
+ * Metrics of raw student outputs [n, units] on the test rows: classification logits → error, NLL,
+ * Brier, ECE; regression (mean, log-variance) in standardized units → RMSE and mean Gaussian
+ * log-likelihood in the target's original units.
+ */
+export function metricsFromOutputs(
+  v: Float32Array,
+  test: PartArrays,
+  task: 'regression' | 'classification',
+  units: number,
+): Record<string, number> {
   if (task === 'classification') {
-    const K = a.outputShape[0];
+    const probs = new Float32Array(v.length);
+    for (let i = 0; i < test.rows; i++) {
+      let m = -Infinity;
+      for (let k = 0; k < units; k++) m = Math.max(m, v[i * units + k]);
+      let z = 0;
+      for (let k = 0; k < units; k++) z += probs[i * units + k] = Math.exp(v[i * units + k] - m);
+      for (let k = 0; k < units; k++) probs[i * units + k] /= z;
+    }
     const labels = test.y as Int32Array;
     return {
-      error: errorRate(v, labels, K),
-      nll: nll(v, labels, K),
-      brier: brier(v, labels, K),
-      ece: ece(v, labels, K),
+      error: errorRate(probs, labels, units),
+      nll: nll(probs, labels, units),
+      brier: brier(probs, labels, units),
+      ece: ece(probs, labels, units),
     };
   }
   const t = test.normalization.target!;

@@ -1,0 +1,130 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { readJsonOrNull } from '../core/json-file.js';
+import { getSplit } from '../data/splits.js';
+import { inputShape, loadDataset, partArrays } from '../data/store.js';
+import { loadLayersModelFromDir, MODEL_FILE, saveLayersModel } from '../export/model-files.js';
+import type { Quantization } from '../export/quantize.js';
+import { buildLayersModel } from '../model/layers-model.js';
+import { analyzeSpec } from '../model/spec.js';
+import type { StageContext } from './context.js';
+import { metricsFromOutputs, type DistillConfig, type StudentSummary } from './distill.js';
+import { runPath } from './run-folder.js';
+import type { SampleConfig } from './sample.js';
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+export const MANIFEST_FILE = 'bdk.json';
+
+/** What a deployed model needs besides its weights: how to prepare inputs and read outputs. */
+export interface ExportManifest {
+  format: 'bdk-export';
+  version: 1;
+  task: 'regression' | 'classification';
+  /** Input columns in order (tabular), or the image shape. */
+  features: string[];
+  featureCount: number;
+  imageShape: [number, number, number] | null;
+  target: string;
+  classNames: string[] | null;
+  /** Inputs are standardized before the model: x' = (x − mean)/std per feature, or (x − offset)/scale. */
+  standardization: ReturnType<typeof getSplit>['normalization'];
+  /** Outputs: classification logits (softmax at `temperature`); regression standardized mean and log-variance. */
+  outputs: 'logits' | 'mean-logvar';
+  temperature: number;
+  quantization: Quantization;
+  bytes: number;
+  metrics: {
+    float32: Record<string, number>;
+    exported: Record<string, number>;
+    change: Record<string, number>;
+  };
+  student: { run: string; arch: string; parameterCount: number; teacher: string };
+  dataset: { name: string; checksum: string; split: number };
+}
+
+export interface ExportOptions extends StageContext {
+  run: string;
+  out: string;
+  quantize: Quantization;
+}
+
+/**
+ * Exports a distilled student as a standard TensorFlow.js LayersModel (`model.json` + weight shard)
+ * plus `bdk.json`, measuring the test metrics of the exported (possibly quantized) model as loaded
+ * back from disk against the float32 student.
+ */
+export async function exportStudent(opts: ExportOptions): Promise<{ dir: string; manifest: ExportManifest }> {
+  const runDir = runPath(opts.run, opts.runsDir);
+  const dc = await readJsonOrNull<DistillConfig>(path.join(runDir, 'distill-config.json'));
+  const summary = await readJsonOrNull<StudentSummary>(path.join(runDir, 'student.json'));
+  if (!dc || !summary)
+    throw new UserError(
+      `run '${opts.run}' is not a finished student at ${runDir} (run \`bdk distill\` to completion first)`,
+    );
+  const tc = await readJsonOrNull<SampleConfig>(path.join(runPath(dc.teacher, opts.runsDir), 'config.json'));
+  if (!tc) throw new UserError(`the teacher run '${dc.teacher}' of student '${opts.run}' is missing`);
+  const out = path.resolve(opts.out);
+  if (
+    !opts.force &&
+    (await fs.access(path.join(out, MODEL_FILE)).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    throw new UserError(`${path.join(out, MODEL_FILE)} already exists; pass --force to replace it`);
+  }
+  const ds = await loadDataset(tc.dataset, opts.dataDir);
+  const test = partArrays(ds, tc.split, 'test');
+  const a = analyzeSpec(
+    JSON.parse(await fs.readFile(path.join(runDir, 'student-spec.json'), 'utf8')),
+    path.join(runDir, 'student-spec.json'),
+  );
+  const buf = await fs.readFile(path.join(runDir, 'student.weights.bin'));
+  const weights = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  const task = ds.meta.task;
+  const units = a.outputShape[0];
+  const x = tf.tensor(test.x, [test.rows, ...inputShape(ds)]);
+  const outputsOf = async (m: tf.LayersModel) => {
+    const y = m.predict(x) as tf.Tensor;
+    const v = (await y.data()) as Float32Array;
+    y.dispose();
+    return v;
+  };
+  try {
+    const model = buildLayersModel(a, weights);
+    const float32 = metricsFromOutputs(await outputsOf(model), test, task, units);
+    const bytes = await saveLayersModel(model, out, opts.quantize, `bdk ${version}`);
+    model.dispose();
+    const loaded = await loadLayersModelFromDir(out);
+    const exported = metricsFromOutputs(await outputsOf(loaded), test, task, units);
+    loaded.dispose();
+    const change = Object.fromEntries(Object.keys(float32).map((k) => [k, exported[k] - float32[k]]));
+    const manifest: ExportManifest = {
+      format: 'bdk-export',
+      version: 1,
+      task,
+      features: ds.meta.features,
+      featureCount: ds.meta.featureCount,
+      imageShape: ds.meta.imageShape,
+      target: ds.meta.target,
+      classNames: ds.meta.classCount ? Array.from({ length: ds.meta.classCount }, (_, k) => String(k)) : null,
+      standardization: getSplit(ds.splits, tc.split).normalization,
+      outputs: task === 'classification' ? 'logits' : 'mean-logvar',
+      temperature: dc.temperature,
+      quantization: opts.quantize,
+      bytes,
+      metrics: { float32, exported, change },
+      student: { run: opts.run, arch: a.spec.name, parameterCount: a.parameterCount, teacher: dc.teacher },
+      dataset: { name: ds.meta.name, checksum: ds.meta.checksum, split: tc.split },
+    };
+    await writeFileAtomic(path.join(out, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
+    return { dir: out, manifest };
+  } finally {
+    x.dispose();
+  }
+}

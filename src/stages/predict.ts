@@ -1,0 +1,118 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { readJsonOrNull } from '../core/json-file.js';
+import { readNumericCsv, type NumericTable } from '../data/csv.js';
+import { readNumericArrow } from '../data/sources/user-table.js';
+import { loadLayersModelFromDir } from '../export/model-files.js';
+import { MANIFEST_FILE, type ExportManifest } from './export.js';
+
+export interface Predictions {
+  columns: string[];
+  rows: number[][];
+}
+
+/** The model's input matrix from a table: tabular features by name, image pixels by position. */
+function inputsFrom(table: NumericTable, m: ExportManifest, file: string): Float32Array {
+  const d = m.featureCount;
+  let cols: number[];
+  if (m.imageShape) {
+    cols = table.columns.map((_, j) => j).filter((j) => table.columns[j] !== m.target);
+    if (cols.length !== d)
+      throw new UserError(
+        `${file}: expected ${d} pixel columns (${m.imageShape.join('×')} image), found ${cols.length}`,
+      );
+  } else {
+    cols = m.features.map((name) => {
+      // Exact name first, then a unique case-insensitive match (e.g. the original lowercase Boston CSV).
+      let j = table.columns.indexOf(name);
+      if (j < 0) {
+        const ci = table.columns.flatMap((c, k) => (c.toLowerCase() === name.toLowerCase() ? [k] : []));
+        if (ci.length === 1) j = ci[0];
+      }
+      if (j < 0)
+        throw new UserError(
+          `${file}: missing feature column '${name}' (the model needs: ${m.features.join(', ')})`,
+        );
+      return j;
+    });
+  }
+  const s = m.standardization.features;
+  const x = new Float32Array(table.rows * d);
+  for (let i = 0; i < table.rows; i++) {
+    for (let k = 0; k < d; k++) {
+      const v = table.data[cols[k]][i];
+      x[i * d + k] = s.kind === 'zscore' ? (v - s.mean![k]) / s.std![k] : (v - s.offset!) / s.scale!;
+    }
+  }
+  return x;
+}
+
+/**
+ * Predictions with uncertainty from an exported model: regression mean and standard deviation in the
+ * target's units; classification probabilities (softmax at the export's temperature), the predicted
+ * class and the predictive entropy in nats.
+ */
+export async function predictFile(modelDir: string, inputFile: string): Promise<Predictions> {
+  const m = await readJsonOrNull<ExportManifest>(path.join(modelDir, MANIFEST_FILE));
+  if (!m || m.format !== 'bdk-export')
+    throw new UserError(`${path.join(modelDir, MANIFEST_FILE)}: not found or not a bdk export manifest`);
+  const ext = path.extname(inputFile).toLowerCase();
+  const table =
+    ext === '.csv'
+      ? await readNumericCsv(inputFile)
+      : ['.arrow', '.feather', '.arrows', '.ipc'].includes(ext)
+        ? await readNumericArrow(inputFile)
+        : null;
+  if (!table)
+    throw new UserError(`${inputFile}: unsupported file type '${ext || '(none)'}': expected .csv or .arrow`);
+  const x = inputsFrom(table, m, inputFile);
+  const model = await loadLayersModelFromDir(modelDir);
+  const shape = m.imageShape ?? [m.featureCount];
+  const out = tf.tidy(() => model.predict(tf.tensor(x, [table.rows, ...shape])) as tf.Tensor);
+  const v = (await out.data()) as Float32Array;
+  out.dispose();
+  model.dispose();
+  const rows: number[][] = [];
+  if (m.task === 'regression') {
+    const t = m.standardization.target!;
+    for (let i = 0; i < table.rows; i++)
+      rows.push([t.mean + t.std * v[2 * i], t.std * Math.exp(v[2 * i + 1] / 2)]);
+    return { columns: ['mean', 'sd'], rows };
+  }
+  const K = m.classNames!.length;
+  for (let i = 0; i < table.rows; i++) {
+    const z = Array.from(v.subarray(i * K, (i + 1) * K), (u) => u / m.temperature);
+    const mx = Math.max(...z);
+    const e = z.map((u) => Math.exp(u - mx));
+    const sum = e.reduce((a, b) => a + b, 0);
+    const p = e.map((u) => u / sum);
+    const entropy = -p.reduce((s, q) => s + (q > 0 ? q * Math.log(q) : 0), 0);
+    rows.push([...p, p.indexOf(Math.max(...p)), entropy]);
+  }
+  return { columns: [...m.classNames!.map((c) => `p_${c}`), 'predicted', 'entropy'], rows };
+}
+
+export function toCsv(p: Predictions): string {
+  return (
+    [
+      p.columns.join(','),
+      ...p.rows.map((r) => r.map((v) => (Number.isInteger(v) ? String(v) : v.toPrecision(7))).join(',')),
+    ].join('\n') + '\n'
+  );
+}
+
+/** Writes predictions to a new file (atomically); an existing file is replaced only with `force`. */
+export async function writePredictions(file: string, p: Predictions, force = false): Promise<void> {
+  if (
+    !force &&
+    (await fs.access(file).then(
+      () => true,
+      () => false,
+    ))
+  )
+    throw new UserError(`${file} already exists; pass --force to replace it`);
+  await writeFileAtomic(file, toCsv(p));
+}
