@@ -7,6 +7,7 @@ import { registerRun } from './commands/run.js';
 import { registerSample } from './commands/sample.js';
 import { registerDistill } from './commands/distill.js';
 import { registerExport } from './commands/export.js';
+import { registerEvaluate } from './commands/evaluate.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerData(program);
   registerSample(program);
   registerDistill(program);
+  registerEvaluate(program);
   registerExport(program);
   registerRun(program);
   return program;

@@ -3,6 +3,7 @@ import type { SaveResult } from '../data/store.js';
 import { importTable, prepareBuiltin, resolveRelative } from '../stages/prepare.js';
 import { pipelineSplits, sampleSplits, type MetricSummary } from '../stages/teacher-splits.js';
 import { distillSplits } from '../stages/distill-splits.js';
+import { evaluateSplits, exportFirstSplit } from '../stages/evaluate-splits.js';
 import type { StageContext } from '../stages/context.js';
 import type { PipelineConfig } from './schema.js';
 
@@ -23,8 +24,6 @@ const SECTION: Record<StageName, keyof PipelineConfig | null> = {
 /** Stages that are not built yet, with where they will come from. */
 const NOT_BUILT: Partial<Record<StageName, string>> = {
   search: 'structure search arrives with the structure-selection issue',
-  evaluate: 'evaluation arrives with the distillation issue',
-  export: 'export arrives with the distillation issue',
 };
 
 export interface RunOptions extends StageContext {
@@ -61,12 +60,7 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions): Pro
       throw new NotImplementedStageError(stage, `${notBuilt} (stages completed: ${done})`);
     }
     log(`stage ${stage}: start`);
-    const result =
-      stage === 'prepare'
-        ? await runPrepare(config, opts)
-        : stage === 'sample'
-          ? await runSample(config, opts)
-          : await runDistill(config, opts);
+    const result = await STAGE_RUNNERS[stage]!(config, opts);
     results.push(result);
     log(`stage ${stage}: ${result.summary}`);
     if (result.status === 'interrupted') break;
@@ -142,3 +136,42 @@ async function runDistill(config: PipelineConfig, opts: RunOptions): Promise<Sta
     details: r.aggregate,
   };
 }
+
+async function runEvaluate(config: PipelineConfig, opts: RunOptions): Promise<StageResult> {
+  const splits = await pipelineSplits(config.dataset.name, config.dataset.use, opts.dataDir);
+  const { report, file } = await evaluateSplits(config, splits, opts);
+  const s = report.models.student!;
+  const en = report.models.ensemble!;
+  const text = (m: MetricSummary) =>
+    Object.entries(m)
+      .filter(([k]) => !['parameters', 'bytes', 'latencyMs'].includes(k))
+      .map(([k, v]) => `${k} ${v.mean.toFixed(4)}`)
+      .join(', ');
+  return {
+    stage: 'evaluate',
+    status: 'done',
+    summary: `student ${text(s)}; ensemble ${text(en)}; student ${(en.parameters.mean / s.parameters.mean).toFixed(0)}× smaller, ${(en.latencyMs.mean / s.latencyMs.mean).toFixed(0)}× faster; wrote ${file}`,
+    details: report,
+  };
+}
+
+async function runExport(config: PipelineConfig, opts: RunOptions): Promise<StageResult> {
+  const splits = await pipelineSplits(config.dataset.name, config.dataset.use, opts.dataDir);
+  const { dir, manifest } = await exportFirstSplit(config, splits, opts);
+  return {
+    stage: 'export',
+    status: 'done',
+    summary: `wrote ${dir} (split ${splits[0]} student, ${manifest.bytes} bytes of ${manifest.quantization === 'none' ? 'float32' : manifest.quantization} weights)`,
+    details: manifest,
+  };
+}
+
+const STAGE_RUNNERS: Partial<
+  Record<StageName, (config: PipelineConfig, opts: RunOptions) => Promise<StageResult>>
+> = {
+  prepare: runPrepare,
+  sample: runSample,
+  distill: runDistill,
+  evaluate: runEvaluate,
+  export: runExport,
+};

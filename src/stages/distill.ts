@@ -268,7 +268,9 @@ async function train_(
         arrays,
       );
       await fs.appendFile(path.join(runDir, 'distill-trace.csv'), `${epoch},${lossSum / steps}\n`);
-      opts.log?.(`epoch ${epoch}/${config.epochs}: loss ${(lossSum / steps).toFixed(5)}`);
+      if (epoch % Math.max(1, Math.ceil(config.epochs / 10)) === 0 || epoch === config.epochs) {
+        opts.log?.(`epoch ${epoch}/${config.epochs}: loss ${(lossSum / steps).toFixed(5)}`);
+      }
     }
   } finally {
     tf.dispose([...params, teacherW, teacherVar, X]);

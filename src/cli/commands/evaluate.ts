@@ -1,0 +1,55 @@
+import type { Command } from 'commander';
+import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
+import { Progress } from '../../core/progress.js';
+import { evaluateRun, reportMarkdown } from '../../stages/evaluate.js';
+import { addBackendOption, addJsonOption, parseInteger, printJson } from '../options.js';
+import { withInterrupt } from '../interrupt.js';
+
+export function registerEvaluate(program: Command): void {
+  const cmd = program
+    .command('evaluate')
+    .description(
+      'compare MAP network, one posterior sample, the ensemble and the student on the test split; writes report.json and report.md',
+    )
+    .requiredOption('--run <name>', 'student run (from bdk distill)')
+    .option(
+      '--map-epochs <n>',
+      'epochs of the single SGD/MAP baseline network (0 skips it)',
+      parseInteger(0),
+      100,
+    )
+    .option('--latency-runs <n>', 'repetitions of each latency measurement', parseInteger(1), 20);
+  addBackendOption(cmd);
+  addJsonOption(cmd);
+  cmd.action(
+    async (o: {
+      run: string;
+      mapEpochs: number;
+      latencyRuns: number;
+      backend: BackendChoice;
+      json?: boolean;
+    }) => {
+      const backend = await selectBackend(o.backend);
+      if (!o.json) console.log(describeBackend(backend, o.backend));
+      const progress = new Progress({ label: `evaluate ${o.run}`, total: 1, unit: 'steps' });
+      const report = await withInterrupt((signal) =>
+        evaluateRun({
+          run: o.run,
+          mapEpochs: o.mapEpochs,
+          latencyRuns: o.latencyRuns,
+          signal,
+          log: o.json
+            ? undefined
+            : (line) => {
+                progress.done();
+                console.log(line);
+              },
+          onProgress: (step, total, info) => progress.setTotal(total).update(step, info),
+        }),
+      );
+      progress.done();
+      if (o.json) return printJson(report);
+      process.stdout.write(reportMarkdown(report));
+    },
+  );
+}

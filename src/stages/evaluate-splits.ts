@@ -1,0 +1,113 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import type { PipelineConfig } from '../pipeline/schema.js';
+import type { StageContext } from './context.js';
+import { studentRun } from './distill-splits.js';
+import { evaluateRun, type EvaluationReport, type ModelName } from './evaluate.js';
+import { exportStudent, type ExportManifest } from './export.js';
+import { runPath } from './run-folder.js';
+import { summarizeOverSplits, type MetricSummary } from './teacher-splits.js';
+
+export interface PipelineReport {
+  pipeline: string;
+  dataset: string;
+  splits: number[];
+  task: 'regression' | 'classification';
+  /** Per model: every metric, parameters, bytes and latency as mean ± standard error over splits. */
+  models: Partial<Record<ModelName, MetricSummary>>;
+  runs: string[];
+}
+
+/**
+ * Evaluates each split's student (`bdk evaluate`) and writes `<pipeline>/report.json` and `report.md`
+ * with every model's metrics, size and latency as mean ± standard error over splits (the UCI
+ * protocol's summary).
+ */
+export async function evaluateSplits(
+  config: PipelineConfig,
+  splits: number[],
+  opts: StageContext,
+): Promise<{ report: PipelineReport; file: string }> {
+  const e = config.evaluation!;
+  const reports: EvaluationReport[] = [];
+  for (const k of splits) {
+    const r = await evaluateRun({
+      ...opts,
+      run: studentRun(config.name, k),
+      mapEpochs: e.map ? 100 : 0,
+      latencyRuns: e.latencyRuns,
+    });
+    const s = r.models.student.metrics;
+    opts.log?.(
+      `split ${k}: student ${Object.entries(s)
+        .map(([n, v]) => `${n} ${v.toFixed(4)}`)
+        .join(', ')}; ensemble ${Object.entries(r.models.ensemble.metrics)
+        .map(([n, v]) => `${n} ${v.toFixed(4)}`)
+        .join(', ')}`,
+    );
+    reports.push(r);
+  }
+  const models: PipelineReport['models'] = {};
+  for (const name of Object.keys(reports[0].models) as ModelName[]) {
+    models[name] = summarizeOverSplits(
+      reports.map((r) => ({
+        ...r.models[name].metrics,
+        parameters: r.models[name].parameters,
+        bytes: r.models[name].bytes,
+        latencyMs: r.models[name].latencyMs,
+      })),
+    );
+  }
+  const report: PipelineReport = {
+    pipeline: config.name,
+    dataset: config.dataset.name,
+    splits,
+    task: reports[0].task,
+    models,
+    runs: reports.map((r) => r.run),
+  };
+  const dir = runPath(config.name, opts.runsDir);
+  await fs.mkdir(dir, { recursive: true });
+  const file = path.join(dir, 'report.json');
+  await writeFileAtomic(file, JSON.stringify(report, null, 2) + '\n');
+  await writeFileAtomic(path.join(dir, 'report.md'), pipelineMarkdown(report));
+  return { report, file };
+}
+
+const fmt = (v: { mean: number; se: number }) =>
+  Number.isFinite(v.se) ? `${v.mean.toFixed(4)} ± ${v.se.toFixed(4)}` : v.mean.toFixed(4);
+
+export function pipelineMarkdown(r: PipelineReport): string {
+  const names = Object.keys(r.models) as ModelName[];
+  const metrics = Object.keys(r.models.student!).filter(
+    (k) => !['parameters', 'bytes', 'latencyMs'].includes(k),
+  );
+  return [
+    `# ${r.pipeline}: ${r.dataset}, ${r.splits.length} split${r.splits.length > 1 ? 's' : ''} (mean ± standard error)`,
+    '',
+    `| model | ${metrics.join(' | ')} | parameters | latency per example (ms) |`,
+    `| --- | ${metrics.map(() => '---').join(' | ')} | --- | --- |`,
+    ...names.map((n) => {
+      const m = r.models[n]!;
+      return `| \`${n}\` | ${metrics.map((k) => fmt(m[k])).join(' | ')} | ${m.parameters.mean.toFixed(0)} | ${m.latencyMs.mean.toPrecision(3)} |`;
+    }),
+    '',
+  ].join('\n');
+}
+
+/** Exports the student of the pipeline's first split to `<pipeline>/export/`. */
+export async function exportFirstSplit(
+  config: PipelineConfig,
+  splits: number[],
+  opts: StageContext,
+): Promise<{ dir: string; manifest: ExportManifest }> {
+  const out = path.join(runPath(config.name, opts.runsDir), 'export');
+  return exportStudent({
+    ...opts,
+    run: studentRun(config.name, splits[0]),
+    out,
+    quantize: config.export!.quantize,
+    force: true,
+  });
+}

@@ -1,0 +1,251 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { readJsonOrNull } from '../core/json-file.js';
+import { inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
+import { analyzeSpec, type Analysis } from '../model/spec.js';
+import { forward, unflatten } from '../model/forward.js';
+import { chainSeed, type DrawnSample } from '../teacher/chains.js';
+import { runMcDropout } from '../teacher/mc-dropout.js';
+import type { PosteriorModel } from '../teacher/posterior.js';
+import { ensemblePredictive } from '../teacher/predictive.js';
+import { readAllSamples, type SampleBatch } from '../teacher/sample-store.js';
+import type { StageContext } from './context.js';
+import { metricsFromOutputs, type DistillConfig } from './distill.js';
+import { runPath, runSampleFiles } from './run-folder.js';
+import type { SampleConfig } from './sample.js';
+import { predictiveMetrics } from './teacher-report.js';
+
+export type ModelName = 'map' | 'teacher_single' | 'ensemble' | 'student';
+
+export interface ModelReport {
+  metrics: Record<string, number>;
+  parameters: number;
+  /** float32 bytes of the weights the model needs at inference. */
+  bytes: number;
+  /** Mean wall time per test example of predicting the whole test split, in milliseconds. */
+  latencyMs: number;
+}
+
+export interface EvaluationReport {
+  run: string;
+  teacher: string;
+  dataset: string;
+  split: number;
+  task: 'regression' | 'classification';
+  testRows: number;
+  models: Record<ModelName, ModelReport>;
+  /** Ensemble parameters ÷ student parameters, and ensemble latency ÷ student latency (same run). */
+  compression: number;
+  speedup: number;
+}
+
+export interface EvaluateOptions extends StageContext {
+  /** The student run (from `bdk distill`); its teacher and dataset are found from it. */
+  run: string;
+  /** Epochs of the single SGD/MAP baseline network (0 skips it). */
+  mapEpochs?: number;
+  latencyRuns?: number;
+}
+
+function singleBatch(weights: Float32Array, noisePrecision: number): SampleBatch {
+  return {
+    chain: new Int32Array(1),
+    step: new Int32Array(1),
+    logLikelihood: new Float64Array(1),
+    noisePrecision: Float64Array.of(noisePrecision),
+    weights,
+    rows: 1,
+    parameterCount: weights.length,
+  };
+}
+
+async function* once(b: SampleBatch) {
+  yield b;
+}
+
+/** Mean wall time per example of `predict`, over `runs` repetitions after one warm-up. */
+async function latency(runs: number, examples: number, predict: () => Promise<void>): Promise<number> {
+  await predict();
+  const t = performance.now();
+  for (let i = 0; i < runs; i++) await predict();
+  return (performance.now() - t) / runs / examples;
+}
+
+/**
+ * Compares, on the split's test rows, a single network trained by MAP with the teacher's
+ * architecture (`map`), one posterior sample (`teacher_single`), the whole ensemble (`ensemble`) and
+ * the distilled student (`student`): metrics, parameters, bytes and latency measured in this run.
+ * Writes `report.json` and `report.md` in the student's run folder.
+ */
+export async function evaluateRun(opts: EvaluateOptions): Promise<EvaluationReport> {
+  const log = opts.log ?? (() => {});
+  const runDir = runPath(opts.run, opts.runsDir);
+  const dc = await readJsonOrNull<DistillConfig>(path.join(runDir, 'distill-config.json'));
+  if (!dc || !(await readJsonOrNull(path.join(runDir, 'student.json')))) {
+    throw new UserError(
+      `run '${opts.run}' is not a finished student at ${runDir} (run \`bdk distill\` to completion first)`,
+    );
+  }
+  const teacherDir = runPath(dc.teacher, opts.runsDir);
+  const tc = await readJsonOrNull<SampleConfig>(path.join(teacherDir, 'config.json'));
+  if (!tc) throw new UserError(`the teacher run '${dc.teacher}' of student '${opts.run}' is missing`);
+  const ds = await loadDataset(tc.dataset, opts.dataDir);
+  const task = ds.meta.task;
+  const shape = inputShape(ds);
+  const train = partArrays(ds, tc.split, tc.trainOn);
+  const test = partArrays(ds, tc.split, 'test');
+  const teacherA = analyzeSpec(JSON.parse(await fs.readFile(path.join(teacherDir, 'spec.json'), 'utf8')));
+  const studentA = analyzeSpec(JSON.parse(await fs.readFile(path.join(runDir, 'student-spec.json'), 'utf8')));
+  const buf = await fs.readFile(path.join(runDir, 'student.weights.bin'));
+  const studentW = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  const samples = await readAllSamples(await runSampleFiles(teacherDir));
+  const runs = opts.latencyRuns ?? 20;
+  const x = tf.tensor(test.x, [test.rows, ...shape]);
+  const predictive = (batch: SampleBatch) =>
+    ensemblePredictive(
+      { analysis: teacherA, task, x, y: test.y, target: test.normalization.target },
+      once(batch),
+    );
+  const models = {} as Record<ModelName, ModelReport>;
+  try {
+    // MAP baseline: the MC-dropout trainer with no dropout is Adam on the negative log posterior.
+    const mapEpochs = opts.mapEpochs ?? 100;
+    if (mapEpochs > 0) {
+      log(`training the MAP baseline (${teacherA.spec.name}, ${mapEpochs} epochs)`);
+      const map = await trainMap(teacherA, tc, train, shape, task, mapEpochs, opts);
+      const batch = singleBatch(map.weights, map.noisePrecision);
+      models.map = {
+        metrics: predictiveMetrics(await predictive(batch), test),
+        parameters: teacherA.parameterCount,
+        bytes: teacherA.parameterCount * 4,
+        latencyMs: await latency(runs, test.rows, async () => void (await predictive(batch))),
+      };
+    }
+    const first = singleBatch(samples.weights.slice(0, samples.parameterCount), samples.noisePrecision[0]);
+    models.teacher_single = {
+      metrics: predictiveMetrics(await predictive(first), test),
+      parameters: teacherA.parameterCount,
+      bytes: teacherA.parameterCount * 4,
+      latencyMs: await latency(runs, test.rows, async () => void (await predictive(first))),
+    };
+    models.ensemble = {
+      metrics: predictiveMetrics(await predictive(samples), test),
+      parameters: teacherA.parameterCount * samples.rows,
+      bytes: teacherA.parameterCount * samples.rows * 4,
+      latencyMs: await latency(
+        Math.max(1, Math.ceil(runs / 4)),
+        test.rows,
+        async () => void (await predictive(samples)),
+      ),
+    };
+    const studentOut = async () => {
+      const o = tf.tidy(() =>
+        tf.squeeze(
+          forward(
+            studentA,
+            unflatten(studentA, tf.tensor2d(studentW, [1, studentA.parameterCount])),
+            tf.expandDims(x, 0),
+          ),
+          [0],
+        ),
+      );
+      const v = (await o.data()) as Float32Array;
+      o.dispose();
+      return v;
+    };
+    models.student = {
+      metrics: metricsFromOutputs(await studentOut(), test, task, studentA.outputShape[0]),
+      parameters: studentA.parameterCount,
+      bytes: studentA.parameterCount * 4,
+      latencyMs: await latency(runs, test.rows, async () => void (await studentOut())),
+    };
+  } finally {
+    x.dispose();
+  }
+  const report: EvaluationReport = {
+    run: opts.run,
+    teacher: dc.teacher,
+    dataset: tc.dataset,
+    split: tc.split,
+    task,
+    testRows: test.rows,
+    models,
+    compression: models.ensemble.parameters / models.student.parameters,
+    speedup: models.ensemble.latencyMs / models.student.latencyMs,
+  };
+  await writeFileAtomic(path.join(runDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+  await writeFileAtomic(path.join(runDir, 'report.md'), reportMarkdown(report));
+  return report;
+}
+
+async function trainMap(
+  a: Analysis,
+  tc: SampleConfig,
+  train: PartArrays,
+  shape: number[],
+  task: 'regression' | 'classification',
+  epochs: number,
+  opts: EvaluateOptions,
+): Promise<{ weights: Float32Array; noisePrecision: number }> {
+  const model: PosteriorModel = {
+    analysis: a,
+    task,
+    dataSize: train.rows,
+    priorPrecision: tc.priorPrecision,
+    noise:
+      task === 'regression' ? (tc.noisePrecision ? { fixed: tc.noisePrecision } : tc.noisePrior) : undefined,
+  };
+  const x = tf.tensor(train.x, [train.rows, ...shape]);
+  const y = train.y instanceof Int32Array ? tf.tensor1d(train.y, 'int32') : tf.tensor1d(train.y, 'float32');
+  const drawn: DrawnSample[] = [];
+  try {
+    const steps = epochs * Math.ceil(train.rows / tc.batchSize);
+    await runMcDropout({
+      model,
+      settings: { rate: 0, steps, learningRate: 1e-3, batchSize: tc.batchSize, samples: 1 },
+      x,
+      y,
+      seeds: [chainSeed(tc.seed, 1_000_003)],
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+      onSamples: async (s) => void drawn.push(...s),
+    });
+  } finally {
+    tf.dispose([x, y]);
+  }
+  if (!drawn.length) throw new UserError('evaluation interrupted while training the MAP baseline');
+  return { weights: drawn[0].weights, noisePrecision: drawn[0].noisePrecision };
+}
+
+const LABELS: Record<ModelName, string> = {
+  map: 'single network (MAP)',
+  teacher_single: 'one posterior sample',
+  ensemble: 'teacher ensemble',
+  student: 'distilled student',
+};
+
+export function reportMarkdown(r: EvaluationReport): string {
+  const names = (Object.keys(LABELS) as ModelName[]).filter((n) => r.models[n]);
+  const metricNames = Object.keys(r.models.student.metrics);
+  const head = `| model | ${metricNames.join(' | ')} | parameters | bytes | latency per example (ms) |`;
+  const sep = `| --- | ${metricNames.map(() => '---').join(' | ')} | --- | --- | --- |`;
+  const rows = names.map((n) => {
+    const m = r.models[n];
+    return `| ${LABELS[n]} (\`${n}\`) | ${metricNames.map((k) => m.metrics[k].toFixed(4)).join(' | ')} | ${m.parameters} | ${m.bytes} | ${m.latencyMs.toPrecision(3)} |`;
+  });
+  return [
+    `# Evaluation of \`${r.run}\``,
+    '',
+    `Dataset \`${r.dataset}\`, split ${r.split}, ${r.testRows} test rows (${r.task}); teacher \`${r.teacher}\`.`,
+    '',
+    head,
+    sep,
+    ...rows,
+    '',
+    `The student has ${r.compression.toFixed(1)}× fewer parameters than the ensemble and predicts ${r.speedup.toFixed(1)}× faster (measured in this run).`,
+    '',
+  ].join('\n');
+}
