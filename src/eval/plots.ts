@@ -357,7 +357,8 @@ function makeLayout(
       let ok = true;
       for (let i = 1; i < xs.length; i++) {
         const gap = xs[i] - xs[i - 1];
-        const need = (textWidth(xTicks.labels[i], TICK_PX) + textWidth(xTicks.labels[i - 1], TICK_PX)) / 2 + 8;
+        const need =
+          (textWidth(xTicks.labels[i], TICK_PX) + textWidth(xTicks.labels[i - 1], TICK_PX)) / 2 + 8;
         if (gap < need) ok = false;
       }
       if (ok) break;
@@ -514,7 +515,8 @@ function legend(L: Layout, entries: LegendEntry[], occ: Occupancy, prefer: Corne
     const [bx, by] = pos[c];
     let score = 0;
     for (let i = 0; i < occ.length; i += 2) {
-      if (occ[i] >= bx - 4 && occ[i] <= bx + w + 4 && occ[i + 1] >= by - 4 && occ[i + 1] <= by + h + 4) score++;
+      if (occ[i] >= bx - 4 && occ[i] <= bx + w + 4 && occ[i + 1] >= by - 4 && occ[i + 1] <= by + h + 4)
+        score++;
     }
     if (score < bestScore) {
       bestScore = score;
@@ -536,7 +538,8 @@ function legend(L: Layout, entries: LegendEntry[], occ: Occupancy, prefer: Corne
         `<line x1="${n2(sx)}" y1="${n2(cy)}" x2="${n2(sx + swatch)}" y2="${n2(cy)}" stroke="${e.color}" ` +
           `stroke-width="${e.width ?? 2}"${dash}/>`,
       );
-      if (e.marker) parts.push(`<circle cx="${n2(sx + swatch / 2)}" cy="${n2(cy)}" r="3" fill="${e.color}"/>`);
+      if (e.marker)
+        parts.push(`<circle cx="${n2(sx + swatch / 2)}" cy="${n2(cy)}" r="3" fill="${e.color}"/>`);
     } else if (e.kind === 'rect') {
       const op = e.opacity !== undefined ? ` fill-opacity="${e.opacity}"` : '';
       parts.push(
@@ -576,7 +579,10 @@ const clamp01 = (v: number): number => Math.min(1, Math.max(0, v));
  * y = x of perfect calibration, on [0, 1] × [0, 1]. Bins with count 0 or a non-finite accuracy are
  * skipped. Bars are `<rect class="bar">`, gaps `<rect class="gap">`, the diagonal `<line class="diagonal">`.
  */
-export function reliabilityDiagramSvg(bins: ReliabilityPlotBin[], opts: ReliabilityDiagramOptions = {}): string {
+export function reliabilityDiagramSvg(
+  bins: ReliabilityPlotBin[],
+  opts: ReliabilityDiagramOptions = {},
+): string {
   const title = opts.title ?? 'Reliability diagram';
   const L = makeLayout(
     plotSize(opts),
@@ -667,7 +673,8 @@ export function predictiveIntervalSvg(
 ): string {
   const n = y.length;
   if (mean.length !== n) throw new Error(`predictiveIntervalSvg: ${mean.length} means for ${n} targets`);
-  if (sd.length !== n) throw new Error(`predictiveIntervalSvg: ${sd.length} standard deviations for ${n} targets`);
+  if (sd.length !== n)
+    throw new Error(`predictiveIntervalSvg: ${sd.length} standard deviations for ${n} targets`);
   const pts: { t: number; m: number; s: number | undefined }[] = [];
   let xMin = Infinity;
   let xMax = -Infinity;
@@ -772,7 +779,9 @@ export function lineChartSvg(series: LineSeries[], opts: LineChartOptions = {}):
   let total = 0;
   for (const s of series) {
     if (s.x.length !== s.y.length) {
-      throw new Error(`lineChartSvg: series "${s.name}" has ${s.x.length} x values but ${s.y.length} y values`);
+      throw new Error(
+        `lineChartSvg: series "${s.name}" has ${s.x.length} x values but ${s.y.length} y values`,
+      );
     }
     const parts: [number, number][][] = [];
     let cur: [number, number][] = [];
@@ -843,7 +852,8 @@ export function lineChartSvg(series: LineSeries[], opts: LineChartOptions = {}):
     entries.push({ kind: 'line', label: s2(series[si].name, si), color, dash, marker: markers && count > 0 });
   });
   out.push(`<g class="series-list">${lines.join('')}</g>`);
-  if (total === 0) out.push(noDataNote(L, logY && series.length > 0 ? 'No positive data for a log axis' : 'No data'));
+  if (total === 0)
+    out.push(noDataNote(L, logY && series.length > 0 ? 'No positive data for a log axis' : 'No data'));
   if (series.length >= 2) out.push(legend(L, entries, occ, ['tr', 'br', 'tl', 'bl']));
   out.push('</svg>');
   return out.join('\n') + '\n';

@@ -111,6 +111,8 @@ const distillationSection = z.strictObject({
 const evaluationSection = z.strictObject({
   /** Also train the single SGD/MAP network of the teacher's architecture as a baseline. */
   map: z.boolean().default(true),
+  /** Epochs of that MAP network. */
+  mapEpochs: positiveInt.default(100),
   latencyRuns: positiveInt.default(20),
   plots: z.boolean().default(true),
 });

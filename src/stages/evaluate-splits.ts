@@ -35,7 +35,7 @@ export async function evaluateSplits(
     const r = await evaluateRun({
       ...opts,
       run: studentRun(config.name, k),
-      mapEpochs: e.map ? 100 : 0,
+      mapEpochs: e.map ? e.mapEpochs : 0,
       latencyRuns: e.latencyRuns,
     });
     const s = r.models.student.metrics;
