@@ -36,6 +36,7 @@ export async function evaluateSplits(
       ...opts,
       run: studentRun(config.name, k),
       mapEpochs: e.map ? e.mapEpochs : 0,
+      plots: e.plots,
       latencyRuns: e.latencyRuns,
     });
     const s = r.models.student.metrics;

@@ -17,6 +17,9 @@ import { metricsFromOutputs, type DistillConfig } from './distill.js';
 import { runPath, runSampleFiles } from './run-folder.js';
 import type { SampleConfig } from './sample.js';
 import { predictiveMetrics } from './teacher-report.js';
+import { lineChartSvg, predictiveIntervalSvg, reliabilityDiagramSvg } from '../eval/plots.js';
+import { ece, reliabilityBins } from '../eval/metrics.js';
+import type { Predictive } from '../teacher/predictive.js';
 
 export type ModelName = 'map' | 'teacher_single' | 'ensemble' | 'student';
 
@@ -48,6 +51,8 @@ export interface EvaluateOptions extends StageContext {
   /** Epochs of the single SGD/MAP baseline network (0 skips it). */
   mapEpochs?: number;
   latencyRuns?: number;
+  /** Write SVG plots beside the report (default true). */
+  plots?: boolean;
 }
 
 function singleBatch(weights: Float32Array, noisePrecision: number): SampleBatch {
@@ -131,8 +136,9 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<EvaluationRepo
       bytes: teacherA.parameterCount * 4,
       latencyMs: await latency(runs, test.rows, async () => void (await predictive(first))),
     };
+    const ensemblePred = await predictive(samples);
     models.ensemble = {
-      metrics: predictiveMetrics(await predictive(samples), test),
+      metrics: predictiveMetrics(ensemblePred, test),
       parameters: teacherA.parameterCount * samples.rows,
       bytes: teacherA.parameterCount * samples.rows * 4,
       latencyMs: await latency(
@@ -156,8 +162,12 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<EvaluationRepo
       o.dispose();
       return v;
     };
+    const studentRaw = await studentOut();
+    if (opts.plots ?? true) {
+      await writePlots(runDir, teacherDir, task, test, ensemblePred, studentRaw, studentA.outputShape[0]);
+    }
     models.student = {
-      metrics: metricsFromOutputs(await studentOut(), test, task, studentA.outputShape[0]),
+      metrics: metricsFromOutputs(studentRaw, test, task, studentA.outputShape[0]),
       parameters: studentA.parameterCount,
       bytes: studentA.parameterCount * 4,
       latencyMs: await latency(runs, test.rows, async () => void (await studentOut())),
@@ -248,4 +258,102 @@ export function reportMarkdown(r: EvaluationReport): string {
     `The student has ${r.compression.toFixed(1)}× fewer parameters than the ensemble and predicts ${r.speedup.toFixed(1)}× faster (measured in this run).`,
     '',
   ].join('\n');
+}
+
+/**
+ * SVG plots beside the report: reliability diagrams (classification) or predicted mean ± 2 sd against
+ * the targets (regression) for the ensemble and the student, the distillation loss per epoch, and the
+ * teacher's minibatch log-likelihood trace per chain.
+ */
+async function writePlots(
+  runDir: string,
+  teacherDir: string,
+  task: 'regression' | 'classification',
+  test: PartArrays,
+  ensemble: Predictive,
+  student: Float32Array,
+  units: number,
+): Promise<void> {
+  const svg = (name: string, text: string) => writeFileAtomic(path.join(runDir, name), text);
+  if (task === 'classification' && ensemble.task === 'classification') {
+    const labels = test.y as Int32Array;
+    const probs = new Float64Array(student.length);
+    for (let i = 0; i < test.rows; i++) {
+      const z = student.subarray(i * units, (i + 1) * units);
+      const m = Math.max(...z);
+      let sum = 0;
+      for (let k = 0; k < units; k++) sum += probs[i * units + k] = Math.exp(z[k] - m);
+      for (let k = 0; k < units; k++) probs[i * units + k] /= sum;
+    }
+    for (const [name, p] of [
+      ['ensemble', ensemble.probs],
+      ['student', probs],
+    ] as const) {
+      await svg(
+        `reliability-${name}.svg`,
+        reliabilityDiagramSvg(reliabilityBins(p, labels, units), {
+          title: `Reliability: ${name}`,
+          ece: ece(p, labels, units),
+        }),
+      );
+    }
+  } else if (ensemble.task === 'regression') {
+    const t = test.normalization.target!;
+    const y = test.yRaw!;
+    const sMean = Float64Array.from({ length: test.rows }, (_, i) => t.mean + t.std * student[2 * i]);
+    const sSd = Float64Array.from({ length: test.rows }, (_, i) => t.std * Math.exp(student[2 * i + 1] / 2));
+    await svg(
+      'predictive-ensemble.svg',
+      predictiveIntervalSvg(y, ensemble.mean, ensemble.variance.map(Math.sqrt), {
+        title: 'Ensemble: predictive mean ± 2 sd',
+        xLabel: 'target',
+        yLabel: 'prediction',
+      }),
+    );
+    await svg(
+      'predictive-student.svg',
+      predictiveIntervalSvg(y, sMean, sSd, {
+        title: 'Student: predictive mean ± 2 sd',
+        xLabel: 'target',
+        yLabel: 'prediction',
+      }),
+    );
+  }
+  const readCsv = async (file: string) =>
+    (await fs.readFile(file, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean);
+  const loss = (await readCsv(path.join(runDir, 'distill-trace.csv'))).map((l) => l.split(',').map(Number));
+  if (loss.length) {
+    await svg(
+      'distill-loss.svg',
+      lineChartSvg([{ name: 'distillation loss', x: loss.map((r) => r[0]), y: loss.map((r) => r[1]) }], {
+        title: 'Distillation loss per epoch',
+        xLabel: 'epoch',
+        yLabel: 'loss',
+      }),
+    );
+  }
+  const traces = (await fs.readdir(teacherDir)).filter((f) => /^trace-c\d+\.csv$/.test(f));
+  const byChain = new Map<number, { x: number[]; y: number[] }>();
+  for (const f of traces) {
+    for (const line of (await readCsv(path.join(teacherDir, f))).slice(1)) {
+      const [step, chain, ll] = line.split(',').map(Number);
+      const c = byChain.get(chain) ?? { x: [], y: [] };
+      c.x.push(step);
+      c.y.push(ll);
+      byChain.set(chain, c);
+    }
+  }
+  if (byChain.size) {
+    const series = [...byChain.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([c, v]) => ({ name: `chain ${c}`, ...v }));
+    await svg(
+      'teacher-trace.svg',
+      lineChartSvg(series, {
+        title: 'Teacher: minibatch log-likelihood per example',
+        xLabel: 'step',
+        yLabel: 'log-likelihood',
+      }),
+    );
+  }
 }

@@ -18,7 +18,8 @@ export function registerEvaluate(program: Command): void {
       parseInteger(0),
       100,
     )
-    .option('--latency-runs <n>', 'repetitions of each latency measurement', parseInteger(1), 20);
+    .option('--latency-runs <n>', 'repetitions of each latency measurement', parseInteger(1), 20)
+    .option('--no-plots', 'do not write the SVG plots');
   addBackendOption(cmd);
   addJsonOption(cmd);
   cmd.action(
@@ -26,6 +27,7 @@ export function registerEvaluate(program: Command): void {
       run: string;
       mapEpochs: number;
       latencyRuns: number;
+      plots: boolean;
       backend: BackendChoice;
       json?: boolean;
     }) => {
@@ -37,6 +39,7 @@ export function registerEvaluate(program: Command): void {
           run: o.run,
           mapEpochs: o.mapEpochs,
           latencyRuns: o.latencyRuns,
+          plots: o.plots,
           signal,
           log: o.json
             ? undefined
