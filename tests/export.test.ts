@@ -12,6 +12,7 @@ import { forward, unflatten } from '../src/model/forward.js';
 import { analyzeSpec } from '../src/model/spec.js';
 import { distillStudent } from '../src/stages/distill.js';
 import { exportStudent } from '../src/stages/export.js';
+import { evaluateRun } from '../src/stages/evaluate.js';
 import { predictFile, writePredictions } from '../src/stages/predict.js';
 import { importTable } from '../src/stages/prepare.js';
 import { sampleTeacher } from '../src/stages/sample.js';
@@ -154,6 +155,35 @@ describe('export', () => {
     const q = encodeUint8(v);
     for (let i = 0; i < v.length; i++)
       expect(Math.abs(q.data[i] * q.scale + q.min - v[i])).toBeLessThanOrEqual(q.scale / 2 + 1e-6);
+  });
+});
+
+describe('evaluate', () => {
+  it('reports MAP, one sample, ensemble and student with sizes and latencies, and writes the report and plots', async () => {
+    const r = await evaluateRun({ run: 's', mapEpochs: 2, latencyRuns: 2, dataDir, runsDir });
+    expect(Object.keys(r.models)).toEqual(['map', 'teacher_single', 'ensemble', 'student']);
+    expect(r.models.ensemble.parameters).toBe(6 * r.models.teacher_single.parameters); // 2 chains × 3 samples
+    expect(r.compression).toBeCloseTo(r.models.ensemble.parameters / r.models.student.parameters, 10);
+    for (const m of Object.values(r.models)) {
+      expect(m.latencyMs).toBeGreaterThan(0);
+      expect(m.metrics.error).toBeGreaterThanOrEqual(0);
+      expect(m.metrics.error).toBeLessThan(0.5);
+    }
+    const files = await fs.readdir(path.join(runsDir, 's'));
+    for (const f of [
+      'report.json',
+      'report.md',
+      'reliability-ensemble.svg',
+      'reliability-student.svg',
+      'distill-loss.svg',
+      'teacher-trace.svg',
+    ])
+      expect(files).toContain(f);
+    const md = await fs.readFile(path.join(runsDir, 's', 'report.md'), 'utf8');
+    expect(md).toContain('| distilled student (`student`) |');
+    const svg = await fs.readFile(path.join(runsDir, 's', 'reliability-student.svg'), 'utf8');
+    expect(svg.startsWith('<svg') || svg.startsWith('<?xml')).toBe(true);
+    expect(svg).not.toContain('NaN');
   });
 });
 
