@@ -62,8 +62,6 @@ export interface LineChartOptions extends PlotSize {
 // ---------------------------------------------------------------------------------------------------
 
 const FONT = "'DejaVu Sans', Verdana, Helvetica, Arial, sans-serif";
-/** Estimated advance width of one character, in em. Generous, so estimated boxes are not too small. */
-const CHAR_EM = 0.6;
 const TITLE_PX = 16;
 const LABEL_PX = 13;
 const TICK_PX = 11;
@@ -124,15 +122,33 @@ function isGood(v: number): boolean {
   return Number.isFinite(v) && Math.abs(v) <= MAX_ABS;
 }
 
+/** Estimated advance width of one character in em, on the generous side of DejaVu Sans / Verdana. */
+function charEm(ch: string): number {
+  if (/[0-9]/.test(ch)) return 0.64;
+  if (ch === ' ') return 0.33;
+  if (/[.,:;|!'ijl]/.test(ch)) return 0.3;
+  if (/[frt()[\]{}-]/.test(ch)) return 0.42;
+  if (/[mw]/.test(ch)) return 0.92;
+  if (/[MW@%]/.test(ch)) return 0.98;
+  if (/[a-z]/.test(ch)) return 0.62;
+  if (/[A-Z]/.test(ch)) return 0.72;
+  return (ch.codePointAt(0) ?? 0) > 0x2e80 ? 1 : 0.7;
+}
+
 function textWidth(s: string, px: number): number {
-  return [...s].length * px * CHAR_EM;
+  let em = 0;
+  for (const ch of s) em += charEm(ch);
+  return em * px;
 }
 
 /** Shortens `s` with an ellipsis so its estimated width stays within `maxPx`. */
 function fitText(s: string, px: number, maxPx: number): string {
   const chars = [...s.replace(/\s+/g, ' ').trim()];
-  const max = Math.max(1, Math.floor(maxPx / (px * CHAR_EM)));
-  return chars.length <= max ? chars.join('') : chars.slice(0, Math.max(0, max - 1)).join('') + '…';
+  if (textWidth(chars.join(''), px) <= maxPx) return chars.join('');
+  let w = charEm('…') * px;
+  let k = 0;
+  while (k < chars.length && w + charEm(chars[k]) * px <= maxPx) w += charEm(chars[k++]) * px;
+  return chars.slice(0, k).join('').trimEnd() + '…';
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -141,14 +157,15 @@ function fitText(s: string, px: number, maxPx: number): string {
 
 const NICE_MANTISSAS = [1, 2, 5];
 
-/** The smallest 1-2-5 × 10^k step that is ≥ raw (raw > 0). */
-function niceStepAtLeast(raw: number): number {
+/** The 1-2-5 × 10^k step nearest to raw (raw > 0) by ratio. */
+function niceStepNear(raw: number): number {
   const e = Math.floor(Math.log10(raw));
-  for (const m of [...NICE_MANTISSAS, 10]) {
+  let best = 10 ** e;
+  for (const m of [2, 5, 10]) {
     const s = m * 10 ** e;
-    if (s >= raw * (1 - 1e-12)) return s;
+    if (Math.abs(Math.log(s / raw)) < Math.abs(Math.log(best / raw))) best = s;
   }
-  return 10 ** (e + 1);
+  return best;
 }
 
 /** The next smaller 1-2-5 step below `step` (itself a 1-2-5 step). */
@@ -182,7 +199,7 @@ function ticksWithStep(lo: number, hi: number, step: number): number[] {
  */
 export function niceTicks(lo: number, hi: number, target = 5): { values: number[]; step: number } {
   if (!(isGood(lo) && isGood(hi)) || !(hi > lo)) return { values: [], step: 0 };
-  let step = niceStepAtLeast((hi - lo) / Math.max(1, Math.round(target)));
+  let step = niceStepNear((hi - lo) / Math.max(1, Math.round(target)));
   let values = ticksWithStep(lo, hi, step);
   for (let i = 0; i < 4 && values.length < 2; i++) {
     step = niceStepBelow(step);
@@ -238,7 +255,7 @@ function logAxisTicks(lo: number, hi: number, target: number): Ticks {
   const b = Math.log10(hi);
   const k0 = Math.ceil(a - 1e-9);
   const k1 = Math.floor(b + 1e-9);
-  if (k1 - k0 + 1 >= 2) {
+  if (k1 - k0 + 1 >= 3) {
     const stride = Math.max(1, Math.ceil((k1 - k0) / Math.max(1, target)));
     const values: number[] = [];
     for (let k = Math.ceil(k0 / stride) * stride; k <= k1; k += stride) values.push(Number(`1e${k}`));
@@ -272,6 +289,16 @@ function linearDomain(min: number, max: number, pad: number): Scale {
     return { lo: c - d, hi: c + d, log: false };
   }
   return { lo: min - pad * span, hi: max + pad * span, log: false };
+}
+
+/** Moves a domain end out to the next nice tick when that is within 2% of the span (1..200 → 0..200). */
+function snapDomain(s: Scale): Scale {
+  const { step } = niceTicks(s.lo, s.hi, 6);
+  if (!(step > 0)) return s;
+  const span = s.hi - s.lo;
+  const lo = Math.floor(s.lo / step + 1e-9) * step;
+  const hi = Math.ceil(s.hi / step - 1e-9) * step;
+  return { lo: s.lo - lo <= 0.02 * span ? lo : s.lo, hi: hi - s.hi <= 0.02 * span ? hi : s.hi, log: false };
 }
 
 /** Like {@link linearDomain} in log10 space, for positive data. */
@@ -334,19 +361,26 @@ function maxWidth(labels: string[], px: number): number {
   return labels.reduce((m, s) => Math.max(m, textWidth(s, px)), 0);
 }
 
+const PLOT_TOP = 46;
+
+function plotBottom(height: number, hasXLabel: boolean): number {
+  return height - (hasXLabel ? 54 : 34);
+}
+
 function makeLayout(
   size: { width: number; height: number },
   x: Scale,
   y: Scale,
   hasXLabel: boolean,
   hasYLabel: boolean,
+  reserveRight = 0,
 ): Layout {
   const { width, height } = size;
-  const top = 46;
-  const bottom = height - (hasXLabel ? 54 : 34);
+  const top = PLOT_TOP;
+  const bottom = plotBottom(height, hasXLabel);
   const yTicks = axisTicks(y, Math.max(2, Math.round((bottom - top) / 60)));
   const left = Math.max(44, Math.ceil(maxWidth(yTicks.labels, TICK_PX)) + 12 + (hasYLabel ? 26 : 6));
-  let right = width - 20;
+  let right = width - (reserveRight > 0 ? reserveRight + 20 : 20);
   let xTicks: Ticks = { values: [], labels: [] };
   for (let pass = 0; pass < 2; pass++) {
     // Thin the x ticks until the estimated labels no longer touch.
@@ -388,7 +422,7 @@ function svgOpen(L: Layout, title: string): string[] {
 function frame(L: Layout, title: string, xLabel: string, yLabel: string): string[] {
   const out: string[] = [];
   if (title) {
-    const t = fitText(title, TITLE_PX, L.width - 24);
+    const t = fitText(title, TITLE_PX * 1.15, L.width - 24); // bold
     out.push(
       `<text class="title" x="${n2(L.width / 2)}" y="28" text-anchor="middle" font-size="${TITLE_PX}" ` +
         `font-weight="bold" fill="#222222">${escapeXml(t)}</text>`,
@@ -446,9 +480,14 @@ function frame(L: Layout, title: string, xLabel: string, yLabel: string): string
 }
 
 function noDataNote(L: Layout, text = 'No data'): string {
+  const cx = (L.left + L.right) / 2;
+  const cy = (L.top + L.bottom) / 2;
+  const w = textWidth(text, NOTE_PX) + 16;
   return (
-    `<text class="no-data" x="${n2((L.left + L.right) / 2)}" y="${n2((L.top + L.bottom) / 2)}" ` +
-    `text-anchor="middle" font-size="${NOTE_PX}" fill="#888888">${escapeXml(text)}</text>`
+    `<rect class="no-data-box" x="${n2(cx - w / 2)}" y="${n2(cy - 16)}" width="${n2(w)}" height="24" rx="3" ` +
+    `fill="#ffffff"/>` +
+    `<text class="no-data" x="${n2(cx)}" y="${n2(cy + 1)}" text-anchor="middle" font-size="${NOTE_PX}" ` +
+    `fill="#777777">${escapeXml(text)}</text>`
   );
 }
 
@@ -481,28 +520,61 @@ function occupyRect(occ: Occupancy, x: number, y: number, w: number, h: number):
 
 type Corner = 'tr' | 'tl' | 'br' | 'bl';
 
-function legend(L: Layout, entries: LegendEntry[], occ: Occupancy, prefer: Corner[]): string {
-  if (entries.length === 0) return '';
-  const row = 18;
-  const swatch = 24;
-  const pad = 8;
-  const inset = 8;
-  const plotW = L.right - L.left;
-  const plotH = L.bottom - L.top;
-  const maxLabel = Math.max(40, Math.min(260, plotW * 0.5) - swatch - 2 * pad);
-  const maxRows = Math.max(1, Math.floor((plotH - 2 * inset - 2 * pad + 4) / row));
+const LEGEND_ROW = 18;
+const LEGEND_SWATCH = 24;
+const LEGEND_PAD = 8;
+const LEGEND_INSET = 8;
+
+/** Width of the widest label (px) that a legend `outerPx` wide can show. */
+function legendLabelRoom(outerPx: number): number {
+  return Math.max(40, outerPx - LEGEND_SWATCH - 6 - 2 * LEGEND_PAD);
+}
+
+/** Legend rows (capped to what fits in `plotH`, with an "… and N more" row), labels and box size. */
+function legendBox(
+  entries: LegendEntry[],
+  maxLabel: number,
+  plotH: number,
+): { shown: LegendEntry[]; labels: string[]; w: number; h: number } {
+  const row = LEGEND_ROW;
+  const pad = LEGEND_PAD;
+  const maxRows = Math.max(1, Math.floor((plotH - 2 * LEGEND_INSET - 2 * pad + 4) / row));
   let shown = entries;
   if (entries.length > maxRows) {
     const rest = entries.length - (maxRows - 1);
     shown = [...entries.slice(0, maxRows - 1), { kind: 'text', label: `… and ${rest} more` }];
   }
-  const labels = shown.map((e) => fitText(e.label, LEGEND_PX, maxLabel));
+  const labels = shown.map((e) =>
+    fitText(e.label, LEGEND_PX, maxLabel + (e.kind === 'text' ? LEGEND_SWATCH + 6 : 0)),
+  );
   const textW = labels.reduce(
-    (m, s, i) => Math.max(m, textWidth(s, LEGEND_PX) + (shown[i].kind === 'text' ? 0 : swatch + 6)),
+    (m, s, i) => Math.max(m, textWidth(s, LEGEND_PX) + (shown[i].kind === 'text' ? 0 : LEGEND_SWATCH + 6)),
     0,
   );
-  const w = Math.ceil(textW + 2 * pad);
-  const h = shown.length * row + 2 * pad - 4;
+  return { shown, labels, w: Math.ceil(textW + 2 * pad), h: shown.length * row + 2 * pad - 4 };
+}
+
+/**
+ * The legend box, in the corner of the plot area (tried in `prefer` order) that hides the fewest
+ * occupancy points, or with `outside` to the right of the plot area (the layout reserved room).
+ */
+function legend(
+  L: Layout,
+  entries: LegendEntry[],
+  occ: Occupancy,
+  prefer: Corner[],
+  outside = false,
+): string {
+  if (entries.length === 0) return '';
+  const row = LEGEND_ROW;
+  const swatch = LEGEND_SWATCH;
+  const pad = LEGEND_PAD;
+  const inset = LEGEND_INSET;
+  const plotH = L.bottom - L.top;
+  const maxLabel = outside
+    ? legendLabelRoom(L.width - L.right - 20)
+    : legendLabelRoom(Math.min(280, (L.right - L.left) * 0.5));
+  const { shown, labels, w, h } = legendBox(entries, maxLabel, plotH);
   const pos: Record<Corner, [number, number]> = {
     tl: [L.left + inset, L.top + inset],
     tr: [L.right - inset - w, L.top + inset],
@@ -511,7 +583,7 @@ function legend(L: Layout, entries: LegendEntry[], occ: Occupancy, prefer: Corne
   };
   let best = prefer[0];
   let bestScore = Infinity;
-  for (const c of prefer) {
+  for (const c of outside ? [] : prefer) {
     const [bx, by] = pos[c];
     let score = 0;
     for (let i = 0; i < occ.length; i += 2) {
@@ -523,7 +595,7 @@ function legend(L: Layout, entries: LegendEntry[], occ: Occupancy, prefer: Corne
       best = c;
     }
   }
-  const [bx, by] = pos[best];
+  const [bx, by] = outside ? [L.right + 12, L.top] : pos[best];
   const parts: string[] = [
     `<rect x="${n2(bx)}" y="${n2(by)}" width="${w}" height="${h}" rx="4" fill="#ffffff" ` +
       `fill-opacity="0.9" stroke="#bbbbbb" stroke-width="1"/>`,
@@ -806,22 +878,48 @@ export function lineChartSvg(series: LineSeries[], opts: LineChartOptions = {}):
   const title = opts.title ?? '';
   const xLabel = opts.xLabel ?? '';
   const yLabel = opts.yLabel ?? (series.length === 1 ? series[0].name : '');
+  const size = plotSize(opts);
+  const styles = segs.map((parts, si) => {
+    const count = parts.reduce((a, p) => a + p.length, 0);
+    return {
+      color: PALETTE[si % PALETTE.length],
+      dash: DASHES[Math.floor(si / PALETTE.length) % DASHES.length],
+      count,
+      markers: count <= 30,
+    };
+  });
+  const entries: LegendEntry[] = styles.map(({ color, dash, count, markers }, si) => ({
+    kind: 'line',
+    label: s2(series[si].name, si),
+    color,
+    dash,
+    marker: markers && count > 0,
+  }));
+  // More than 6 series: the legend goes to the right of the plot area instead of over the curves.
+  const outside = series.length > 6;
+  const reserve = outside
+    ? Math.min(
+        size.width * 0.4,
+        legendBox(
+          entries,
+          legendLabelRoom(size.width * 0.3),
+          plotBottom(size.height, xLabel !== '') - PLOT_TOP,
+        ).w,
+      )
+    : 0;
   const L = makeLayout(
-    plotSize(opts),
-    linearDomain(xMin, xMax, 0),
+    size,
+    snapDomain(linearDomain(xMin, xMax, 0)),
     logY ? logDomain(yMin, yMax, 0.05) : linearDomain(yMin, yMax, 0.05),
     xLabel !== '',
     yLabel !== '',
+    reserve,
   );
   const out = [...svgOpen(L, title || yLabel || 'Line chart'), ...frame(L, title, xLabel, yLabel)];
   const occ: Occupancy = [];
-  const entries: LegendEntry[] = [];
   const lines: string[] = [];
   segs.forEach((parts, si) => {
-    const color = PALETTE[si % PALETTE.length];
-    const dash = DASHES[Math.floor(si / PALETTE.length) % DASHES.length];
-    const count = parts.reduce((a, p) => a + p.length, 0);
-    const markers = count <= 30;
+    const { color, dash, markers } = styles[si];
     let d = '';
     const dots: string[] = [];
     for (const part of parts) {
@@ -849,12 +947,11 @@ export function lineChartSvg(series: LineSeries[], opts: LineChartOptions = {}):
         (dots.length ? `<g class="markers" fill="${color}">${dots.join('')}</g>` : '') +
         `</g>`,
     );
-    entries.push({ kind: 'line', label: s2(series[si].name, si), color, dash, marker: markers && count > 0 });
   });
   out.push(`<g class="series-list">${lines.join('')}</g>`);
   if (total === 0)
     out.push(noDataNote(L, logY && series.length > 0 ? 'No positive data for a log axis' : 'No data'));
-  if (series.length >= 2) out.push(legend(L, entries, occ, ['tr', 'br', 'tl', 'bl']));
+  if (series.length >= 2) out.push(legend(L, entries, occ, ['tr', 'br', 'tl', 'bl'], outside));
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
