@@ -1,5 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { BACKENDS } from '../backend/select.js';
+import { Progress } from '../core/progress.js';
 
 export function parseInteger(min: number) {
   return (value: string): number => {
@@ -62,4 +63,43 @@ export function addSplitOptions(cmd: Command): Command {
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+export function parsePositive(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n > 0) || !Number.isFinite(n))
+    throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
+  return n;
+}
+
+export function parseNonNegative(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0) || !Number.isFinite(n))
+    throw new InvalidArgumentError(`expected a number >= 0, got '${value}'`);
+  return n;
+}
+
+/** `name value, …` with 4 decimals, for one-line metric summaries. */
+export function formatMetrics(m: Record<string, number>): string {
+  return Object.entries(m)
+    .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+    .join(', ');
+}
+
+/**
+ * A progress bar plus a line logger that clears the bar before printing, for long commands; with
+ * `--json` nothing is logged so stdout stays machine-readable.
+ */
+export function progressReporter(label: string, json?: boolean) {
+  const progress = new Progress({ label, total: 1, unit: 'steps' });
+  return {
+    log: json
+      ? undefined
+      : (line: string) => {
+          progress.done();
+          console.log(line);
+        },
+    onProgress: (step: number, total: number, info: string) => progress.setTotal(total).update(step, info),
+    done: () => progress.done(),
+  };
 }

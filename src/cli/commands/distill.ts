@@ -1,23 +1,17 @@
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
-import { Progress } from '../../core/progress.js';
 import { distillStudent, type DistillConfig } from '../../stages/distill.js';
-import { addBackendOption, addJsonOption, parseInteger, printJson } from '../options.js';
+import {
+  addBackendOption,
+  addJsonOption,
+  formatMetrics,
+  parseInteger,
+  parseNonNegative,
+  parsePositive,
+  printJson,
+  progressReporter,
+} from '../options.js';
 import { withInterrupt } from '../interrupt.js';
-
-function parsePositive(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !(n > 0) || !Number.isFinite(n))
-    throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
-  return n;
-}
-
-function parseNonNegative(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !(n >= 0) || !Number.isFinite(n))
-    throw new InvalidArgumentError(`expected a number >= 0, got '${value}'`);
-  return n;
-}
 
 type DistillFlags = DistillConfig & {
   run: string;
@@ -85,20 +79,15 @@ export function registerDistill(program: Command): void {
       learningRate: o.learningRate,
       seed: o.seed,
     };
-    const progress = new Progress({ label: `distill ${o.run}`, total: 1, unit: 'steps' });
+    const progress = progressReporter(`distill ${o.run}`, o.json);
     const result = await withInterrupt((signal) =>
       distillStudent(config, {
         run: o.run,
         resume: o.resume,
         force: o.force,
         signal,
-        log: o.json
-          ? undefined
-          : (line) => {
-              progress.done();
-              console.log(line);
-            },
-        onProgress: (step, total, info) => progress.setTotal(total).update(step, info),
+        log: progress.log,
+        onProgress: progress.onProgress,
       }),
     );
     progress.done();
@@ -108,9 +97,7 @@ export function registerDistill(program: Command): void {
     }
     const s = result.summary!;
     if (o.json) return printJson(s);
-    const m = Object.entries(s.metrics)
-      .map(([k, v]) => `${k} ${v.toFixed(4)}`)
-      .join(', ');
+    const m = formatMetrics(s.metrics);
     console.log(`student ${s.arch} (${s.parameterCount} parameters) on the test split: ${m}`);
     console.log(`wrote ${result.runDir} in ${s.seconds.toFixed(1)} s`);
   });

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
-import { Progress } from '../../core/progress.js';
 import { evaluateRun, reportMarkdown } from '../../stages/evaluate.js';
-import { addBackendOption, addJsonOption, parseInteger, printJson } from '../options.js';
+import { addBackendOption, addJsonOption, parseInteger, printJson, progressReporter } from '../options.js';
 import { withInterrupt } from '../interrupt.js';
 
 export function registerEvaluate(program: Command): void {
@@ -33,7 +32,7 @@ export function registerEvaluate(program: Command): void {
     }) => {
       const backend = await selectBackend(o.backend);
       if (!o.json) console.log(describeBackend(backend, o.backend));
-      const progress = new Progress({ label: `evaluate ${o.run}`, total: 1, unit: 'steps' });
+      const progress = progressReporter(`evaluate ${o.run}`, o.json);
       const report = await withInterrupt((signal) =>
         evaluateRun({
           run: o.run,
@@ -41,13 +40,8 @@ export function registerEvaluate(program: Command): void {
           latencyRuns: o.latencyRuns,
           plots: o.plots,
           signal,
-          log: o.json
-            ? undefined
-            : (line) => {
-                progress.done();
-                console.log(line);
-              },
-          onProgress: (step, total, info) => progress.setTotal(total).update(step, info),
+          log: progress.log,
+          onProgress: progress.onProgress,
         }),
       );
       progress.done();

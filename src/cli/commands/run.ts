@@ -3,9 +3,8 @@ import { UserError } from '../../core/errors.js';
 import { loadPipeline } from '../../pipeline/load.js';
 import { plannedStages, runPipeline, STAGES, type StageName } from '../../pipeline/run.js';
 import { describeBackend, requestedBackend, selectBackend } from '../../backend/select.js';
-import { addJsonOption, parseList, printJson } from '../options.js';
+import { addJsonOption, parseList, printJson, progressReporter } from '../options.js';
 import { withInterrupt } from '../interrupt.js';
-import { Progress } from '../../core/progress.js';
 
 function parseStages(value: string): StageName[] {
   const names = parseList(value);
@@ -48,21 +47,15 @@ export function registerRun(program: Command): void {
         const backend = await selectBackend(choice);
         if (!o.json) console.log(describeBackend(backend, choice));
       }
-      const progress = new Progress({ label: config.name, total: 1, unit: 'steps' });
-      const log = o.json
-        ? undefined
-        : (line: string) => {
-            progress.done();
-            console.log(line);
-          };
+      const progress = progressReporter(config.name, o.json);
       const results = await withInterrupt((signal) =>
         runPipeline(config, {
           file,
           stages: o.stages,
           force: o.force,
-          log,
+          log: progress.log,
           signal,
-          onProgress: (step, total, info) => progress.setTotal(total).update(step, info),
+          onProgress: progress.onProgress,
         }),
       );
       progress.done();

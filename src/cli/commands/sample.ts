@@ -1,26 +1,20 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
-import { Progress } from '../../core/progress.js';
 import { parseSchedule } from '../../teacher/schedule.js';
 import { UserError } from '../../core/errors.js';
 import { DEFAULT_SAMPLER } from '../../teacher/chains.js';
 import { defaultStepSize, sampleTeacher, type SampleConfig } from '../../stages/sample.js';
-import { addBackendOption, addJsonOption, parseInteger, printJson } from '../options.js';
+import {
+  addBackendOption,
+  addJsonOption,
+  formatMetrics,
+  parseInteger,
+  parseNonNegative,
+  parsePositive,
+  printJson,
+  progressReporter,
+} from '../options.js';
 import { withInterrupt } from '../interrupt.js';
-
-function parsePositive(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !(n > 0) || !Number.isFinite(n))
-    throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
-  return n;
-}
-
-function parseNonNegative(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !(n >= 0) || !Number.isFinite(n))
-    throw new InvalidArgumentError(`expected a number >= 0, got '${value}'`);
-  return n;
-}
 
 function parseGammaPrior(value: string): { shape: number; rate: number } {
   const [a, b] = value.split(',').map(Number);
@@ -165,7 +159,7 @@ export function registerSample(program: Command): void {
       rmsEpsilon: o.rmsEpsilon,
     };
     if (o.stepSize === undefined) config.stepSize = await defaultStepSize(config);
-    const progress = new Progress({ label: `sample ${o.run}`, total: 1, unit: 'steps' });
+    const progress = progressReporter(`sample ${o.run}`, o.json);
     const result = await withInterrupt((signal) =>
       sampleTeacher(config, {
         run: o.run,
@@ -173,8 +167,8 @@ export function registerSample(program: Command): void {
         resume: o.resume,
         force: o.force,
         signal,
-        log: o.json ? undefined : (line) => console.log(line),
-        onProgress: (step, total, info) => progress.setTotal(total).update(step, info),
+        log: progress.log,
+        onProgress: progress.onProgress,
       }),
     );
     progress.done();
@@ -184,9 +178,7 @@ export function registerSample(program: Command): void {
     }
     const s = result.summary!;
     if (o.json) return printJson(s);
-    const m = Object.entries(s.metrics)
-      .map(([k, v]) => `${k} ${v.toFixed(4)}`)
-      .join(', ');
+    const m = formatMetrics(s.metrics);
     const d = s.diagnostics;
     console.log(`ensemble of ${s.samples} samples (${s.chains} chains) on the test split: ${m}`);
     console.log(
