@@ -8,3 +8,11 @@ export async function readJsonOrNull<T>(file: string): Promise<T | null> {
     return null;
   }
 }
+
+/** Whether a file or folder exists (and is accessible). */
+export async function pathExists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
+}

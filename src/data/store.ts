@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../core/errors.js';
+import { pathExists } from '../core/json-file.js';
 import { checkName, dataDir } from '../core/paths.js';
 import { contentChecksum, readDataset, readDatasetMeta, writeDataset } from './arrow-dataset.js';
 import type { DatasetContent, DatasetMeta } from './dataset-meta.js';
@@ -33,13 +34,6 @@ export interface SaveResult {
 
 export type UnsavedContent = Omit<DatasetContent, 'meta'> & { meta: Omit<DatasetMeta, 'checksum'> };
 
-async function exists(file: string): Promise<boolean> {
-  return fs.access(file).then(
-    () => true,
-    () => false,
-  );
-}
-
 /**
  * Saves prepared content and its splits. Re-preparing identical content with identical split
  * settings is a no-op; anything that would replace a different existing dataset needs `force`.
@@ -58,7 +52,7 @@ export async function saveDataset(
   };
   const splits = makeSplits(content, settings, opts.fixed);
 
-  if (await exists(file)) {
+  if (await pathExists(file)) {
     const old = await readDatasetMeta(file).catch(() => null);
     const sameData =
       old !== null && old.checksum === content.meta.checksum && old.source === content.meta.source;
@@ -99,7 +93,7 @@ export interface LoadedDataset extends DatasetContent {
 /** Loads a prepared dataset (streamed, checksum-verified) and its splits. */
 export async function loadDataset(name: string, dir?: string): Promise<LoadedDataset> {
   const file = datasetFile(name, dir);
-  if (!(await exists(file))) {
+  if (!(await pathExists(file))) {
     throw new UserError(
       `dataset '${name}' not found at ${file}; run \`bdk data prepare ${name}\` or \`bdk data import\``,
     );
@@ -115,7 +109,7 @@ export async function describeDataset(
   dir?: string,
 ): Promise<{ file: string; bytes: number; meta: DatasetMeta; splits: SplitsFile }> {
   const file = datasetFile(name, dir);
-  if (!(await exists(file))) {
+  if (!(await pathExists(file))) {
     throw new UserError(
       `dataset '${name}' not found at ${file}; run \`bdk data prepare ${name}\` or \`bdk data import\``,
     );

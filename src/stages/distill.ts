@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
+import { pathExists } from '../core/json-file.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { acquireLock } from '../core/run-lock.js';
 import { Rng } from '../core/rng.js';
@@ -14,6 +15,7 @@ import { loadChainState, saveChainState } from '../teacher/chain-state.js';
 import { readAllSamples } from '../teacher/sample-store.js';
 import { gaussianStudentLoss, temperedKl } from '../distill/losses.js';
 import type { StageContext } from './context.js';
+import { readStudentWeights, STUDENT_WEIGHTS } from './student-run.js';
 import type { SampleConfig } from './sample.js';
 import { runPath, runSampleFiles } from './run-folder.js';
 
@@ -77,10 +79,7 @@ export async function distillStudent(
     });
   const runDir = runPath(opts.run, opts.runsDir);
   const configPath = path.join(runDir, 'distill-config.json');
-  const exists = await fs.access(configPath).then(
-    () => true,
-    () => false,
-  );
+  const exists = await pathExists(configPath);
   if (exists && !opts.resume && !opts.force) {
     throw new UserError(
       `run '${opts.run}' already exists at ${runDir}; pass --resume to continue it or --force to replace it`,
@@ -127,9 +126,7 @@ export async function distillStudent(
       log(`interrupted; continue with: bdk distill --resume --run ${opts.run}`);
       return { runDir, completed: false, summary: null };
     }
-    const weights = new Float32Array(
-      (await fs.readFile(path.join(runDir, 'student.weights.bin'))).buffer.slice(0),
-    );
+    const weights = await readStudentWeights(runDir);
     const metrics = await studentMetrics(studentA, weights, test, shape, task);
     const summary: StudentSummary = {
       run: opts.run,
@@ -167,13 +164,7 @@ async function train_(
   let init = initialWeights(studentA, rng);
   const optimizer = tf.train.adam(config.learningRate);
   let optimizerState: NamedTensor[] | null = null;
-  if (
-    opts.resume &&
-    (await fs.access(statePath).then(
-      () => true,
-      () => false,
-    ))
-  ) {
+  if (opts.resume && (await pathExists(statePath))) {
     const st = await loadChainState<{
       epoch: number;
       rng: number[];
@@ -255,7 +246,7 @@ async function train_(
       epoch++;
       const weights = tf.tidy(() => flatten(params).dataSync() as Float32Array);
       await writeFileAtomic(
-        path.join(runDir, 'student.weights.bin'),
+        path.join(runDir, STUDENT_WEIGHTS),
         new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength),
       );
       const named = await optimizer.getWeights();

@@ -3,19 +3,19 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
-import { readJsonOrNull } from '../core/json-file.js';
 import { inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
 import { analyzeSpec, type Analysis } from '../model/spec.js';
 import { forward, unflatten } from '../model/forward.js';
 import { chainSeed, type DrawnSample } from '../teacher/chains.js';
 import { runMcDropout } from '../teacher/mc-dropout.js';
-import type { PosteriorModel } from '../teacher/posterior.js';
+import { noiseModel, type PosteriorModel } from '../teacher/posterior.js';
 import { ensemblePredictive } from '../teacher/predictive.js';
 import { readAllSamples, type SampleBatch } from '../teacher/sample-store.js';
 import type { StageContext } from './context.js';
-import { metricsFromOutputs, type DistillConfig } from './distill.js';
-import { runPath, runSampleFiles } from './run-folder.js';
-import type { SampleConfig } from './sample.js';
+import { metricsFromOutputs } from './distill.js';
+import { runSampleFiles } from './run-folder.js';
+import { openStudentRun } from './student-run.js';
+import { partTensors, type SampleConfig } from './sample.js';
 import { predictiveMetrics } from './teacher-report.js';
 import { lineChartSvg, predictiveIntervalSvg, reliabilityDiagramSvg } from '../eval/plots.js';
 import { ece, reliabilityBins } from '../eval/metrics.js';
@@ -87,25 +87,21 @@ async function latency(runs: number, examples: number, predict: () => Promise<vo
  */
 export async function evaluateRun(opts: EvaluateOptions): Promise<EvaluationReport> {
   const log = opts.log ?? (() => {});
-  const runDir = runPath(opts.run, opts.runsDir);
-  const dc = await readJsonOrNull<DistillConfig>(path.join(runDir, 'distill-config.json'));
-  if (!dc || !(await readJsonOrNull(path.join(runDir, 'student.json')))) {
-    throw new UserError(
-      `run '${opts.run}' is not a finished student at ${runDir} (run \`bdk distill\` to completion first)`,
-    );
-  }
-  const teacherDir = runPath(dc.teacher, opts.runsDir);
-  const tc = await readJsonOrNull<SampleConfig>(path.join(teacherDir, 'config.json'));
-  if (!tc) throw new UserError(`the teacher run '${dc.teacher}' of student '${opts.run}' is missing`);
+  const student = await openStudentRun(opts.run, opts.runsDir);
+  const {
+    runDir,
+    teacherDir,
+    config: dc,
+    teacherConfig: tc,
+    analysis: studentA,
+    weights: studentW,
+  } = student;
   const ds = await loadDataset(tc.dataset, opts.dataDir);
   const task = ds.meta.task;
   const shape = inputShape(ds);
   const train = partArrays(ds, tc.split, tc.trainOn);
   const test = partArrays(ds, tc.split, 'test');
   const teacherA = analyzeSpec(JSON.parse(await fs.readFile(path.join(teacherDir, 'spec.json'), 'utf8')));
-  const studentA = analyzeSpec(JSON.parse(await fs.readFile(path.join(runDir, 'student-spec.json'), 'utf8')));
-  const buf = await fs.readFile(path.join(runDir, 'student.weights.bin'));
-  const studentW = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
   const samples = await readAllSamples(await runSampleFiles(teacherDir));
   const runs = opts.latencyRuns ?? 20;
   const x = tf.tensor(test.x, [test.rows, ...shape]);
@@ -205,11 +201,9 @@ async function trainMap(
     task,
     dataSize: train.rows,
     priorPrecision: tc.priorPrecision,
-    noise:
-      task === 'regression' ? (tc.noisePrecision ? { fixed: tc.noisePrecision } : tc.noisePrior) : undefined,
+    noise: noiseModel(task, tc.noisePrecision, tc.noisePrior),
   };
-  const x = tf.tensor(train.x, [train.rows, ...shape]);
-  const y = train.y instanceof Int32Array ? tf.tensor1d(train.y, 'int32') : tf.tensor1d(train.y, 'float32');
+  const { x, y } = partTensors(shape, train);
   const drawn: DrawnSample[] = [];
   try {
     const steps = epochs * Math.ceil(train.rows / tc.batchSize);

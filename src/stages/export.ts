@@ -1,20 +1,17 @@
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
-import { readJsonOrNull } from '../core/json-file.js';
+import { pathExists } from '../core/json-file.js';
 import { getSplit } from '../data/splits.js';
 import { inputShape, loadDataset, partArrays } from '../data/store.js';
 import { loadLayersModelFromDir, MODEL_FILE, saveLayersModel } from '../export/model-files.js';
 import type { Quantization } from '../export/quantize.js';
 import { buildLayersModel } from '../model/layers-model.js';
-import { analyzeSpec } from '../model/spec.js';
 import type { StageContext } from './context.js';
-import { metricsFromOutputs, type DistillConfig, type StudentSummary } from './distill.js';
-import { runPath } from './run-folder.js';
-import type { SampleConfig } from './sample.js';
+import { metricsFromOutputs } from './distill.js';
+import { openStudentRun } from './student-run.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -59,33 +56,18 @@ export interface ExportOptions extends StageContext {
  * back from disk against the float32 student.
  */
 export async function exportStudent(opts: ExportOptions): Promise<{ dir: string; manifest: ExportManifest }> {
-  const runDir = runPath(opts.run, opts.runsDir);
-  const dc = await readJsonOrNull<DistillConfig>(path.join(runDir, 'distill-config.json'));
-  const summary = await readJsonOrNull<StudentSummary>(path.join(runDir, 'student.json'));
-  if (!dc || !summary)
-    throw new UserError(
-      `run '${opts.run}' is not a finished student at ${runDir} (run \`bdk distill\` to completion first)`,
-    );
-  const tc = await readJsonOrNull<SampleConfig>(path.join(runPath(dc.teacher, opts.runsDir), 'config.json'));
-  if (!tc) throw new UserError(`the teacher run '${dc.teacher}' of student '${opts.run}' is missing`);
+  const {
+    config: dc,
+    teacherConfig: tc,
+    analysis: a,
+    weights,
+  } = await openStudentRun(opts.run, opts.runsDir);
   const out = path.resolve(opts.out);
-  if (
-    !opts.force &&
-    (await fs.access(path.join(out, MODEL_FILE)).then(
-      () => true,
-      () => false,
-    ))
-  ) {
+  if (!opts.force && (await pathExists(path.join(out, MODEL_FILE)))) {
     throw new UserError(`${path.join(out, MODEL_FILE)} already exists; pass --force to replace it`);
   }
   const ds = await loadDataset(tc.dataset, opts.dataDir);
   const test = partArrays(ds, tc.split, 'test');
-  const a = analyzeSpec(
-    JSON.parse(await fs.readFile(path.join(runDir, 'student-spec.json'), 'utf8')),
-    path.join(runDir, 'student-spec.json'),
-  );
-  const buf = await fs.readFile(path.join(runDir, 'student.weights.bin'));
-  const weights = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
   const task = ds.meta.task;
   const units = a.outputShape[0];
   const x = tf.tensor(test.x, [test.rows, ...inputShape(ds)]);

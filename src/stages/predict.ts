@@ -1,9 +1,8 @@
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
-import { readJsonOrNull } from '../core/json-file.js';
+import { pathExists, readJsonOrNull } from '../core/json-file.js';
 import { readNumericCsv, type NumericTable } from '../data/csv.js';
 import { readNumericArrow } from '../data/sources/user-table.js';
 import { loadLayersModelFromDir } from '../export/model-files.js';
@@ -106,13 +105,7 @@ export function toCsv(p: Predictions): string {
 
 /** Writes predictions to a new file (atomically); an existing file is replaced only with `force`. */
 export async function writePredictions(file: string, p: Predictions, force = false): Promise<void> {
-  if (
-    !force &&
-    (await fs.access(file).then(
-      () => true,
-      () => false,
-    ))
-  )
+  if (!force && (await pathExists(file)))
     throw new UserError(`${file} already exists; pass --force to replace it`);
   await writeFileAtomic(file, toCsv(p));
 }

@@ -2,9 +2,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
+import { pathExists } from '../core/json-file.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { acquireLock, lockOwner } from '../core/run-lock.js';
-import { inputShape, loadDataset, partArrays, type LoadedDataset, type PartArrays } from '../data/store.js';
+import { describeDataset, inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
+import { getSplit, rangeSize } from '../data/splits.js';
 import { runPath } from './run-folder.js';
 import { resolveArch } from '../model/builtins.js';
 import { loadChainState, saveChainState } from '../teacher/chain-state.js';
@@ -15,7 +17,7 @@ import {
   type SamplerName,
   type TracePoint,
 } from '../teacher/chains.js';
-import type { PosteriorModel } from '../teacher/posterior.js';
+import { noiseModel, type PosteriorModel } from '../teacher/posterior.js';
 import { runMcDropout } from '../teacher/mc-dropout.js';
 import type { StageContext } from './context.js';
 import { SampleWriter } from '../teacher/sample-store.js';
@@ -95,8 +97,10 @@ export interface SampleResult {
  */
 export async function defaultStepSize(config: SampleConfig, dataDir?: string): Promise<number> {
   if (config.sampler === 'dropout') return 1e-3; // Adam learning rate
-  const ds = await loadDataset(config.dataset, dataDir);
-  const n = partArrays(ds, config.split, config.trainOn).rows;
+  // Row counts come from the splits file; the rows themselves are not read.
+  const { splits } = await describeDataset(config.dataset, dataDir);
+  const part = getSplit(splits, config.split);
+  const n = rangeSize(part.train) + (config.trainOn === 'trainval' ? rangeSize(part.validation) : 0);
   const scale = { sgld: 5e-3, sghmc: 1e-4, psgld: 1e-3 }[config.sampler];
   return scale / n;
 }
@@ -118,13 +122,6 @@ async function checkNoLiveShard(runDir: string, run: string): Promise<void> {
   }
 }
 
-async function exists(p: string): Promise<boolean> {
-  return fs.access(p).then(
-    () => true,
-    () => false,
-  );
-}
-
 /** The settings that must agree between shards of one run. */
 function shardKey(c: SampleConfig & { datasetChecksum?: string }): string {
   const { chains: _c, samples: _s, datasetChecksum: _d, ...rest } = c;
@@ -132,8 +129,8 @@ function shardKey(c: SampleConfig & { datasetChecksum?: string }): string {
 }
 
 /** Training tensors of a part: x [n, ...example] and y [n] (float32 standardized target, or int32 labels). */
-export function partTensors(ds: LoadedDataset, part: PartArrays): { x: tf.Tensor; y: tf.Tensor } {
-  const x = tf.tensor(part.x, [part.rows, ...inputShape(ds)]);
+export function partTensors(exampleShape: number[], part: PartArrays): { x: tf.Tensor; y: tf.Tensor } {
+  const x = tf.tensor(part.x, [part.rows, ...exampleShape]);
   const y = part.y instanceof Int32Array ? tf.tensor1d(part.y, 'int32') : tf.tensor1d(part.y, 'float32');
   return { x, y };
 }
@@ -151,8 +148,8 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
   const configPath = path.join(runDir, 'config.json');
   let config = requested;
   const shardExists =
-    (await exists(samplesFile(runDir, offset))) || (await exists(stateFile(runDir, offset)));
-  if (await exists(configPath)) {
+    (await pathExists(samplesFile(runDir, offset))) || (await pathExists(stateFile(runDir, offset)));
+  if (await pathExists(configPath)) {
     const stored = JSON.parse(await fs.readFile(configPath, 'utf8')) as SampleConfig;
     if (opts.force) {
       await checkNoLiveShard(runDir, opts.run);
@@ -195,7 +192,7 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
 
   async function sampleLocked(): Promise<SampleResult> {
     const configChanged = opts.resume && config.samples !== requested.samples; // resumed to a larger count
-    if (!(await exists(configPath)) || opts.force || configChanged) {
+    if (!(await pathExists(configPath)) || opts.force || configChanged) {
       await writeFileAtomic(path.join(runDir, 'spec.json'), JSON.stringify(analysis.spec, null, 2) + '\n');
       await writeFileAtomic(
         configPath,
@@ -208,12 +205,7 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
       task,
       dataSize: train.rows,
       priorPrecision: config.priorPrecision,
-      noise:
-        task === 'regression'
-          ? config.noisePrecision
-            ? { fixed: config.noisePrecision }
-            : config.noisePrior
-          : undefined,
+      noise: noiseModel(task, config.noisePrecision, config.noisePrior),
     };
     const C = config.chains;
     const seeds = Array.from({ length: C }, (_, c) => chainSeed(config.seed, offset + c));
@@ -233,7 +225,7 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
       // MC-dropout training keeps no resumable state: an interrupted shard starts over.
       if (opts.resume) await fs.rm(sFile, { force: true });
       writer = await createWriter();
-    } else if (opts.resume && (await exists(stateFile(runDir, offset)))) {
+    } else if (opts.resume && (await pathExists(stateFile(runDir, offset)))) {
       const st = await loadChainState<
         Omit<ChainSnapshot, 'weights' | 'logNoisePrecision' | 'auxWeights' | 'auxLogNoisePrecision'>
       >(stateFile(runDir, offset));
@@ -250,7 +242,7 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
       log(
         `resuming run '${opts.run}' chains ${offset}..${offset + C - 1} at step ${resume.step} with ${resume.samplesDrawn} samples per chain`,
       );
-    } else if (opts.resume && (await exists(sFile))) {
+    } else if (opts.resume && (await pathExists(sFile))) {
       writer = await SampleWriter.openForAppend(sFile, 0); // killed before the first state save: start over
       await fs.rm(traceFile(runDir, offset), { force: true });
     } else {
@@ -258,7 +250,7 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
     }
 
     const trace: string[] = [];
-    if (!(await exists(traceFile(runDir, offset))))
+    if (!(await pathExists(traceFile(runDir, offset))))
       await fs.writeFile(traceFile(runDir, offset), 'step,chain,logLikelihood,stepSize\n');
     const flushTrace = async () => {
       if (trace.length) await fs.appendFile(traceFile(runDir, offset), trace.splice(0).join(''));
@@ -276,7 +268,7 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
     };
 
     const started = Date.now();
-    const { x, y } = partTensors(ds, train);
+    const { x, y } = partTensors(inputShape(ds), train);
     let result: { completed: boolean; snapshot: ChainSnapshot | null };
     try {
       log(

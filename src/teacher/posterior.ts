@@ -23,6 +23,16 @@ export interface PosteriorModel {
   noise?: { fixed: number } | { shape: number; rate: number };
 }
 
+/** The regression noise model of a teacher's settings: a fixed τ when given, else its Gamma prior. */
+export function noiseModel(
+  task: 'regression' | 'classification',
+  noisePrecision: number | null,
+  noisePrior: { shape: number; rate: number },
+): PosteriorModel['noise'] {
+  if (task !== 'regression') return undefined;
+  return noisePrecision ? { fixed: noisePrecision } : noisePrior;
+}
+
 export function samplesNoise(m: PosteriorModel): boolean {
   return m.task === 'regression' && m.noise !== undefined && !('fixed' in m.noise);
 }

@@ -1,0 +1,43 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { UserError } from '../core/errors.js';
+import { readJsonOrNull } from '../core/json-file.js';
+import { analyzeSpec, type Analysis } from '../model/spec.js';
+import type { DistillConfig } from './distill.js';
+import { runPath } from './run-folder.js';
+import type { SampleConfig } from './sample.js';
+
+export const STUDENT_WEIGHTS = 'student.weights.bin';
+
+/** A student's flat float32 weights, in its spec's parameter layout. */
+export async function readStudentWeights(runDir: string): Promise<Float32Array> {
+  const buf = await fs.readFile(path.join(runDir, STUDENT_WEIGHTS));
+  return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+}
+
+/** A finished student run with its teacher: what `evaluate` and `export` start from. */
+export interface StudentRun {
+  runDir: string;
+  config: DistillConfig;
+  teacherDir: string;
+  teacherConfig: SampleConfig;
+  analysis: Analysis;
+  weights: Float32Array;
+}
+
+export async function openStudentRun(run: string, runsDir?: string): Promise<StudentRun> {
+  const runDir = runPath(run, runsDir);
+  const config = await readJsonOrNull<DistillConfig>(path.join(runDir, 'distill-config.json'));
+  if (!config || !(await readJsonOrNull(path.join(runDir, 'student.json')))) {
+    throw new UserError(
+      `run '${run}' is not a finished student at ${runDir} (run \`bdk distill\` to completion first)`,
+    );
+  }
+  const teacherDir = runPath(config.teacher, runsDir);
+  const teacherConfig = await readJsonOrNull<SampleConfig>(path.join(teacherDir, 'config.json'));
+  if (!teacherConfig)
+    throw new UserError(`the teacher run '${config.teacher}' of student '${run}' is missing`);
+  const specFile = path.join(runDir, 'student-spec.json');
+  const analysis = analyzeSpec(JSON.parse(await fs.readFile(specFile, 'utf8')), specFile);
+  return { runDir, config, teacherDir, teacherConfig, analysis, weights: await readStudentWeights(runDir) };
+}
