@@ -82,7 +82,7 @@ export interface ChainRunOptions {
   /** Called with the samples of every chain drawn at one step, and a snapshot taken right after them. */
   onSamples?: (samples: DrawnSample[], snapshot: () => ChainSnapshot) => Promise<void>;
   onTrace?: (points: TracePoint[]) => void;
-  /** Called with a snapshot at least every `checkpointSeconds` between samples (e.g. during a long burn-in). */
+  /** Called with a snapshot at least every `checkpointSeconds` between samples (e.g. during a long burn-in); 0 means after every step. */
   onCheckpoint?: (snapshot: ChainSnapshot) => Promise<void>;
   checkpointSeconds?: number;
   /** Trace every k steps (and at every sample). */
@@ -243,7 +243,7 @@ export async function runChains(o: ChainRunOptions): Promise<ChainRunResult> {
     }
     disposeGradient(g);
     if (isSample) lastCheckpoint = Date.now();
-    else if (o.onCheckpoint && Date.now() - lastCheckpoint > checkpointMs) {
+    else if (o.onCheckpoint && Date.now() - lastCheckpoint >= checkpointMs) {
       await o.onCheckpoint(snapshot());
       lastCheckpoint = Date.now();
     }
