@@ -157,7 +157,7 @@ function convOut(n: number, k: number, s: number, padding: 'same' | 'valid'): nu
 }
 
 /** Output shape of an op applied to one example of `shape`; errors name the edge. */
-function opOutputShape(where: string, op: Op, shape: number[]): number[] {
+export function opOutputShape(where: string, op: Op, shape: number[]): number[] {
   switch (op.type) {
     case 'dense':
       if (shape.length !== 1)
