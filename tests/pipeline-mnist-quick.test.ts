@@ -30,7 +30,19 @@ describe('end to end (slow): pipelines/mnist-quick.json', () => {
         dataDir: path.join(dir, 'datasets'),
         runsDir,
       });
-      expect(results.map((r) => r.stage)).toEqual(['prepare', 'sample', 'distill', 'evaluate', 'export']);
+      expect(results.map((r) => r.stage)).toEqual([
+        'prepare',
+        'sample',
+        'search',
+        'distill',
+        'evaluate',
+        'export',
+      ]);
+      const search = JSON.parse(
+        await fs.readFile(path.join(runsDir, 'mnist-quick-s0-search', 'search.json'), 'utf8'),
+      );
+      // The space's widest network is 784-100-100-10 with a linear skip: the searched student is at most that.
+      expect(search.parameterCount).toBeLessThanOrEqual(785 * 100 + 101 * 100 + 101 * 10 + 785 * 10);
       const report = JSON.parse(await fs.readFile(path.join(runsDir, 'mnist-quick', 'report.json'), 'utf8'));
       expect(report.models.student.error.mean).toBeLessThan(0.3); // chance is 0.9
       expect(report.models.ensemble.error.mean).toBeLessThan(0.3);

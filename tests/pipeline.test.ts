@@ -1,7 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NotImplementedStageError } from '../src/core/errors.js';
 import { loadPipeline, parsePipeline } from '../src/pipeline/load.js';
 import { plannedStages, runPipeline } from '../src/pipeline/run.js';
 import { ROOT, tempDir } from './helpers.js';
@@ -17,12 +16,12 @@ afterAll(async () => {
 const minimal = { name: 'p', dataset: { name: 'boston' } };
 
 describe('pipeline files', () => {
-  it('every shipped pipeline validates and configures every stage but search', async () => {
+  it('every shipped pipeline validates and configures every stage', async () => {
     const files = (await fs.readdir(path.join(ROOT, 'pipelines'))).filter((f) => f.endsWith('.json'));
     expect(files.sort()).toEqual(['boston-quick.json', 'boston.json', 'mnist-quick.json', 'mnist.json']);
     for (const f of files) {
       const config = await loadPipeline(path.join(ROOT, 'pipelines', f));
-      expect(plannedStages(config)).toEqual(['prepare', 'sample', 'distill', 'evaluate', 'export']);
+      expect(plannedStages(config)).toEqual(['prepare', 'sample', 'search', 'distill', 'evaluate', 'export']);
     }
   });
 
@@ -83,14 +82,31 @@ describe('pipeline files', () => {
       runsDir,
       log: (l) => lines.push(l),
     });
-    expect(results.map((r) => r.stage)).toEqual(['prepare', 'sample', 'distill', 'evaluate', 'export']);
+    expect(results.map((r) => r.stage)).toEqual([
+      'prepare',
+      'sample',
+      'search',
+      'distill',
+      'evaluate',
+      'export',
+    ]);
+    // The student is the searched architecture of split 0.
+    const searched = JSON.parse(
+      await fs.readFile(path.join(runsDir, 'boston-quick-s0-search', 'arch.json'), 'utf8'),
+    );
+    const studentSpec = JSON.parse(
+      await fs.readFile(path.join(runsDir, 'boston-quick-s0-student', 'student-spec.json'), 'utf8'),
+    );
+    expect(studentSpec).toEqual(searched);
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^stage search: searched student over 1 split: parameters \d+/),
+    );
     const report = JSON.parse(await fs.readFile(path.join(runsDir, 'boston-quick', 'report.json'), 'utf8'));
     expect(Object.keys(report.models)).toEqual(['map', 'teacher_single', 'ensemble', 'student']);
     // The quick student is far better than predicting the mean: RMSE below the target's sd (9.2).
     expect(report.models.student.rmse.mean).toBeLessThan(9.2);
-    expect(report.models.ensemble.parameters.mean / report.models.student.parameters.mean).toBeGreaterThan(
-      30,
-    );
+    // The searched student is one network no wider than the space's widest candidates (50 units).
+    expect(report.models.student.parameters.mean).toBeLessThan(report.models.ensemble.parameters.mean / 5);
     expect((await fs.readdir(path.join(runsDir, 'boston-quick', 'export'))).sort()).toEqual([
       'bdk.json',
       'group1-shard1of1.bin',
@@ -126,20 +142,45 @@ describe('pipeline files', () => {
     ]);
   });
 
-  it('stops clearly at the first stage that is not built yet', async () => {
+  it('runs a labels search on its own and refuses a student "search" without a search section', async () => {
     const config = parsePipeline(
-      { name: 'with-search', dataset: { name: 'boston', use: [0] }, search: { space: 'mlp', epochs: 1 } },
+      {
+        name: 'with-search',
+        dataset: { name: 'boston', use: [1] },
+        search: { space: 'mlp', objective: 'labels', epochs: 2, widths: [8, 16] },
+      },
       'p.json',
     );
-    const err = await runPipeline(config, {
-      file: 'p.json',
-      dataDir: dir,
-      runsDir: path.join(dir, 'runs'),
-    }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(NotImplementedStageError);
-    expect((err as Error).message).toBe(
-      "stage 'search' is not implemented yet: structure search arrives with the structure-selection issue (stages completed: prepare)",
+    const runsDir = path.join(dir, 'runs');
+    const results = await runPipeline(config, { file: 'p.json', dataDir: dir, runsDir });
+    expect(results.map((r) => [r.stage, r.status])).toEqual([
+      ['prepare', 'unchanged'],
+      ['search', 'done'],
+    ]);
+    const summary = JSON.parse(
+      await fs.readFile(path.join(runsDir, 'with-search-s1-search', 'search.json'), 'utf8'),
     );
+    expect(summary.objective).toBe('labels');
+    expect(summary.choices).toHaveLength(4);
+    const trace = JSON.parse(
+      await fs.readFile(path.join(runsDir, 'with-search-s1-search', 'search-trace.json'), 'utf8'),
+    );
+    expect(trace.map((p: { epoch: number }) => p.epoch)).toEqual([1, 2]);
+    const svg = await fs.readFile(path.join(runsDir, 'with-search-s1-search', 'gamma.svg'), 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    const noSearch = parsePipeline(
+      {
+        name: 'no-search',
+        dataset: { name: 'boston', use: [1] },
+        teacher: { arch: 'mlp-50', samples: 2, batchSize: 32, stepSize: 1e-5 },
+        student: { arch: 'search' },
+        distillation: { epochs: 1, batchSize: 32, learningRate: 1e-3 },
+      },
+      'p.json',
+    );
+    await expect(
+      runPipeline(noSearch, { file: 'p.json', dataDir: dir, runsDir, stages: ['sample', 'distill'] }),
+    ).rejects.toThrow('student.arch "search" needs a search section in the pipeline');
   });
 
   it('imports user data named in a pipeline relative to the pipeline file', async () => {

@@ -8,6 +8,8 @@ import { registerSample } from './commands/sample.js';
 import { registerDistill } from './commands/distill.js';
 import { registerExport } from './commands/export.js';
 import { registerEvaluate } from './commands/evaluate.js';
+import { registerViz } from './commands/viz.js';
+import { registerSearch } from './commands/search.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -22,9 +24,11 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerData(program);
   registerSample(program);
+  registerSearch(program);
   registerDistill(program);
   registerEvaluate(program);
   registerExport(program);
+  registerViz(program);
   registerRun(program);
   return program;
 }

@@ -3,6 +3,7 @@ import type { SaveResult } from '../data/store.js';
 import { importTable, prepareBuiltin, resolveRelative } from '../stages/prepare.js';
 import { pipelineSplits, sampleSplits, type MetricSummary } from '../stages/teacher-splits.js';
 import { distillSplits } from '../stages/distill-splits.js';
+import { searchSplits } from '../stages/search-splits.js';
 import { evaluateSplits, exportFirstSplit } from '../stages/evaluate-splits.js';
 import type { StageContext } from '../stages/context.js';
 import type { PipelineConfig } from './schema.js';
@@ -22,9 +23,7 @@ const SECTION: Record<StageName, keyof PipelineConfig | null> = {
 };
 
 /** Stages that are not built yet, with where they will come from. */
-const NOT_BUILT: Partial<Record<StageName, string>> = {
-  search: 'structure search arrives with the structure-selection issue',
-};
+const NOT_BUILT: Partial<Record<StageName, string>> = {};
 
 export interface RunOptions extends StageContext {
   /** The pipeline file's path, for resolving relative paths and for messages. */
@@ -120,6 +119,23 @@ async function runSample(config: PipelineConfig, opts: RunOptions): Promise<Stag
   };
 }
 
+async function runSearch(config: PipelineConfig, opts: RunOptions): Promise<StageResult> {
+  const splits = await pipelineSplits(config.dataset.name, config.dataset.use, opts.dataDir);
+  const r = await searchSplits(config, splits, opts);
+  if (!r.completed)
+    return {
+      stage: 'search',
+      status: 'interrupted',
+      summary: 'interrupted; run the same command again to resume',
+    };
+  return {
+    stage: 'search',
+    status: 'done',
+    summary: describeAggregate('searched student', r.aggregate, r.summaries.length, r.file),
+    details: r.aggregate,
+  };
+}
+
 async function runDistill(config: PipelineConfig, opts: RunOptions): Promise<StageResult> {
   const splits = await pipelineSplits(config.dataset.name, config.dataset.use, opts.dataDir);
   const r = await distillSplits(config, splits, opts);
@@ -171,6 +187,7 @@ const STAGE_RUNNERS: Partial<
 > = {
   prepare: runPrepare,
   sample: runSample,
+  search: runSearch,
   distill: runDistill,
   evaluate: runEvaluate,
   export: runExport,

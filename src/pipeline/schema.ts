@@ -87,7 +87,19 @@ const searchSection = z.strictObject({
   hypergradient: z.enum(['first-order', 'second-order']).default('first-order'),
   epochs: positiveInt,
   batchSize: positiveInt.optional(),
+  learningRate: positive.default(3e-3),
+  hyperLearningRate: positive.default(3e-2),
+  temperatureStart: positive.default(1),
+  temperatureEnd: positive.default(0.2),
   pruneThreshold: fraction.optional(),
+  /** Nats per training example charged for the whole supernet (the expected-parameter-count penalty). */
+  sizePenalty: z.number().nonnegative().default(0.05),
+  /** Search on a seeded random subset of at most this many training rows. */
+  trainRows: positiveInt.optional(),
+  /** β multiplying both KL terms of the preset. */
+  klWeight: z.number().nonnegative().default(1),
+  /** Candidate hidden widths of the built-in spaces. */
+  widths: z.array(positiveInt).min(1).optional(),
   seed: nonNegativeInt.optional(),
 });
 

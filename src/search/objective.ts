@@ -142,7 +142,7 @@ export function expectedParameters(layout: SupernetLayout, h: tf.Tensor[]): tf.S
   });
   const nonZero = sa.space.edges.map((e, ei) => {
     const z = e.choices.findIndex((c) => c.op.type === 'zero');
-    return z < 0 ? tf.scalar(1) : tf.sub(1, tf.gather(probs[ei], [z]).reshape([]));
+    return z < 0 ? tf.scalar(1) : tf.sub(1, tf.reshape(tf.slice(probs[ei], [z], [1]), []));
   });
   const alive = new Map<string, tf.Tensor>([[sa.space.output, tf.scalar(1)]]);
   for (const id of [...sa.order].reverse()) {

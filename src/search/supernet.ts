@@ -104,18 +104,13 @@ export function initialParameters(
   return { theta, h };
 }
 
-/** Per-unit mask of a group given its edge's γ: m[u] = Σ_{c∈g, u<width_c} γ_c. */
+/** Per-unit mask of a group given its edge's γ: m[u] = Σ_{c∈g, u<width_c} γ_c (a matmul, no gather). */
 export function groupMask(g: GroupSlot, gamma: tf.Tensor1D): tf.Tensor1D {
   const w = g.info.kernelShape[g.info.kernelShape.length - 1];
-  const idx = tf.tensor1d(
-    g.info.members.map((m) => m.choice),
-    'int32',
-  );
-  const gm = tf.gather(gamma, idx);
-  return tf.squeeze(
-    tf.matMul(tf.expandDims(gm, 0), tf.tensor2d(g.widthMask, [g.info.members.length, w])),
-    [0],
-  ) as tf.Tensor1D;
+  const K = gamma.shape[0];
+  const m = new Float32Array(K * w);
+  g.info.members.forEach((mem, r) => m.set(g.widthMask.subarray(r * w, (r + 1) * w), mem.choice * w));
+  return tf.squeeze(tf.matMul(tf.expandDims(gamma, 0), tf.tensor2d(m, [K, w])), [0]) as tf.Tensor1D;
 }
 
 /** Pre-activation of a dense or conv kernel: its mean, plus local-reparameterization noise when given. */
@@ -176,7 +171,7 @@ export function supernetForward(layout: SupernetLayout, input: SupernetInput): t
       }
       e.choices.forEach((c, ci) => {
         if (c.op.type === 'dense' || c.op.type === 'conv2d' || c.op.type === 'zero') return;
-        const g = tf.gather(gamma, [ci]).reshape([]);
+        const g = tf.reshape(tf.slice(gamma, [ci], [1]), []);
         let y: tf.Tensor;
         switch (c.op.type) {
           case 'maxPool':

@@ -7,10 +7,20 @@ import type { PipelineConfig } from '../pipeline/schema.js';
 import type { StageContext } from './context.js';
 import { distillStudent, type DistillConfig, type StudentSummary } from './distill.js';
 import { runPath } from './run-folder.js';
+import { searchedArchPath } from './search.js';
+import { searchRun } from './search-splits.js';
 import { summarizeOverSplits, teacherRun, type MetricSummary } from './teacher-splits.js';
 
 /** The student run name of split k of a pipeline. */
 export const studentRun = (pipeline: string, split: number) => `${pipeline}-s${split}-student`;
+
+/** The student architecture of split k: the pipeline's, or that split's structure-search result for `search`. */
+async function studentArch(config: PipelineConfig, split: number, opts: StageContext): Promise<string> {
+  const arch = config.student?.arch ?? config.teacher?.arch ?? 'mlp-50';
+  if (arch !== 'search') return arch;
+  if (!config.search) throw new UserError('student.arch "search" needs a search section in the pipeline');
+  return searchedArchPath(searchRun(config.name, split), opts.runsDir);
+}
 
 /**
  * Distills each split's teacher (`<pipeline>-s<k>-teacher`) into a student (`<pipeline>-s<k>-student`),
@@ -28,7 +38,7 @@ export async function distillSplits(
   for (const k of splits) {
     const dc: DistillConfig = {
       teacher: teacherRun(config.name, k),
-      arch: config.student?.arch ?? config.teacher?.arch ?? 'mlp-50',
+      arch: await studentArch(config, k, opts),
       temperature: d.temperature,
       klDirection: d.klDirection,
       inputNoise: d.inputNoise,

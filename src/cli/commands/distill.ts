@@ -1,6 +1,8 @@
 import { Option, type Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
+import { UserError } from '../../core/errors.js';
 import { distillStudent, type DistillConfig } from '../../stages/distill.js';
+import { searchedArchPath } from '../../stages/search.js';
 import {
   addBackendOption,
   addJsonOption,
@@ -14,6 +16,7 @@ import {
 import { withInterrupt } from '../interrupt.js';
 
 type DistillFlags = DistillConfig & {
+  archFrom?: string;
   run: string;
   resume?: boolean;
   force?: boolean;
@@ -33,6 +36,7 @@ export function registerDistill(program: Command): void {
       'student architecture: a built-in name or a spec .json file (regression students get mean and log-variance heads)',
       'mlp-50',
     )
+    .option('--arch-from <run>', 'take the student architecture from a structure-search run (bdk search)')
     .requiredOption('--run <name>', 'run name for the student')
     .option(
       '--temperature <T>',
@@ -66,9 +70,11 @@ export function registerDistill(program: Command): void {
   cmd.action(async (o: DistillFlags) => {
     const backend = await selectBackend(o.backend);
     if (!o.json) console.log(describeBackend(backend, o.backend));
+    if (o.archFrom && cmd.getOptionValueSource('arch') === 'cli')
+      throw new UserError('give either --arch or --arch-from, not both');
     const config: DistillConfig = {
       teacher: o.teacher,
-      arch: o.arch,
+      arch: o.archFrom ? await searchedArchPath(o.archFrom) : o.arch,
       temperature: o.temperature,
       klDirection: o.klDirection,
       inputNoise: o.inputNoise,

@@ -1,0 +1,180 @@
+import { Option, type Command } from 'commander';
+import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
+import { UserError } from '../../core/errors.js';
+import { PRESETS } from '../../search/objective.js';
+import { RELAXATION_KINDS } from '../../search/relaxations.js';
+import { BUILTIN_SPACES } from '../../search/space.js';
+import { searchStructure, type SearchConfig } from '../../stages/search.js';
+import { withInterrupt } from '../interrupt.js';
+import {
+  addBackendOption,
+  addJsonOption,
+  parseFraction,
+  parseInteger,
+  parseList,
+  parseNonNegative,
+  parsePositive,
+  printJson,
+  progressReporter,
+} from '../options.js';
+
+type SearchFlags = Omit<SearchConfig, 'teacher' | 'widths' | 'dataset' | 'trainRows'> & {
+  trainRows?: number;
+  dataset?: string;
+  teacher?: string;
+  widths?: string[];
+  run: string;
+  resume?: boolean;
+  force?: boolean;
+  backend: BackendChoice;
+  json?: boolean;
+};
+
+export function registerSearch(program: Command): void {
+  const cmd = program
+    .command('search')
+    .description(
+      'variational, differentiable structure search: train a supernet on the bilevel objective and write the discrete student architecture',
+    )
+    .option('--dataset <name>', 'dataset (with --objective labels; distill takes it from the teacher run)')
+    .option('--split <k>', 'split index (with --objective labels)', parseInteger(0), 0)
+    .option(
+      '--space <space>',
+      `search space: ${Object.keys(BUILTIN_SPACES).join(', ')} or a space .json file`,
+      'mlp',
+    )
+    .addOption(
+      new Option(
+        '--objective <o>',
+        'distill = fidelity to the teacher ensemble predictive + complexity; labels = plain supervised search',
+      )
+        .choices(['distill', 'labels'])
+        .default('distill'),
+    )
+    .option('--teacher <run>', 'teacher run (from bdk sample), for --objective distill')
+    .requiredOption('--run <name>', 'run name for the search')
+    .addOption(
+      new Option('--relaxation <r>', 'relaxation of the structure γ')
+        .choices([...RELAXATION_KINDS])
+        .default('gumbel-softmax'),
+    )
+    .addOption(
+      new Option(
+        '--preset <p>',
+        'special case of the bilevel objective: evidence (all λ = 1), maximum-likelihood (no KL), single-level (Q = L on the training split)',
+      )
+        .choices(PRESETS.filter((p) => p !== 'custom'))
+        .default('evidence'),
+    )
+    .addOption(
+      new Option('--hypergradient <h>', 'first-order (alternating) or second-order (DARTS unrolled step)')
+        .choices(['first-order', 'second-order'])
+        .default('first-order'),
+    )
+    .option('--epochs <e>', 'passes over the training rows', parseInteger(1), 50)
+    .option('--batch-size <b>', 'minibatch size', parseInteger(1), 64)
+    .option('--learning-rate <lr>', 'Adam learning rate of the weights θ', parsePositive, 3e-3)
+    .option(
+      '--hyper-learning-rate <lr>',
+      'Adam learning rate of h (structure logits, ARD precisions)',
+      parsePositive,
+      3e-2,
+    )
+    .option(
+      '--temperature-start <t>',
+      'relaxation temperature at the start (annealed exponentially)',
+      parsePositive,
+      1,
+    )
+    .option('--temperature-end <t>', 'relaxation temperature at the end', parsePositive, 0.2)
+    .option(
+      '--prune-threshold <λ>',
+      'ARD: prune weights whose relative density exp(−μ²/2σ²) exceeds λ',
+      parseFraction,
+      0.9,
+    )
+    .option(
+      '--size-penalty <nats>',
+      'complexity: nats per training example charged for the whole supernet, proportional to the expected parameter count',
+      parseNonNegative,
+      0.05,
+    )
+    .option(
+      '--kl-weight <β>',
+      'multiplies both KL terms of the preset (β < 1 tempers the prior on small data)',
+      parseNonNegative,
+      1,
+    )
+    .option(
+      '--train-rows <n>',
+      'search on a seeded random subset of at most n training rows',
+      parseInteger(1),
+    )
+    .option('--widths <list>', 'candidate hidden widths of the built-in spaces, e.g. 50,100,200', parseList)
+    .option('--seed <n>', 'random seed', parseInteger(0), 0)
+    .option('--resume', 'continue an interrupted search from its last finished epoch')
+    .option('--force', 'replace an existing run');
+  addBackendOption(cmd);
+  addJsonOption(cmd);
+  cmd.action(async (o: SearchFlags) => {
+    if (o.objective === 'labels' && !o.dataset && !o.resume)
+      throw new UserError('--objective labels needs --dataset NAME');
+    const widths = o.widths?.map((w) => {
+      const n = Number(w);
+      if (!Number.isInteger(n) || n < 1)
+        throw new UserError(`--widths: expected positive integers, found '${w}'`);
+      return n;
+    });
+    const backend = await selectBackend(o.backend);
+    if (!o.json) console.log(describeBackend(backend, o.backend));
+    const config: SearchConfig = {
+      dataset: o.dataset ?? '',
+      split: o.split,
+      space: o.space,
+      objective: o.objective,
+      teacher: o.teacher ?? null,
+      relaxation: o.relaxation,
+      preset: o.preset,
+      hypergradient: o.hypergradient,
+      // On --resume only an explicit --epochs extends the run.
+      epochs: o.resume && cmd.getOptionValueSource('epochs') !== 'cli' ? 0 : o.epochs,
+      batchSize: o.batchSize,
+      learningRate: o.learningRate,
+      hyperLearningRate: o.hyperLearningRate,
+      temperatureStart: o.temperatureStart,
+      temperatureEnd: o.temperatureEnd,
+      pruneThreshold: o.pruneThreshold,
+      sizePenalty: o.sizePenalty,
+      klWeight: o.klWeight,
+      trainRows: o.trainRows ?? null,
+      widths: widths ?? null,
+      seed: o.seed,
+    };
+    const progress = progressReporter(`search ${o.run}`, o.json);
+    const result = await withInterrupt((signal) =>
+      searchStructure(config, {
+        run: o.run,
+        resume: o.resume,
+        force: o.force,
+        signal,
+        log: progress.log,
+        onProgress: progress.onProgress,
+      }),
+    );
+    progress.done();
+    if (!result.completed) {
+      process.exitCode = 130;
+      return;
+    }
+    const s = result.summary!;
+    if (o.json) return printJson(s);
+    const chosen = s.choices.map((c) => `${c.edge.split('#')[0]}: ${c.choice}`).join(', ');
+    console.log(
+      `searched architecture: ${s.parameterCount} parameters, ${s.nonzeroParameters} non-zero (supernet ${s.supernetParameters} weights); ${chosen}`,
+    );
+    console.log(`ARD pruned ${s.pruned.weights} of ${s.pruned.total} weights of the chosen layers`);
+    console.log(
+      `wrote ${result.runDir}/arch.json in ${s.seconds.toFixed(1)} s (use: bdk distill --arch-from ${s.run})`,
+    );
+  });
+}

@@ -1,0 +1,359 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../core/errors.js';
+import { Rng } from '../core/rng.js';
+import { pathExists, readJsonOrNull } from '../core/json-file.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { acquireLock } from '../core/run-lock.js';
+import { inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
+import { lineChartSvg } from '../eval/plots.js';
+import { loadChainState, saveChainState } from '../teacher/chain-state.js';
+import { ensemblePredictive } from '../teacher/predictive.js';
+import { readSamples } from '../teacher/sample-store.js';
+import { analyzeSpec } from '../model/spec.js';
+import { resolveSpace } from '../search/space.js';
+import { supernetLayout } from '../search/supernet.js';
+import { presetMetaparameters, type Preset } from '../search/objective.js';
+import {
+  runSearch,
+  type SearchData,
+  type SearchState,
+  type SearchTracePoint,
+} from '../search/train-search.js';
+import { discretize } from '../search/discretize.js';
+import type { RelaxationKind } from '../search/relaxations.js';
+import type { StageContext } from './context.js';
+import type { SampleConfig } from './sample.js';
+import { runPath, runSampleFiles } from './run-folder.js';
+
+/** Settings of a structure search (`bdk search`), stored as `search-config.json`. */
+export interface SearchConfig {
+  /** Dataset and split; with `--objective distill` they come from the teacher run. */
+  dataset: string;
+  split: number;
+  space: string;
+  objective: 'distill' | 'labels';
+  teacher: string | null;
+  relaxation: RelaxationKind;
+  preset: Preset;
+  hypergradient: 'first-order' | 'second-order';
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  hyperLearningRate: number;
+  temperatureStart: number;
+  temperatureEnd: number;
+  pruneThreshold: number;
+  /** λ_size as nats per training example charged for the whole supernet's parameter count. */
+  sizePenalty: number;
+  /** β: multiplies both KL terms (λ^L_prior = β·preset, λ^Q_prior = β·preset); 1 is the plain preset. */
+  klWeight: number;
+  /** Search on at most this many training rows (a seeded random subset), null for all. */
+  trainRows: number | null;
+  /** Candidate hidden widths of the built-in spaces (default: by data size). */
+  widths: number[] | null;
+  seed: number;
+}
+
+export interface SearchSummary {
+  run: string;
+  dataset: string;
+  split: number;
+  space: string;
+  objective: 'distill' | 'labels';
+  teacher: string | null;
+  /** The searched architecture's name and parameter count, and the supernet's. */
+  arch: string;
+  parameterCount: number;
+  /** Parameters that are not exactly zero after ARD pruning. */
+  nonzeroParameters: number;
+  supernetParameters: number;
+  choices: { edge: string; choice: string; probability: number }[];
+  pruned: { weights: number; total: number };
+  epochs: number;
+  seconds: number;
+}
+
+export const SEARCH_ARCH = 'arch.json';
+const STATE = 'search-state.bin';
+
+export interface SearchOptions extends StageContext {
+  run: string;
+  resume?: boolean;
+}
+
+/** The searched architecture of a search run, as a spec path for `--arch`. */
+export async function searchedArchPath(run: string, runsDir?: string): Promise<string> {
+  const file = path.join(runPath(run, runsDir), SEARCH_ARCH);
+  if (!(await pathExists(file)))
+    throw new UserError(
+      `search run '${run}' has no ${SEARCH_ARCH} at ${file} (run \`bdk search --run ${run}\` first)`,
+    );
+  return file;
+}
+
+async function targets(
+  config: SearchConfig,
+  part: PartArrays,
+  shape: number[],
+  task: 'regression' | 'classification',
+  teacherDir: string | null,
+): Promise<{ y: Float32Array | Int32Array; yVar?: Float32Array }> {
+  if (config.objective === 'labels' || !teacherDir) return { y: part.y };
+  const spec = analyzeSpec(JSON.parse(await fs.readFile(path.join(teacherDir, 'spec.json'), 'utf8')));
+  const x = tf.tensor(part.x, [part.rows, ...shape]);
+  try {
+    const pred = await ensemblePredictive(
+      { analysis: spec, task, x, y: part.y, target: null },
+      readSamples(await runSampleFiles(teacherDir)),
+    );
+    if (pred.task === 'classification') return { y: Float32Array.from(pred.probs) };
+    return { y: Float32Array.from(pred.mean), yVar: Float32Array.from(pred.variance) };
+  } finally {
+    x.dispose();
+  }
+}
+
+/**
+ * Variational structure search (DESIGN §3): trains the supernet of `config.space` on the bilevel
+ * objective, then writes the discrete architecture (`arch.json`, the format students read), its
+ * summary (`search.json`), the per-epoch γ and pruning trace (`search-trace.json`) and a plot of γ over
+ * training (`gamma.svg`). Interrupted runs resume from their last finished epoch.
+ */
+export async function searchStructure(
+  requested: SearchConfig,
+  opts: SearchOptions,
+): Promise<{ runDir: string; completed: boolean; summary: SearchSummary | null }> {
+  const log = opts.log ?? (() => {});
+  let config = requested;
+  const runDir = runPath(opts.run, opts.runsDir);
+  const configPath = path.join(runDir, 'search-config.json');
+  const exists = await pathExists(configPath);
+  if (exists && !opts.resume && !opts.force)
+    throw new UserError(
+      `run '${opts.run}' already exists at ${runDir}; pass --resume to continue it or --force to replace it`,
+    );
+  if (!exists && opts.resume) throw new UserError(`cannot resume run '${opts.run}': ${configPath} not found`);
+  if (exists && opts.resume) {
+    const stored = JSON.parse(await fs.readFile(configPath, 'utf8')) as SearchConfig;
+    config = { ...stored, epochs: Math.max(stored.epochs, config.epochs) };
+  }
+  const teacherDir = config.objective === 'distill' ? runPath(config.teacher ?? '', opts.runsDir) : null;
+  if (config.objective === 'distill') {
+    if (!config.teacher)
+      throw new UserError('--objective distill needs --teacher RUN (or use --objective labels)');
+    const tc = await readJsonOrNull<SampleConfig>(path.join(teacherDir!, 'config.json'));
+    if (!tc)
+      throw new UserError(
+        `teacher run '${config.teacher}' not found at ${teacherDir} (run \`bdk sample --run ${config.teacher}\` first)`,
+      );
+    config = { ...config, dataset: tc.dataset, split: tc.split };
+  }
+  if (exists && opts.force) await fs.rm(runDir, { recursive: true, force: true });
+  await fs.mkdir(runDir, { recursive: true });
+  const lock = await acquireLock(path.join(runDir, '.lock'), `run '${opts.run}'`);
+  try {
+    const ds = await loadDataset(config.dataset, opts.dataDir);
+    const task = ds.meta.task;
+    const shape = inputShape(ds);
+    const train = subsample(partArrays(ds, config.split, 'train'), config.trainRows, config.seed, shape);
+    const validation = partArrays(ds, config.split, 'validation');
+    if (validation.rows === 0 && config.preset !== 'single-level')
+      throw new UserError(
+        `dataset '${config.dataset}' split ${config.split} has no validation rows; use --preset single-level or prepare splits with a validation fraction`,
+      );
+    const outputUnits = task === 'classification' ? ds.meta.classCount! : 2;
+    const sa = await resolveSpace(
+      config.space,
+      { input: shape, outputUnits },
+      config.widths ? { widths: config.widths } : {},
+    );
+    const layout = supernetLayout(sa);
+    const supernetParameters = layout.groups.reduce(
+      (s, g) => s + g.info.kernelShape.reduce((a, b) => a * b, 1),
+      0,
+    );
+    await writeFileAtomic(configPath, JSON.stringify(config, null, 2) + '\n');
+    await writeFileAtomic(path.join(runDir, 'space.json'), JSON.stringify(sa.space, null, 2) + '\n');
+    log(
+      `searching ${sa.space.name} (${supernetParameters} supernet weights, ${layout.logits.filter((l) => l !== null).length} searchable edges) ` +
+        `on ${train.rows} training and ${validation.rows} validation rows of ${config.dataset} split ${config.split}, objective ${config.objective}`,
+    );
+    const [tTrain, tVal] = [
+      await targets(config, train, shape, task, teacherDir),
+      await targets(config, validation, shape, task, teacherDir),
+    ];
+    const data: SearchData = {
+      task,
+      objective: config.objective,
+      exampleShape: shape,
+      classes: ds.meta.classCount ?? undefined,
+      train: { x: train.x, rows: train.rows, ...tTrain },
+      validation: { x: validation.x, rows: validation.rows, ...tVal },
+    };
+    // λ_size per parameter from the per-example budget for the whole supernet.
+    const maxParams = sa.choiceParams.reduce((s, c) => s + Math.max(...c), 0);
+    const preset = presetMetaparameters(config.preset);
+    const meta = presetMetaparameters(config.preset, {
+      size: (config.sizePenalty * train.rows) / Math.max(1, maxParams),
+      lPrior: preset.lPrior * config.klWeight,
+      qPrior: preset.qPrior * config.klWeight,
+    });
+    const statePath = path.join(runDir, STATE);
+    const tracePath = path.join(runDir, 'search-trace.json');
+    let resume: SearchState | null = null;
+    let trace: SearchTracePoint[] = [];
+    if (opts.resume && (await pathExists(statePath))) {
+      const st = await loadChainState<
+        Omit<SearchState, 'values' | 'optimizers'> & {
+          theta: number;
+          h: number;
+          opt: { theta: { name: string; shape: number[] }[]; h: { name: string; shape: number[] }[] };
+        }
+      >(statePath);
+      resume = {
+        epoch: st.meta.epoch,
+        rng: st.meta.rng,
+        values: {
+          theta: Array.from({ length: st.meta.theta }, (_, i) => st.arrays[`t${i}`]),
+          h: Array.from({ length: st.meta.h }, (_, i) => st.arrays[`h${i}`]),
+        },
+        optimizers: {
+          theta: st.meta.opt.theta.map((w, i) => ({ ...w, values: st.arrays[`ot${i}`] })),
+          h: st.meta.opt.h.map((w, i) => ({ ...w, values: st.arrays[`oh${i}`] })),
+        },
+      };
+      trace = ((await readJsonOrNull<SearchTracePoint[]>(tracePath)) ?? []).slice(0, resume.epoch);
+      log(`resuming at epoch ${resume.epoch}/${config.epochs}`);
+    }
+    const started = Date.now();
+    const values = await runSearch(
+      layout,
+      data,
+      {
+        relaxation: config.relaxation,
+        hypergradient: config.hypergradient,
+        epochs: config.epochs,
+        batchSize: config.batchSize,
+        learningRate: config.learningRate,
+        hyperLearningRate: config.hyperLearningRate,
+        temperature: { start: config.temperatureStart, end: config.temperatureEnd },
+        pruneThreshold: config.pruneThreshold,
+        seed: config.seed,
+      },
+      meta,
+      {
+        signal: opts.signal,
+        resume,
+        onProgress: opts.onProgress,
+        onEpoch: async (point, state) => {
+          trace.push(point);
+          const s = await state();
+          const arrays: Record<string, Float32Array> = {};
+          s.values.theta.forEach((a, i) => (arrays[`t${i}`] = a));
+          s.values.h.forEach((a, i) => (arrays[`h${i}`] = a));
+          s.optimizers.theta.forEach((w, i) => (arrays[`ot${i}`] = w.values));
+          s.optimizers.h.forEach((w, i) => (arrays[`oh${i}`] = w.values));
+          await saveChainState(
+            statePath,
+            {
+              epoch: s.epoch,
+              rng: s.rng,
+              theta: s.values.theta.length,
+              h: s.values.h.length,
+              opt: {
+                theta: s.optimizers.theta.map(({ name, shape }) => ({ name, shape })),
+                h: s.optimizers.h.map(({ name, shape }) => ({ name, shape })),
+              },
+            },
+            arrays,
+          );
+          await writeFileAtomic(tracePath, JSON.stringify(trace) + '\n');
+          if (point.epoch % Math.max(1, Math.ceil(config.epochs / 10)) === 0 || point.epoch === config.epochs)
+            log(
+              `epoch ${point.epoch}/${config.epochs}: L/N ${point.lowerPerExample.toFixed(4)}, E[parameters] ${point.expectedParameters.toFixed(0)}, prunable ${(100 * point.prunable).toFixed(1)}%`,
+            );
+        },
+      },
+    );
+    if (!values) {
+      log(`interrupted; continue with: bdk search --resume --run ${opts.run}`);
+      return { runDir, completed: false, summary: null };
+    }
+    const name = `${opts.run}-searched`;
+    const result = discretize(layout, values, config.pruneThreshold, name);
+    await writeFileAtomic(
+      path.join(runDir, SEARCH_ARCH),
+      JSON.stringify(result.analysis.spec, null, 2) + '\n',
+    );
+    await writeFileAtomic(
+      path.join(runDir, 'gamma.svg'),
+      gammaPlot(
+        trace,
+        Object.fromEntries(
+          sa.space.edges.map((e, ei) => [`${e.from}->${e.to}#${ei}`, e.choices.map((c) => c.label)]),
+        ),
+      ),
+    );
+    const summary: SearchSummary = {
+      run: opts.run,
+      dataset: config.dataset,
+      split: config.split,
+      space: sa.space.name,
+      objective: config.objective,
+      teacher: config.teacher,
+      arch: name,
+      parameterCount: result.analysis.parameterCount,
+      nonzeroParameters: result.weights.reduce((n, w) => n + (w !== 0 ? 1 : 0), 0),
+      supernetParameters,
+      choices: result.choices,
+      pruned: result.pruned,
+      epochs: config.epochs,
+      seconds: (Date.now() - started) / 1000,
+    };
+    await writeFileAtomic(path.join(runDir, 'search.json'), JSON.stringify(summary, null, 2) + '\n');
+    return { runDir, completed: true, summary };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** At most `rows` rows of a part, chosen by a seeded permutation (kept in their original order). */
+function subsample(part: PartArrays, rows: number | null, seed: number, shape: number[]): PartArrays {
+  if (!rows || rows >= part.rows) return part;
+  const pick = Array.from(new Rng(seed + 0x5eed).permutation(part.rows).subarray(0, rows)).sort(
+    (a, b) => a - b,
+  );
+  const d = shape.reduce((a, b) => a * b, 1);
+  const x = new Float32Array(rows * d);
+  pick.forEach((r, i) => x.set(part.x.subarray(r * d, (r + 1) * d), i * d));
+  const y =
+    part.y instanceof Int32Array
+      ? Int32Array.from(pick, (r) => part.y[r])
+      : Float32Array.from(pick, (r) => part.y[r]);
+  return {
+    ...part,
+    rows,
+    x,
+    y,
+    yRaw: part.yRaw ? Float64Array.from(pick, (r) => part.yRaw![r]) : null,
+    indices: Int32Array.from(pick, (r) => part.indices[r]),
+  };
+}
+
+/** γ = softmax(s) of every searchable edge's candidates over the epochs, one line per candidate. */
+export function gammaPlot(trace: SearchTracePoint[], labels: Record<string, string[]>): string {
+  const series = Object.keys(trace[0]?.probabilities ?? {}).flatMap((edge) =>
+    trace[0].probabilities[edge].map((_, k) => ({
+      name: `${edge.split('#')[0]} ${labels[edge]?.[k] ?? k}`,
+      x: trace.map((p) => p.epoch),
+      y: trace.map((p) => p.probabilities[edge][k]),
+    })),
+  );
+  return lineChartSvg(series, {
+    title: 'Structure probabilities γ = softmax(s) over the search',
+    xLabel: 'epoch',
+    yLabel: 'γ',
+  });
+}
