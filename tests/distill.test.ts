@@ -147,6 +147,91 @@ describe('distillation', () => {
     expect(r.summary!.metrics.rmse).toBeGreaterThan(0);
   });
 
+  it('D′ beyond the training rows: unlabeled inputs and box samples teach the student the teacher there', async () => {
+    // Standardized points the training rows rarely reach: far along x1 (the unlabeled file) and the
+    // box corners (box samples).
+    const ds = await loadDataset('reg', dataDir);
+    const train = partArrays(ds, 0, 'trainval');
+    const f = train.normalization.features;
+    const far = Array.from({ length: 60 }, (_, i) => [6 + (i % 6) * 0.6, -4 + 0.14 * i]);
+    await fs.writeFile(
+      path.join(dir, 'far.csv'),
+      'x2,x1\n' +
+        far.map(([a, b]) => `${b * f.std![1] + f.mean![1]},${a * f.std![0] + f.mean![0]}`).join('\n') +
+        '\n',
+    );
+    const box = { lo: [Infinity, Infinity], hi: [-Infinity, -Infinity] };
+    for (let i = 0; i < train.rows; i++)
+      for (const j of [0, 1]) {
+        box.lo[j] = Math.min(box.lo[j], train.x[2 * i + j]);
+        box.hi[j] = Math.max(box.hi[j], train.x[2 * i + j]);
+      }
+    const corners = [0.9, 1].flatMap((t) =>
+      [0, 1].flatMap((cx) =>
+        [0, 1].map((cy) => [cx ? box.hi[0] * t : box.lo[0] * t, cy ? box.hi[1] * t : box.lo[1] * t]),
+      ),
+    );
+    const base = { inputNoise: 0, epochs: 120, samplesPerBatch: 2 };
+    await distillStudent(student('reg-t', base), { run: 'plain', dataDir, runsDir });
+    await distillStudent(student('reg-t', { ...base, unlabeledInputs: path.join(dir, 'far.csv') }), {
+      run: 'unlabeled',
+      dataDir,
+      runsDir,
+    });
+    await distillStudent(student('reg-t', { ...base, boxSamples: 200 }), { run: 'box', dataDir, runsDir });
+    const err = async (s: string, pts: number[][]) => {
+      const x = tf.tensor2d(pts.flat(), [pts.length, 2]);
+      const ta = analyzeSpec(JSON.parse(await fs.readFile(path.join(runsDir, 'reg-t', 'spec.json'), 'utf8')));
+      const pred = await ensemblePredictive(
+        { analysis: ta, task: 'regression', x, y: new Float32Array(pts.length), target: null },
+        readSamples(await runSampleFiles(path.join(runsDir, 'reg-t'))),
+      );
+      const sa = analyzeSpec(
+        JSON.parse(await fs.readFile(path.join(runsDir, s, 'student-spec.json'), 'utf8')),
+      );
+      const w = new Float32Array(
+        (await fs.readFile(path.join(runsDir, s, 'student.weights.bin'))).buffer.slice(0),
+      );
+      const out = tf.tidy(
+        () =>
+          tf
+            .squeeze(
+              forward(sa, unflatten(sa, tf.tensor2d(w, [1, sa.parameterCount])), tf.expandDims(x, 0)),
+              [0],
+            )
+            .arraySync() as number[][],
+      );
+      x.dispose();
+      if (pred.task !== 'regression') throw new Error('task');
+      return Math.sqrt(out.reduce((a, o, i) => a + (o[0] - pred.mean[i]) ** 2, 0) / out.length);
+    };
+    const plainFar = await err('plain', far);
+    const unlabeledFar = await err('unlabeled', far);
+    // Measured: 0.157 against 0.196 far out; 0.071 against 0.093 at the corners (standardized units).
+    expect(unlabeledFar).toBeLessThan(0.9 * plainFar);
+    expect(await err('box', corners)).toBeLessThan(0.9 * (await err('plain', corners)));
+    await expect(
+      distillStudent(
+        student('reg-t', { unlabeledInputs: path.join(dir, 'reg.csv').replace('reg.csv', 'none.csv') }),
+        {
+          run: 'missing',
+          dataDir,
+          runsDir,
+        },
+      ),
+    ).rejects.toThrow(`${path.join(dir, 'none.csv')}: file not found`);
+    await fs.writeFile(path.join(dir, 'wrong.csv'), 'a,b\n1,2\n');
+    await expect(
+      distillStudent(student('reg-t', { unlabeledInputs: path.join(dir, 'wrong.csv') }), {
+        run: 'wrong',
+        dataDir,
+        runsDir,
+      }),
+    ).rejects.toThrow(
+      `${path.join(dir, 'wrong.csv')}: missing feature column 'x1' (the model needs: x1, x2)`,
+    );
+  });
+
   it('an interrupted distillation resumes to exactly the uninterrupted result', async () => {
     const cfg = student('cls-t', { epochs: 6 });
     await distillStudent(cfg, { run: 'full', dataDir, runsDir });

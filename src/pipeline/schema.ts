@@ -117,6 +117,10 @@ const distillationSection = z.strictObject({
   batchSize: positiveInt,
   learningRate: positive,
   samplesPerBatch: positiveInt.optional(),
+  /** A CSV/Arrow file of extra student inputs (relative to the pipeline file). */
+  unlabeledInputs: z.string().min(1).optional(),
+  /** Uniform samples from the training box added to D′ each epoch. */
+  boxSamples: nonNegativeInt.optional(),
   seed: nonNegativeInt.optional(),
 });
 

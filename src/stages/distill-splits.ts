@@ -7,6 +7,7 @@ import type { PipelineConfig } from '../pipeline/schema.js';
 import type { StageContext } from './context.js';
 import { distillStudent, type DistillConfig, type StudentSummary } from './distill.js';
 import { runPath } from './run-folder.js';
+import { resolveRelative } from './prepare.js';
 import { searchedArchPath } from './search.js';
 import { searchRun } from './search-splits.js';
 import { summarizeOverSplits, teacherRun, type MetricSummary } from './teacher-splits.js';
@@ -30,7 +31,7 @@ async function studentArch(config: PipelineConfig, split: number, opts: StageCon
 export async function distillSplits(
   config: PipelineConfig,
   splits: number[],
-  opts: StageContext,
+  opts: StageContext & { file?: string },
 ): Promise<{ summaries: StudentSummary[]; aggregate: MetricSummary; file: string; completed: boolean }> {
   const d = config.distillation!;
   if (d.mode === 'online') throw new UserError('distillation.mode "online" is not built yet; use "offline"');
@@ -43,6 +44,8 @@ export async function distillSplits(
       klDirection: d.klDirection,
       inputNoise: d.inputNoise,
       samplesPerBatch: d.samplesPerBatch ?? 1,
+      ...(d.unlabeledInputs ? { unlabeledInputs: resolveRelative(d.unlabeledInputs, opts.file ?? '.') } : {}),
+      ...(d.boxSamples ? { boxSamples: d.boxSamples } : {}),
       epochs: d.epochs,
       batchSize: d.batchSize,
       learningRate: d.learningRate,

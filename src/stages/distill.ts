@@ -12,6 +12,7 @@ import { resolveArch } from '../model/builtins.js';
 import { forward, initialWeights, unflatten, flatten } from '../model/forward.js';
 import type { Analysis } from '../model/spec.js';
 import { loadChainState, saveChainState } from '../teacher/chain-state.js';
+import { readInputTable, standardizedInputs } from '../data/input-table.js';
 import { readAllSamples } from '../teacher/sample-store.js';
 import { gaussianStudentLoss, temperedKl } from '../distill/losses.js';
 import type { StageContext } from './context.js';
@@ -28,6 +29,10 @@ export interface DistillConfig {
   klDirection: 'forward' | 'reverse';
   /** Standard deviation of the Gaussian perturbation of the (standardized) training inputs, D′ = {x + ε}. */
   inputNoise: number;
+  /** D′ also holds the inputs of this CSV/Arrow file (feature columns by name; labels, if any, unused). */
+  unlabeledInputs?: string;
+  /** D′ also holds this many points drawn uniformly from the training inputs' bounding box, fresh each epoch (tabular data). */
+  boxSamples?: number;
   /** Teacher samples drawn per minibatch (BDK uses one). */
   samplesPerBatch: number;
   epochs: number;
@@ -114,6 +119,18 @@ export async function distillStudent(
     );
     await writeFileAtomic(configPath, JSON.stringify(config, null, 2) + '\n');
 
+    let extra: Float32Array | null = null;
+    if (config.unlabeledInputs) {
+      const file = config.unlabeledInputs;
+      extra = standardizedInputs(await readInputTable(file), ds.meta, train.normalization.features, file);
+      log(
+        `D′: ${train.rows} training inputs + ${extra.length / ds.meta.featureCount} unlabeled inputs from ${file}`,
+      );
+    }
+    if (config.boxSamples && ds.meta.imageShape)
+      throw new UserError(
+        '--box-samples needs tabular data (uniform samples from the box of image inputs are noise)',
+      );
     const samples = await readAllSamples(await runSampleFiles(teacherDir));
     if (samples.rows === 0) throw new UserError(`teacher run '${config.teacher}' has no samples yet`);
     log(
@@ -121,7 +138,18 @@ export async function distillStudent(
         `(${studentA.parameterCount} parameters) on ${train.rows} perturbed inputs, ${config.epochs} epochs`,
     );
     const started = Date.now();
-    const completed = await train_(config, opts, teacherA, studentA, samples, train, runDir, shape, task);
+    const completed = await train_(
+      config,
+      opts,
+      teacherA,
+      studentA,
+      samples,
+      train,
+      extra,
+      runDir,
+      shape,
+      task,
+    );
     if (!completed) {
       log(`interrupted; continue with: bdk distill --resume --run ${opts.run}`);
       return { runDir, completed: false, summary: null };
@@ -153,6 +181,7 @@ async function train_(
   studentA: Analysis,
   samples: { rows: number; parameterCount: number; weights: Float32Array; noisePrecision: Float64Array },
   train: PartArrays,
+  extra: Float32Array | null,
   runDir: string,
   shape: number[],
   task: 'regression' | 'classification',
@@ -184,15 +213,27 @@ async function train_(
   if (optimizerState) await optimizer.setWeights(optimizerState); // iteration count and both moments
   const teacherW = tf.tensor2d(samples.weights, [samples.rows, samples.parameterCount]);
   const teacherVar = tf.tensor1d(Float32Array.from(samples.noisePrecision, (t) => 1 / t));
-  const X = tf.tensor(train.x, [train.rows, ...shape]);
-  const n = train.rows;
-  const B = Math.min(config.batchSize, n);
+  const d = shape.reduce((a, b) => a * b, 1);
+  const base = extra ? concatRows(train.x, extra) : train.x;
+  const boxN = config.boxSamples ?? 0;
+  const box = boxN > 0 ? boundingBox(train.x, d) : null;
+  let X = tf.tensor(base, [base.length / d, ...shape]);
   const k = Math.min(config.samplesPerBatch, samples.rows);
-  const steps = Math.ceil(n / B);
-  const noiseBuf = new Float32Array(B * shape.reduce((a, b) => a * b, 1));
+  const noiseBuf = new Float32Array(Math.min(config.batchSize, base.length / d + boxN) * d);
   let interrupted = false;
   try {
     while (epoch < config.epochs) {
+      if (box) {
+        // Fresh uniform points in the training box each epoch, drawn from the run's RNG (so resume replays them).
+        const u = new Float32Array(boxN * d);
+        for (let i = 0; i < u.length; i++)
+          u[i] = box.lo[i % d] + (box.hi[i % d] - box.lo[i % d]) * rng.uniform();
+        X.dispose();
+        X = tf.tensor(concatRows(base, u), [base.length / d + boxN, ...shape]);
+      }
+      const n = X.shape[0];
+      const B = Math.min(config.batchSize, n);
+      const steps = Math.ceil(n / B);
       const perm = rng.permutation(n);
       let lossSum = 0;
       for (let s = 0; s < steps; s++) {
@@ -268,6 +309,25 @@ async function train_(
     optimizer.dispose();
   }
   return !interrupted;
+}
+
+function concatRows(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/** Per-feature minimum and maximum of row-major inputs [rows, d]. */
+function boundingBox(x: Float32Array, d: number): { lo: Float32Array; hi: Float32Array } {
+  const lo = new Float32Array(d).fill(Infinity);
+  const hi = new Float32Array(d).fill(-Infinity);
+  for (let i = 0; i < x.length; i++) {
+    const j = i % d;
+    if (x[i] < lo[j]) lo[j] = x[i];
+    if (x[i] > hi[j]) hi[j] = x[i];
+  }
+  return { lo, hi };
 }
 
 /** Student metrics on the test rows: RMSE and Gaussian log-likelihood (original units), or error/NLL/Brier/ECE. */

@@ -3,50 +3,13 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { pathExists, readJsonOrNull } from '../core/json-file.js';
-import { readNumericCsv, type NumericTable } from '../data/csv.js';
-import { readNumericArrow } from '../data/sources/user-table.js';
+import { readInputTable, standardizedInputs } from '../data/input-table.js';
 import { loadLayersModelFromDir } from '../export/model-files.js';
 import { MANIFEST_FILE, type ExportManifest } from './export.js';
 
 export interface Predictions {
   columns: string[];
   rows: number[][];
-}
-
-/** The model's input matrix from a table: tabular features by name, image pixels by position. */
-function inputsFrom(table: NumericTable, m: ExportManifest, file: string): Float32Array {
-  const d = m.featureCount;
-  let cols: number[];
-  if (m.imageShape) {
-    cols = table.columns.map((_, j) => j).filter((j) => table.columns[j] !== m.target);
-    if (cols.length !== d)
-      throw new UserError(
-        `${file}: expected ${d} pixel columns (${m.imageShape.join('×')} image), found ${cols.length}`,
-      );
-  } else {
-    cols = m.features.map((name) => {
-      // Exact name first, then a unique case-insensitive match (e.g. the original lowercase Boston CSV).
-      let j = table.columns.indexOf(name);
-      if (j < 0) {
-        const ci = table.columns.flatMap((c, k) => (c.toLowerCase() === name.toLowerCase() ? [k] : []));
-        if (ci.length === 1) j = ci[0];
-      }
-      if (j < 0)
-        throw new UserError(
-          `${file}: missing feature column '${name}' (the model needs: ${m.features.join(', ')})`,
-        );
-      return j;
-    });
-  }
-  const s = m.standardization.features;
-  const x = new Float32Array(table.rows * d);
-  for (let i = 0; i < table.rows; i++) {
-    for (let k = 0; k < d; k++) {
-      const v = table.data[cols[k]][i];
-      x[i * d + k] = s.kind === 'zscore' ? (v - s.mean![k]) / s.std![k] : (v - s.offset!) / s.scale!;
-    }
-  }
-  return x;
 }
 
 /**
@@ -58,16 +21,8 @@ export async function predictFile(modelDir: string, inputFile: string): Promise<
   const m = await readJsonOrNull<ExportManifest>(path.join(modelDir, MANIFEST_FILE));
   if (!m || m.format !== 'bdk-export')
     throw new UserError(`${path.join(modelDir, MANIFEST_FILE)}: not found or not a bdk export manifest`);
-  const ext = path.extname(inputFile).toLowerCase();
-  const table =
-    ext === '.csv'
-      ? await readNumericCsv(inputFile)
-      : ['.arrow', '.feather', '.arrows', '.ipc'].includes(ext)
-        ? await readNumericArrow(inputFile)
-        : null;
-  if (!table)
-    throw new UserError(`${inputFile}: unsupported file type '${ext || '(none)'}': expected .csv or .arrow`);
-  const x = inputsFrom(table, m, inputFile);
+  const table = await readInputTable(inputFile);
+  const x = standardizedInputs(table, m, m.standardization.features, inputFile);
   const model = await loadLayersModelFromDir(modelDir);
   const shape = m.imageShape ?? [m.featureCount];
   const out = tf.tidy(() => model.predict(tf.tensor(x, [table.rows, ...shape])) as tf.Tensor);

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
 import { UserError } from '../../core/errors.js';
@@ -58,6 +59,16 @@ export function registerDistill(program: Command): void {
       parseNonNegative,
       0,
     )
+    .option(
+      '--unlabeled-inputs <file>',
+      'add the inputs of this CSV/Arrow file to D′ (feature columns by name; no labels needed)',
+    )
+    .option(
+      '--box-samples <n>',
+      'add n points drawn uniformly from the training inputs’ bounding box to D′, fresh each epoch (tabular data)',
+      parseInteger(0),
+      0,
+    )
     .option('--samples-per-batch <k>', 'teacher samples drawn for each minibatch', parseInteger(1), 1)
     .option('--epochs <e>', 'passes over the training inputs', parseInteger(1), 50)
     .option('--batch-size <b>', 'minibatch size', parseInteger(1), 32)
@@ -79,6 +90,8 @@ export function registerDistill(program: Command): void {
       klDirection: o.klDirection,
       inputNoise: o.inputNoise,
       samplesPerBatch: o.samplesPerBatch,
+      ...(o.unlabeledInputs ? { unlabeledInputs: path.resolve(o.unlabeledInputs) } : {}),
+      ...(o.boxSamples ? { boxSamples: o.boxSamples } : {}),
       // On --resume only an explicit --epochs extends the run (the default must not).
       epochs: o.resume && cmd.getOptionValueSource('epochs') !== 'cli' ? 0 : o.epochs,
       batchSize: o.batchSize,
