@@ -232,6 +232,42 @@ describe('distillation', () => {
     );
   });
 
+  it('online distillation: one student step per teacher step, no samples stored, exact resume', async () => {
+    const cfg = student('reg-t', { mode: 'online', epochs: 60, samplesPerBatch: 1 });
+    const r = await distillStudent(cfg, { run: 'online', dataDir, runsDir });
+    expect(r.completed).toBe(true);
+    // 2 chains × 60 epochs × 7 steps of 32 over the 216 training rows: each student step saw both chains' current sample.
+    expect(r.summary!.teacherSamples).toBe(2 * 60 * 7);
+    const files = await fs.readdir(path.join(runsDir, 'online'));
+    expect(files.filter((f) => f.includes('samples'))).toEqual([]);
+    // The teacher is the same Bayesian linear regression: the student's mean follows its predictive mean.
+    const { pred, out, test } = await compare('reg', 'reg-t', 'online');
+    if (pred.task !== 'regression') throw new Error('task');
+    const t = test.normalization.target!;
+    let se = 0;
+    for (let i = 0; i < out.length; i++) se += (t.mean + t.std * out[i][0] - pred.mean[i]) ** 2;
+    const sd = Math.sqrt(pred.variance.reduce((a, v) => a + v, 0) / pred.variance.length);
+    expect(Math.sqrt(se / out.length)).toBeLessThan(0.25 * sd);
+    // Interrupted in epoch 3 and resumed: the same weights as the uninterrupted run.
+    const short = student('reg-t', { mode: 'online', epochs: 4, samplesPerBatch: 1 });
+    await distillStudent(short, { run: 'online-full', dataDir, runsDir });
+    const controller = new AbortController();
+    const first = await distillStudent(short, {
+      run: 'online-part',
+      dataDir,
+      runsDir,
+      signal: controller.signal,
+      onProgress: (step) => {
+        if (step === 20) controller.abort();
+      },
+    });
+    expect(first.completed).toBe(false);
+    await distillStudent(short, { run: 'online-part', resume: true, dataDir, runsDir });
+    const a = await fs.readFile(path.join(runsDir, 'online-full', 'student.weights.bin'));
+    const b = await fs.readFile(path.join(runsDir, 'online-part', 'student.weights.bin'));
+    expect(b.equals(a)).toBe(true);
+  });
+
   it('an interrupted distillation resumes to exactly the uninterrupted result', async () => {
     const cfg = student('cls-t', { epochs: 6 });
     await distillStudent(cfg, { run: 'full', dataDir, runsDir });

@@ -34,7 +34,6 @@ export async function distillSplits(
   opts: StageContext & { file?: string },
 ): Promise<{ summaries: StudentSummary[]; aggregate: MetricSummary; file: string; completed: boolean }> {
   const d = config.distillation!;
-  if (d.mode === 'online') throw new UserError('distillation.mode "online" is not built yet; use "offline"');
   const summaries: StudentSummary[] = [];
   for (const k of splits) {
     const dc: DistillConfig = {
@@ -44,6 +43,7 @@ export async function distillSplits(
       klDirection: d.klDirection,
       inputNoise: d.inputNoise,
       samplesPerBatch: d.samplesPerBatch ?? 1,
+      ...(d.mode === 'online' ? { mode: 'online' as const } : {}),
       ...(d.unlabeledInputs ? { unlabeledInputs: resolveRelative(d.unlabeledInputs, opts.file ?? '.') } : {}),
       ...(d.boxSamples ? { boxSamples: d.boxSamples } : {}),
       epochs: d.epochs,

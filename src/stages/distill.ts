@@ -19,6 +19,7 @@ import type { StageContext } from './context.js';
 import { readStudentWeights, STUDENT_WEIGHTS } from './student-run.js';
 import type { SampleConfig } from './sample.js';
 import { runPath, runSampleFiles } from './run-folder.js';
+import { trainOnline } from './distill-online.js';
 
 /** Settings of a distillation run (`bdk distill`), stored as `distill-config.json`. */
 export interface DistillConfig {
@@ -29,6 +30,8 @@ export interface DistillConfig {
   klDirection: 'forward' | 'reverse';
   /** Standard deviation of the Gaussian perturbation of the (standardized) training inputs, D′ = {x + ε}. */
   inputNoise: number;
+  /** `online`: run the teacher's chains again and take one student step after each teacher step, storing no sample (absent = offline). */
+  mode?: 'online';
   /** D′ also holds the inputs of this CSV/Arrow file (feature columns by name; labels, if any, unused). */
   unlabeledInputs?: string;
   /** D′ also holds this many points drawn uniformly from the training inputs' bounding box, fresh each epoch (tabular data). */
@@ -131,25 +134,48 @@ export async function distillStudent(
       throw new UserError(
         '--box-samples needs tabular data (uniform samples from the box of image inputs are noise)',
       );
-    const samples = await readAllSamples(await runSampleFiles(teacherDir));
-    if (samples.rows === 0) throw new UserError(`teacher run '${config.teacher}' has no samples yet`);
-    log(
-      `distilling ${samples.rows} samples of ${config.teacher} (${teacherA.spec.name}) into ${studentA.spec.name} ` +
-        `(${studentA.parameterCount} parameters) on ${train.rows} perturbed inputs, ${config.epochs} epochs`,
-    );
     const started = Date.now();
-    const completed = await train_(
-      config,
-      opts,
-      teacherA,
-      studentA,
-      samples,
-      train,
-      extra,
-      runDir,
-      shape,
-      task,
-    );
+    let completed: boolean;
+    let teacherSamples: number;
+    if (config.mode === 'online') {
+      if (teacherConfig.sampler === 'dropout')
+        throw new UserError(
+          `online distillation needs an SG-MCMC teacher; run '${config.teacher}' uses MC dropout`,
+        );
+      if (config.boxSamples) throw new UserError('--box-samples is for offline distillation only');
+      const inputs = extra ? concatRows(train.x, extra) : train.x;
+      log(
+        `distilling online: ${teacherConfig.chains} ${teacherConfig.sampler} chain(s) of ${teacherA.spec.name} (burn-in ${teacherConfig.burnIn}), ` +
+          `one student step per teacher step, into ${studentA.spec.name} (${studentA.parameterCount} parameters), ${config.epochs} epochs`,
+      );
+      completed = await trainOnline(
+        config,
+        opts,
+        teacherConfig,
+        teacherA,
+        studentA,
+        train,
+        inputs,
+        runDir,
+        shape,
+        task,
+      );
+      const steps = Math.ceil(
+        inputs.length /
+          ds.meta.featureCount /
+          Math.min(config.batchSize, inputs.length / ds.meta.featureCount),
+      );
+      teacherSamples = config.epochs * steps * teacherConfig.chains;
+    } else {
+      const samples = await readAllSamples(await runSampleFiles(teacherDir));
+      if (samples.rows === 0) throw new UserError(`teacher run '${config.teacher}' has no samples yet`);
+      teacherSamples = samples.rows;
+      log(
+        `distilling ${samples.rows} samples of ${config.teacher} (${teacherA.spec.name}) into ${studentA.spec.name} ` +
+          `(${studentA.parameterCount} parameters) on ${train.rows} perturbed inputs, ${config.epochs} epochs`,
+      );
+      completed = await train_(config, opts, teacherA, studentA, samples, train, extra, runDir, shape, task);
+    }
     if (!completed) {
       log(`interrupted; continue with: bdk distill --resume --run ${opts.run}`);
       return { runDir, completed: false, summary: null };
@@ -161,7 +187,7 @@ export async function distillStudent(
       teacher: config.teacher,
       arch: studentA.spec.name,
       parameterCount: studentA.parameterCount,
-      teacherSamples: samples.rows,
+      teacherSamples,
       epochs: config.epochs,
       metrics,
       seconds: (Date.now() - started) / 1000,

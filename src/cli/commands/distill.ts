@@ -16,7 +16,8 @@ import {
 } from '../options.js';
 import { withInterrupt } from '../interrupt.js';
 
-type DistillFlags = DistillConfig & {
+type DistillFlags = Omit<DistillConfig, 'mode'> & {
+  mode: 'offline' | 'online';
   archFrom?: string;
   run: string;
   resume?: boolean;
@@ -59,6 +60,14 @@ export function registerDistill(program: Command): void {
       parseNonNegative,
       0,
     )
+    .addOption(
+      new Option(
+        '--mode <m>',
+        'offline: learn from the stored samples; online: rerun the teacher run’s chains, one student step after each teacher step, storing nothing',
+      )
+        .choices(['offline', 'online'])
+        .default('offline'),
+    )
     .option(
       '--unlabeled-inputs <file>',
       'add the inputs of this CSV/Arrow file to D′ (feature columns by name; no labels needed)',
@@ -90,6 +99,7 @@ export function registerDistill(program: Command): void {
       klDirection: o.klDirection,
       inputNoise: o.inputNoise,
       samplesPerBatch: o.samplesPerBatch,
+      ...(o.mode === 'online' ? { mode: 'online' as const } : {}),
       ...(o.unlabeledInputs ? { unlabeledInputs: path.resolve(o.unlabeledInputs) } : {}),
       ...(o.boxSamples ? { boxSamples: o.boxSamples } : {}),
       // On --resume only an explicit --epochs extends the run (the default must not).

@@ -1,0 +1,204 @@
+import path from 'node:path';
+import { promises as fs } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { pathExists } from '../core/json-file.js';
+import { Rng } from '../core/rng.js';
+import type { PartArrays } from '../data/store.js';
+import { gaussianStudentLoss, temperedKl } from '../distill/losses.js';
+import { flatten, forward, initialWeights, unflatten } from '../model/forward.js';
+import type { Analysis } from '../model/spec.js';
+import { loadChainState, saveChainState } from '../teacher/chain-state.js';
+import { chainSeed, runChains, type ChainSnapshot } from '../teacher/chains.js';
+import { noiseModel } from '../teacher/posterior.js';
+import type { DistillConfig, DistillOptions } from './distill.js';
+import type { SampleConfig } from './sample.js';
+import { STUDENT_WEIGHTS } from './student-run.js';
+
+const STATE = 'online-state.bin';
+
+/**
+ * Online distillation (Bayesian dark knowledge, Korattikara et al. 2015): the teacher's SG-MCMC chains
+ * run from scratch with the teacher run's sampler settings, and after its burn-in every teacher step is
+ * followed by one student step on a minibatch of D′ against the C chains' current parameters. No
+ * sample is stored. One epoch is ⌈|D′|/B⌉ student steps; at every epoch boundary the student's weights,
+ * Adam state, RNG and the chains' snapshot are saved, so an interrupted run resumes exactly.
+ */
+export async function trainOnline(
+  config: DistillConfig,
+  opts: DistillOptions,
+  tc: SampleConfig,
+  teacherA: Analysis,
+  studentA: Analysis,
+  train: PartArrays,
+  inputs: Float32Array,
+  runDir: string,
+  shape: number[],
+  task: 'regression' | 'classification',
+): Promise<boolean> {
+  const d = shape.reduce((a, b) => a * b, 1);
+  const n = inputs.length / d;
+  const B = Math.min(config.batchSize, n);
+  const stepsPerEpoch = Math.ceil(n / B);
+  const statePath = path.join(runDir, STATE);
+  let epoch = 0;
+  let rng = new Rng(config.seed);
+  let init = initialWeights(studentA, rng);
+  let resume: ChainSnapshot | undefined;
+  const optimizer = tf.train.adam(config.learningRate);
+  let optimizerState: { name: string; tensor: tf.Tensor }[] | null = null;
+  if (opts.resume && (await pathExists(statePath))) {
+    const st = await loadChainState<{
+      epoch: number;
+      rng: number[];
+      optimizer: { name: string; shape: number[] }[];
+      chain: Omit<ChainSnapshot, 'weights' | 'logNoisePrecision' | 'auxWeights' | 'auxLogNoisePrecision'>;
+    }>(statePath);
+    epoch = st.meta.epoch;
+    rng = Rng.fromState(st.meta.rng);
+    init = st.arrays.weights;
+    optimizerState = st.meta.optimizer.map(({ name, shape: s }, i) => ({
+      name,
+      tensor: tf.tensor(st.arrays[`opt${i}`], s),
+    }));
+    resume = {
+      ...st.meta.chain,
+      weights: st.arrays.chainWeights,
+      logNoisePrecision: st.arrays.chainLogTau ?? null,
+      auxWeights: st.arrays.chainAux ?? null,
+      auxLogNoisePrecision: st.arrays.chainAuxLogTau ?? null,
+    };
+  }
+  const params = unflatten(studentA, tf.tensor2d(init, [1, studentA.parameterCount])).map((t, i) =>
+    tf.variable(t, true, `online_student_${i}`),
+  );
+  if (optimizerState) await optimizer.setWeights(optimizerState);
+  const X = tf.tensor(inputs, [n, ...shape]);
+  const { x: tx, y: ty } = {
+    x: tf.tensor(train.x, [train.rows, ...shape]),
+    y: task === 'classification' ? tf.tensor1d(train.y as Int32Array, 'int32') : tf.tensor1d(train.y),
+  };
+  const noiseBuf = new Float32Array(B * d);
+  let perm = rng.permutation(n);
+  let s = 0;
+  let lossSum = 0;
+  let interrupted = false;
+  const totalSteps = config.epochs * stepsPerEpoch;
+  const studentStepsLeft = totalSteps - epoch * stepsPerEpoch;
+  try {
+    if (studentStepsLeft > 0) {
+      const result = await runChains({
+        model: {
+          analysis: teacherA,
+          task,
+          dataSize: train.rows,
+          priorPrecision: tc.priorPrecision,
+          noise: noiseModel(task, tc.noisePrecision, tc.noisePrior),
+        },
+        // After the teacher's burn-in, every step is a "sample" handed to one student step.
+        settings: { ...tc, thin: 1, samples: (resume?.samplesDrawn ?? 0) + studentStepsLeft },
+        x: tx,
+        y: ty,
+        seeds: Array.from({ length: tc.chains }, (_, c) => chainSeed(tc.seed, c)),
+        resume,
+        signal: opts.signal,
+        onProgress: (step, total) =>
+          opts.onProgress?.(
+            epoch * stepsPerEpoch + s,
+            totalSteps,
+            step <= tc.burnIn
+              ? `teacher burn-in ${step}/${tc.burnIn}`
+              : `loss ${(lossSum / Math.max(1, s)).toFixed(4)}`,
+          ),
+        onSamples: async (samples, snapshot) => {
+          const ids = perm.subarray(s * B, Math.min(n, (s + 1) * B));
+          if (config.inputNoise > 0) rng.fillStandardNormal32(noiseBuf);
+          const tW = new Float32Array(samples.length * teacherA.parameterCount);
+          samples.forEach((smp, c) => tW.set(smp.weights, c * teacherA.parameterCount));
+          const tVar = Float32Array.from(samples, (smp) => 1 / smp.noisePrecision);
+          const loss = optimizer.minimize(
+            () =>
+              tf.tidy(() => {
+                let xb = tf.gather(X, tf.tensor1d(ids, 'int32'));
+                if (config.inputNoise > 0)
+                  xb = tf.add(
+                    xb,
+                    tf.mul(tf.tensor(noiseBuf.subarray(0, xb.size), xb.shape), config.inputNoise),
+                  );
+                const xin = tf.expandDims(xb, 0);
+                const tOut = forward(
+                  teacherA,
+                  unflatten(teacherA, tf.tensor2d(tW, [samples.length, teacherA.parameterCount])),
+                  xin,
+                );
+                const sOut = forward(studentA, params, xin);
+                if (task === 'classification')
+                  return temperedKl(tOut, sOut, {
+                    temperature: config.temperature,
+                    direction: config.klDirection,
+                  });
+                const [mu, logVar] = tf.split(tf.squeeze(sOut, [0]), 2, 1);
+                return gaussianStudentLoss(
+                  tf.squeeze(tOut, [2]),
+                  tf.expandDims(tf.tensor1d(tVar), 1),
+                  tf.squeeze(mu, [1]),
+                  tf.squeeze(logVar, [1]),
+                );
+              }) as tf.Scalar,
+            true,
+            params,
+          );
+          lossSum += loss!.dataSync()[0];
+          loss!.dispose();
+          s++;
+          if (s === stepsPerEpoch) {
+            epoch++;
+            await saveEpoch(snapshot(), lossSum / s);
+            perm = rng.permutation(n);
+            s = 0;
+            lossSum = 0;
+          }
+        },
+      });
+      interrupted = !result.completed;
+    }
+  } finally {
+    tf.dispose([...params, X, tx, ty]);
+    optimizer.dispose();
+  }
+  return !interrupted;
+
+  async function saveEpoch(chain: ChainSnapshot, meanLoss: number): Promise<void> {
+    const weights = tf.tidy(() => flatten(params).dataSync() as Float32Array);
+    await writeFileAtomic(
+      path.join(runDir, STUDENT_WEIGHTS),
+      new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength),
+    );
+    const named = await optimizer.getWeights();
+    const arrays: Record<string, Float32Array> = { weights, chainWeights: chain.weights };
+    if (chain.logNoisePrecision) arrays.chainLogTau = chain.logNoisePrecision;
+    if (chain.auxWeights) arrays.chainAux = chain.auxWeights;
+    if (chain.auxLogNoisePrecision) arrays.chainAuxLogTau = chain.auxLogNoisePrecision;
+    named.forEach((nt, i) => (arrays[`opt${i}`] = Float32Array.from(nt.tensor.dataSync())));
+    const {
+      weights: _w,
+      logNoisePrecision: _l,
+      auxWeights: _a,
+      auxLogNoisePrecision: _b,
+      ...chainMeta
+    } = chain;
+    await saveChainState(
+      statePath,
+      {
+        epoch,
+        rng: rng.state(),
+        optimizer: named.map((nt) => ({ name: nt.name, shape: nt.tensor.shape })),
+        chain: chainMeta,
+      },
+      arrays,
+    );
+    await fs.appendFile(path.join(runDir, 'distill-trace.csv'), `${epoch},${meanLoss}\n`);
+    if (epoch % Math.max(1, Math.ceil(config.epochs / 10)) === 0 || epoch === config.epochs)
+      opts.log?.(`epoch ${epoch}/${config.epochs}: loss ${meanLoss.toFixed(5)}`);
+  }
+}
