@@ -102,7 +102,7 @@ export async function trainOnline(
         seeds: Array.from({ length: tc.chains }, (_, c) => chainSeed(tc.seed, c)),
         resume,
         signal: opts.signal,
-        onProgress: (step, total) =>
+        onProgress: (step) =>
           opts.onProgress?.(
             epoch * stepsPerEpoch + s,
             totalSteps,
