@@ -61,7 +61,15 @@ export function forward(
     byEdge.set(p.edge, list);
   });
   let dropoutCount = 0;
+  const dataNodes = new Set([INPUT]);
+  const parameterFree = new Set(['flatten', 'identity', 'maxPool', 'dropout']);
   for (const id of a.order.slice(1)) {
+    if (
+      a.incoming
+        .get(id)!
+        .every((ei) => parameterFree.has(a.spec.edges[ei].op.type) && dataNodes.has(a.spec.edges[ei].from))
+    )
+      dataNodes.add(id);
     const outs = a.incoming.get(id)!.map((ei) => {
       const e = a.spec.edges[ei];
       const h = values.get(e.from)!;
@@ -69,8 +77,8 @@ export function forward(
       switch (op.type) {
         case 'dense': {
           const [w, b] = byEdge.get(ei)!;
-          // The input node is data: its gradient is never needed.
-          const mm = e.from === INPUT ? dataMatMul : chainMatMul;
+          // The input, and what parameter-free ops make of it (e.g. a flatten), is data: its gradient is never needed.
+          const mm = dataNodes.has(e.from) ? dataMatMul : chainMatMul;
           const z = tf.add(mm(h, w), tf.expandDims(b, 1));
           return activate(z, op.activation);
         }
@@ -128,6 +136,20 @@ export function flatten(params: tf.Tensor[]): tf.Tensor2D {
     params.map((p) => tf.reshape(p, [c, -1])),
     1,
   ) as tf.Tensor2D;
+}
+
+/**
+ * Flat weights [C·P] of parameter tensors, read back to JS. The flat tensor is built inside a tidy but
+ * read outside it: a typed array returned from `tf.tidy` is walked element by element (looking for
+ * tensors), which costs hundreds of milliseconds for a network of 400k weights.
+ */
+export function readFlatWeights(params: tf.Tensor[]): Float32Array {
+  const t = tf.tidy(() => flatten(params));
+  try {
+    return Float32Array.from(t.dataSync() as Float32Array);
+  } finally {
+    t.dispose();
+  }
 }
 
 /**

@@ -6,7 +6,7 @@ import { pathExists } from '../core/json-file.js';
 import { Rng } from '../core/rng.js';
 import type { PartArrays } from '../data/store.js';
 import { gaussianStudentLoss, temperedKl } from '../distill/losses.js';
-import { flatten, forward, initialWeights, unflatten } from '../model/forward.js';
+import { forward, initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
 import type { Analysis } from '../model/spec.js';
 import { loadChainState, saveChainState } from '../teacher/chain-state.js';
 import { chainSeed, runChains, type ChainSnapshot } from '../teacher/chains.js';
@@ -169,7 +169,7 @@ export async function trainOnline(
   return !interrupted;
 
   async function saveEpoch(chain: ChainSnapshot, meanLoss: number): Promise<void> {
-    const weights = tf.tidy(() => flatten(params).dataSync() as Float32Array);
+    const weights = readFlatWeights(params);
     await writeFileAtomic(
       path.join(runDir, STUDENT_WEIGHTS),
       new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength),

@@ -9,7 +9,7 @@ import { Rng } from '../core/rng.js';
 import { inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
 import { brier, ece, errorRate, nll, rmse } from '../eval/metrics.js';
 import { resolveArch } from '../model/builtins.js';
-import { forward, initialWeights, unflatten, flatten } from '../model/forward.js';
+import { forward, initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
 import type { Analysis } from '../model/spec.js';
 import { loadChainState, saveChainState } from '../teacher/chain-state.js';
 import { readInputTable, standardizedInputs } from '../data/input-table.js';
@@ -311,7 +311,7 @@ async function train_(
       }
       if (interrupted) break;
       epoch++;
-      const weights = tf.tidy(() => flatten(params).dataSync() as Float32Array);
+      const weights = readFlatWeights(params);
       await writeFileAtomic(
         path.join(runDir, STUDENT_WEIGHTS),
         new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength),

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng.js';
-import { initialWeights, unflatten, flatten } from '../model/forward.js';
+import { initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
 import { psgld, sghmc, sgld, type Kernel, type KernelState } from './kernels.js';
 import { disposeGradient, estimateGradient, samplesNoise, type PosteriorModel } from './posterior.js';
 import { stepSizeAt, type Schedule } from './schedule.js';
@@ -160,12 +160,12 @@ export async function runChains(o: ChainRunOptions): Promise<ChainRunResult> {
   }
 
   const snapshot = (): ChainSnapshot => {
-    const weights = tf.tidy(() => readFloat(flatten(state.position.slice(0, a.params.length))));
+    const weights = readFlatWeights(state.position.slice(0, a.params.length));
     const logNoise = noiseSampled ? readFloat(state.position[a.params.length]).slice() : null;
     let auxWeights: Float32Array | null = null;
     let auxLog: Float32Array | null = null;
     if (state.aux.length) {
-      auxWeights = tf.tidy(() => readFloat(flatten(state.aux.slice(0, a.params.length))));
+      auxWeights = readFlatWeights(state.aux.slice(0, a.params.length));
       auxLog = noiseSampled ? readFloat(state.aux[a.params.length]).slice() : null;
     }
     return {
@@ -228,7 +228,7 @@ export async function runChains(o: ChainRunOptions): Promise<ChainRunResult> {
       o.onTrace?.(Array.from(ll, (v, c) => ({ step, chain: c, logLikelihood: v, stepSize: eta })));
       if (isSample) {
         samplesDrawn++;
-        const w = tf.tidy(() => readFloat(flatten(state.position.slice(0, a.params.length))));
+        const w = readFlatWeights(state.position.slice(0, a.params.length));
         const tau = noiseSampled ? readFloat(state.position[a.params.length]) : null;
         const fixedTau = model.noise && 'fixed' in model.noise ? model.noise.fixed : NaN;
         const samples: DrawnSample[] = Array.from({ length: C }, (_, c) => ({

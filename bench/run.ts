@@ -1,0 +1,558 @@
+/**
+ * `npm run bench`: the performance benchmark of bdk's hot paths on the selected backend, every figure
+ * also relative to a raw-matMul yardstick measured in the same run. Not part of the tests or CI.
+ * Compiled by tsconfig.bench.json into dist/bench/ (see package.json); `--help` lists the flags.
+ */
+import { existsSync, readFileSync, promises as fs } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { describeBackend, requestedBackend, selectBackend, type BackendInfo } from '../src/backend/select.js';
+import { messageOf } from '../src/core/errors.js';
+import { CHILD_MARK, ensembleChild, runEnsembleChild, type EnsembleChildResult } from './ensemble.js';
+import { round, withTarget, type Figure } from './measure.js';
+import { runPipeline, type PipelineResult } from './pipelines.js';
+import {
+  chainsStep,
+  distillStep,
+  sgldStep,
+  yardstick,
+  type Budget,
+  type ChainsResult,
+  type TrainStepResult,
+  type Yardstick,
+} from './sections.js';
+
+const SECTIONS = ['yardstick', 'sgld', 'distill', 'ensemble', 'chains', 'pipelines'] as const;
+type Section = (typeof SECTIONS)[number];
+const MNIST_TEST = 10_000;
+const MiB = 2 ** 20;
+
+const HELP = `npm run bench -- [flags]     (or: node dist/bench/bench/run.js [flags] after building)
+
+  --backend NAME          auto | tensorflow-gpu | tensorflow | wasm | cpu (default: BDK_BACKEND, else auto)
+  --only LIST             comma-separated sections: ${SECTIONS.join(', ')}
+                          (the yardstick always runs: every ratio needs it)
+  --skip-pipelines        leave out section 'pipelines' (the bdk run child processes)
+  --quick                 timed loops of 1 s instead of 3 s, ensemble cap 20 s instead of 60 s
+  --ensemble-inputs N     inputs of the ensemble prediction (default 10000, the MNIST test set size)
+  --ensemble-max-seconds T
+                          cap on each timed ensemble prediction (default 60, 20 with --quick; 0: none;
+                          none by default when --ensemble-inputs is given): when a calibration run says
+                          all inputs would take longer, the first k inputs that fit are timed and the
+                          time is reported scaled to all of them, labelled "scaled"
+  --ensemble-samples LIST sample counts S of the ensemble prediction (default 100,1000)
+  --chains LIST           chain counts C of the vectorized-chains section (default 1,8,32)
+  --out FILE              where to write the JSON results (default bench/results.json)
+  --help                  this text`;
+
+function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = path.join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'bdk')
+      return dir;
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('cannot find the bdk package root');
+    dir = up;
+  }
+}
+
+const require = createRequire(import.meta.url);
+
+/** Installed version of a package, from its entry point (some packages' `exports` hide package.json). */
+function versionOf(pkg: string): string | null {
+  try {
+    let dir = path.dirname(require.resolve(pkg));
+    for (;;) {
+      const file = path.join(dir, 'package.json');
+      if (existsSync(file)) {
+        const json = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version: string };
+        if (json.name === pkg) return json.version;
+      }
+      const up = path.dirname(dir);
+      if (up === dir) return null;
+      dir = up;
+    }
+  } catch {
+    return null;
+  }
+}
+
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+function numberList(flag: string, text: string): number[] {
+  const xs = text.split(',').map((s) => Number(s.trim()));
+  if (xs.some((x) => !Number.isInteger(x) || x <= 0))
+    throw new Error(`${flag}: expected positive integers, got '${text}'`);
+  return xs;
+}
+
+/** Seconds from a flag; 0 means no limit. */
+function seconds(flag: string, text: string): number {
+  const v = Number(text);
+  if (!(v >= 0)) throw new Error(`${flag}: expected a number of seconds ≥ 0, got '${text}'`);
+  return v === 0 ? Infinity : v;
+}
+
+function parse() {
+  const { values } = parseArgs({
+    options: {
+      backend: { type: 'string' },
+      only: { type: 'string' },
+      'skip-pipelines': { type: 'boolean', default: false },
+      quick: { type: 'boolean', default: false },
+      'ensemble-inputs': { type: 'string' },
+      'ensemble-max-seconds': { type: 'string' },
+      'ensemble-samples': { type: 'string', default: '100,1000' },
+      chains: { type: 'string', default: '1,8,32' },
+      out: { type: 'string' },
+      help: { type: 'boolean', default: false },
+      // Internal: the ensemble child process.
+      child: { type: 'string' },
+      samples: { type: 'string' },
+      inputs: { type: 'string' },
+      'max-seconds': { type: 'string' },
+    },
+    strict: true,
+  });
+  const only = values.only ? values.only.split(',').map((s) => s.trim()) : [...SECTIONS];
+  for (const s of only)
+    if (!(SECTIONS as readonly string[]).includes(s))
+      throw new Error(`--only: unknown section '${s}': expected some of ${SECTIONS.join(', ')}`);
+  const sections = new Set<Section>(only as Section[]);
+  sections.add('yardstick');
+  if (values['skip-pipelines']) sections.delete('pipelines');
+  const quick = values.quick;
+  const inputs = values['ensemble-inputs'];
+  return {
+    ...values,
+    sections,
+    quick,
+    ensembleInputs: inputs ? numberList('--ensemble-inputs', inputs)[0] : MNIST_TEST,
+    ensembleMaxSeconds: seconds(
+      '--ensemble-max-seconds',
+      values['ensemble-max-seconds'] ?? (inputs ? '0' : quick ? '20' : '60'),
+    ),
+    ensembleSamples: numberList('--ensemble-samples', values['ensemble-samples']),
+    chainCounts: numberList('--chains', values.chains),
+  };
+}
+
+/** Ratio of a wall time to the time the yardstick would take for the same useful FLOPs. */
+const timeRatio = (ms: number, flops: number, y: Yardstick) => ({
+  value: ms / (flops / (y.gflops * 1e6)),
+  meaning: 'time ÷ yardstick time for the same useful FLOPs',
+});
+const efficiency = (gflops: number, y: Yardstick) => ({
+  value: gflops / y.gflops,
+  meaning: 'useful GFLOP/s ÷ yardstick GFLOP/s',
+});
+const EFFICIENCY_TARGET = { op: '>=', value: 0.6, on: 'ratio', text: 'efficiency ≥ 0.6' } as const;
+
+function trainFigures(section: 'sgld' | 'distill', r: TrainStepResult, y: Yardstick): Figure[] {
+  const what = section === 'sgld' ? 'SGLD step' : 'distill step';
+  const key = `${section}.${r.arch}`;
+  const note =
+    `median of ${r.steps} steps; ${round(r.flops / 1e6)} MFLOP useful per step` +
+    (r.wastedFlops
+      ? ` (+${round(r.wastedFlops / 1e6)} MFLOP computed but not needed: the first dense layer's data gradient)`
+      : '');
+  const gf: Figure = {
+    key: `${key}.gflops`,
+    section,
+    label: `${r.arch} ${what} (batch ${r.batch}), useful`,
+    value: r.gflops,
+    unit: 'GFLOP/s',
+    ratio: efficiency(r.gflops, y),
+  };
+  return [
+    {
+      key: `${key}.ms`,
+      section,
+      label: `${r.arch} ${what} (batch ${r.batch})`,
+      value: r.ms,
+      unit: 'ms/step',
+      ratio: timeRatio(r.ms, r.flops, y),
+      note,
+    },
+    r.arch === 'mlp-400-400' ? withTarget(gf, EFFICIENCY_TARGET) : gf,
+  ];
+}
+
+function sampleStepFigure(rec: TrainStepResult, plain: TrainStepResult, y: Yardstick): Figure {
+  return {
+    key: `sgld.${rec.arch}.sampleStep.ms`,
+    section: 'sgld',
+    label: `${rec.arch} SGLD step that records a sample (thin 1)`,
+    value: rec.ms,
+    unit: 'ms/step',
+    ratio: timeRatio(rec.ms, rec.flops, y),
+    note:
+      `median of ${rec.steps} steps; recording a sample (weights read back and handed to onSamples, no file ` +
+      `written) costs ${round(rec.ms - plain.ms)} ms more than a plain step`,
+  };
+}
+
+function ensembleFigures(r: EnsembleChildResult, y: Yardstick): Figure[] {
+  const scale = r.requestedInputs / r.inputs;
+  const scaled = scale !== 1;
+  const key = `ensemble.S${r.samples}`;
+  const label = `mlp-400-400 ensemble, S = ${r.samples}, ${r.requestedInputs} inputs`;
+  const timeFig: Figure = {
+    key: `${key}.seconds`,
+    section: 'ensemble',
+    label: scaled ? `${label} (scaled ×${round(scale)} from ${r.inputs} inputs)` : label,
+    value: (r.ms / 1000) * scale,
+    unit: scaled ? 's (scaled)' : 's',
+    ratio: timeRatio(r.ms, r.flops, y),
+    note:
+      `${round(r.flops / 1e9)} GFLOP timed over ${r.inputs} inputs (calibration: ${round(r.calibrationGflops)} ` +
+      `GFLOP/s); samples streamed in chunks of ${r.chunkRows} (${round(r.generateMs)} ms spent copying the ` +
+      `synthetic weights, excluded)`,
+  };
+  const gf = withTarget(
+    {
+      key: `${key}.gflops`,
+      section: 'ensemble',
+      label: `mlp-400-400 ensemble, S = ${r.samples}, forward`,
+      value: r.gflops,
+      unit: 'GFLOP/s',
+      ratio: efficiency(r.gflops, y),
+    },
+    EFFICIENCY_TARGET,
+  );
+  const rssFig: Figure = {
+    key: `${key}.peakRss`,
+    section: 'ensemble',
+    label: `mlp-400-400 ensemble, S = ${r.samples}, peak RSS of the process`,
+    value: r.peakRss / MiB,
+    unit: 'MiB',
+    note:
+      `RSS ${round(r.rssBefore / MiB)} MiB before the timed prediction (after the warm-up); all ` +
+      `${r.requestedInputs} inputs allocated, ${r.inputs} predicted`,
+  };
+  return [
+    timeFig,
+    gf,
+    r.samples === 1000 ? withTarget(rssFig, { op: '<', value: 2048, on: 'value', text: '< 2 GiB' }) : rssFig,
+  ];
+}
+
+function chainFigures(rs: ChainsResult[], y: Yardstick): Figure[] {
+  const figs: Figure[] = rs.map((r) => ({
+    key: `chains.C${r.chains}.chainStepsPerSecond`,
+    section: 'chains',
+    label: `mlp-50 Boston-shaped (batch 32), C = ${r.chains} chains`,
+    value: r.chainStepsPerSecond,
+    unit: 'chain-steps/s',
+    ratio: efficiency(r.gflops, y),
+    note:
+      `${round(r.ms)} ms per vectorized step (median of ${r.steps}); ` +
+      `${round(r.flopsPerChainStep / 1e3)} kFLOP useful per chain-step`,
+  }));
+  const one = rs.find((r) => r.chains === 1);
+  if (one) {
+    for (const r of rs) {
+      if (r.chains === 1) continue;
+      const f: Figure = {
+        key: `chains.speedup.C${r.chains}`,
+        section: 'chains',
+        label: `chain-steps/s, C = ${r.chains} ÷ C = 1`,
+        value: r.chainStepsPerSecond / one.chainStepsPerSecond,
+        unit: '×',
+      };
+      figs.push(r.chains === 32 ? withTarget(f, { op: '>=', value: 10, on: 'value', text: '≥ 10×' }) : f);
+    }
+  }
+  return figs;
+}
+
+function pipelineFigures(r: PipelineResult, y: Yardstick): Figure[] {
+  const figs: Figure[] = [
+    {
+      key: `pipelines.${r.pipeline}.wallSeconds`,
+      section: 'pipelines',
+      label: `bdk run pipelines/${r.pipeline}.json, wall time${r.ok ? '' : ` (FAILED, exit ${r.exitCode})`}`,
+      value: r.wallSeconds,
+      unit: 's',
+      ratio: {
+        value: (r.wallSeconds * 1000) / y.ms,
+        meaning: 'wall time in yardstick matMuls (wall ÷ yardstick ms)',
+      },
+      note: r.ok ? 'fresh BDK_DATA_DIR / BDK_RUNS_DIR: every stage from prepare to export' : r.error,
+    },
+  ];
+  if (r.peakRss !== null)
+    figs.push({
+      key: `pipelines.${r.pipeline}.peakRss`,
+      section: 'pipelines',
+      label: `bdk run pipelines/${r.pipeline}.json, peak RSS`,
+      value: r.peakRss / MiB,
+      unit: 'MiB',
+      note: r.rssMethod,
+    });
+  return figs;
+}
+
+const fmt = (x: number) =>
+  Number.isFinite(x) ? round(x).toLocaleString('en-US', { maximumFractionDigits: 3 }) : String(x);
+
+function table(figs: Figure[]): string {
+  const rows = [
+    ['figure', 'value', 'unit', 'vs yardstick', 'target', 'pass'],
+    ...figs.map((f) => [
+      f.label,
+      fmt(f.value),
+      f.unit,
+      f.ratio ? fmt(f.ratio.value) : '–',
+      f.target?.text ?? '',
+      f.pass === undefined ? '' : f.pass ? 'yes' : 'NO',
+    ]),
+  ];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => [...r[i]].length)));
+  const pad = (c: string, i: number) => {
+    const fill = ' '.repeat(widths[i] - [...c].length);
+    return i === 1 || i === 3 ? fill + c : c + fill;
+  };
+  const line = (r: string[]) => `| ${r.map(pad).join(' | ')} |`;
+  return [
+    line(rows[0]),
+    `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`,
+    ...rows.slice(1).map(line),
+  ].join('\n');
+}
+
+async function backendDetails(info: BackendInfo) {
+  const env = tf.env();
+  const wasm = info.name === 'wasm';
+  return {
+    name: info.name,
+    package: info.package,
+    skipped: info.skipped,
+    simd: wasm ? Boolean(await env.getAsync('WASM_HAS_SIMD_SUPPORT')) : null,
+    threads: wasm ? Boolean(await env.getAsync('WASM_HAS_MULTITHREAD_SUPPORT')) : null,
+  };
+}
+
+async function main(): Promise<void> {
+  const o = parse();
+  if (o.help) {
+    console.log(HELP);
+    return;
+  }
+  if (o.child === 'ensemble') {
+    await selectBackend(requestedBackend(o.backend));
+    const r = await ensembleChild(
+      numberList('--samples', o.samples ?? '')[0],
+      numberList('--inputs', o.inputs ?? '')[0],
+      seconds('--max-seconds', o['max-seconds'] ?? '0'),
+    );
+    process.stdout.write(`${CHILD_MARK}${JSON.stringify(r)}\n`);
+    return;
+  }
+  const root = repoRoot();
+  const choice = requestedBackend(o.backend);
+  const info = await selectBackend(choice);
+  log(describeBackend(info, choice));
+  const budget: Budget = o.quick ? { budgetMs: 1000, minRepeats: 5 } : { budgetMs: 3000, minRepeats: 10 };
+  const loadStart = os.loadavg();
+  const started = new Date();
+  const figures: Figure[] = [];
+  const notes: string[] = [];
+  const raw: Record<string, unknown> = {};
+
+  log('yardstick: 512×512×512 matMul');
+  const y = await yardstick(budget);
+  raw.yardstick = y;
+  figures.push(
+    {
+      key: 'yardstick.gflops',
+      section: 'yardstick',
+      label: `yardstick: ${y.n}×${y.n}×${y.n} matMul`,
+      value: y.gflops,
+      unit: 'GFLOP/s',
+      ratio: { value: 1, meaning: 'the yardstick itself' },
+      note: `median of ${y.repeats} repeats`,
+    },
+    {
+      key: 'yardstick.ms',
+      section: 'yardstick',
+      label: `yardstick: ${y.n}×${y.n}×${y.n} matMul, time`,
+      value: y.ms,
+      unit: 'ms',
+      ratio: { value: 1, meaning: 'the yardstick itself' },
+    },
+  );
+  log(`  ${round(y.gflops)} GFLOP/s (${round(y.ms)} ms per product)`);
+  log('yardstick: batched matMul, 4 × 512×512×512');
+  const yb = await yardstick(budget, 512, 4);
+  raw.batchedYardstick = yb;
+  figures.push({
+    key: 'yardstick.batched4.gflops',
+    section: 'yardstick',
+    label: `batched matMul [4, ${yb.n}, ${yb.n}]·[4, ${yb.n}, ${yb.n}]`,
+    value: yb.gflops,
+    unit: 'GFLOP/s',
+    ratio: efficiency(yb.gflops, y),
+    note: `median of ${yb.repeats} repeats; the form of the vectorized chains' and the ensemble's products`,
+  });
+  log(`  ${round(yb.gflops)} GFLOP/s`);
+
+  for (const section of ['sgld', 'distill'] as const) {
+    if (!o.sections.has(section)) continue;
+    const rs: TrainStepResult[] = [];
+    for (const [arch, batch] of [
+      ['mlp-400-400', 100],
+      ['lenet5', 64],
+    ] as const) {
+      log(`${section}: ${arch}, batch ${batch}`);
+      const r =
+        section === 'sgld' ? await sgldStep(arch, batch, budget) : await distillStep(arch, batch, budget);
+      log(`  ${round(r.ms)} ms/step, ${round(r.gflops)} GFLOP/s useful`);
+      rs.push(r);
+      figures.push(...trainFigures(section, r, y));
+      if (section === 'sgld' && arch === 'mlp-400-400') {
+        log(`sgld: ${arch}, batch ${batch}, recording a sample at every step`);
+        const rec = await sgldStep(arch, batch, { ...budget, recordSamples: true });
+        log(`  ${round(rec.ms)} ms/step`);
+        rs.push(rec);
+        figures.push(sampleStepFigure(rec, r, y));
+      }
+    }
+    raw[section] = rs;
+  }
+
+  if (o.sections.has('ensemble')) {
+    const script = fileURLToPath(import.meta.url);
+    const rs: EnsembleChildResult[] = [];
+    const cap = o.ensembleMaxSeconds;
+    for (const s of o.ensembleSamples) {
+      log(
+        `ensemble: S = ${s}, ${o.ensembleInputs} inputs, in a child process` +
+          (Number.isFinite(cap) ? ` (timed part capped at about ${cap} s)` : ''),
+      );
+      const r = await runEnsembleChild(script, info.name, s, o.ensembleInputs, cap);
+      log(
+        `  ${round(r.ms / 1000)} s over ${r.inputs} inputs, ${round(r.gflops)} GFLOP/s, ` +
+          `peak RSS ${round(r.peakRss / MiB)} MiB`,
+      );
+      rs.push(r);
+      figures.push(...ensembleFigures(r, y));
+      if (r.inputs !== r.requestedInputs)
+        notes.push(
+          `ensemble S = ${r.samples}: all ${r.requestedInputs} inputs would have taken longer than the ${cap} s ` +
+            `cap, so the first ${r.inputs} were timed and the time scaled ×${round(r.requestedInputs / r.inputs)} ` +
+            `(the work is linear in the inputs); GFLOP/s and peak RSS are as measured`,
+        );
+    }
+    raw.ensemble = rs;
+  }
+
+  if (o.sections.has('chains')) {
+    const rs: ChainsResult[] = [];
+    for (const c of o.chainCounts) {
+      log(`chains: mlp-50, C = ${c}`);
+      const r = await chainsStep(c, budget);
+      log(`  ${round(r.ms)} ms/step, ${round(r.chainStepsPerSecond)} chain-steps/s`);
+      rs.push(r);
+    }
+    raw.chains = rs;
+    figures.push(...chainFigures(rs, y));
+  }
+
+  if (o.sections.has('pipelines')) {
+    const rs: PipelineResult[] = [];
+    for (const p of ['pipelines/boston-quick.json', 'pipelines/mnist-quick.json']) {
+      log(`pipelines: bdk run ${p} (child process, temporary data and runs folders)`);
+      const r = await runPipeline(root, p, info.name);
+      log(
+        `  ${r.ok ? 'ok' : `FAILED (exit ${r.exitCode}): ${r.error}`}, ${round(r.wallSeconds)} s, ` +
+          `peak RSS ${r.peakRss === null ? '?' : `${round(r.peakRss / MiB)} MiB`}`,
+      );
+      rs.push(r);
+      figures.push(...pipelineFigures(r, y));
+    }
+    raw.pipelines = rs;
+  }
+
+  notes.push(
+    'vs yardstick: GFLOP/s and chain-steps/s rows give useful GFLOP/s ÷ yardstick GFLOP/s (efficiency, higher ' +
+      'is better); time rows give time ÷ the time the yardstick would need for the same useful FLOPs (lower is ' +
+      'better); pipeline wall times give the number of yardstick matMuls that fit in the same time',
+    'useful FLOPs: 2 per multiply-accumulate of the dense and conv layers: forward, every kernel gradient, and ' +
+      'the input gradient of layers whose input depends on parameters; bias, activation, pooling, softmax, ' +
+      'sampler and optimizer updates are not counted',
+  );
+
+  const targets = figures.filter((f) => f.target);
+  const machine = {
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? null,
+    totalMemoryBytes: os.totalmem(),
+    totalMemoryGiB: round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    loadAverageAtStart: loadStart.map((v) => round(v)),
+    loadAverageAtEnd: os.loadavg().map((v) => round(v)),
+  };
+  const backend = { requested: choice, ...(await backendDetails(info)) };
+  const results = {
+    format: 'bdk-bench',
+    version: 1,
+    timestamp: started.toISOString(),
+    seconds: round((Date.now() - started.getTime()) / 1000),
+    machine,
+    backend,
+    versions: {
+      ...tf.version,
+      'tfjs-backend-wasm': versionOf('@tensorflow/tfjs-backend-wasm'),
+      'tfjs-node': versionOf('@tensorflow/tfjs-node'),
+      'tfjs-node-gpu': versionOf('@tensorflow/tfjs-node-gpu'),
+    },
+    options: {
+      sections: [...o.sections],
+      quick: o.quick,
+      ensembleInputs: o.ensembleInputs,
+      ensembleMaxSeconds: Number.isFinite(o.ensembleMaxSeconds) ? o.ensembleMaxSeconds : null,
+      ensembleSamples: o.ensembleSamples,
+      chains: o.chainCounts,
+      timedBudgetMs: budget.budgetMs,
+      minRepeats: budget.minRepeats,
+    },
+    summary: { targets: targets.length, passed: targets.filter((f) => f.pass).length },
+    figures: figures.map((f) => ({
+      ...f,
+      value: round(f.value, 5),
+      ratio: f.ratio && { ...f.ratio, value: round(f.ratio.value, 5) },
+    })),
+    notes,
+    raw,
+  };
+  const out = o.out ? path.resolve(o.out) : path.join(root, 'bench', 'results.json');
+  await fs.mkdir(path.dirname(out), { recursive: true });
+  await fs.writeFile(out, JSON.stringify(results, null, 2) + '\n');
+
+  const wasm =
+    info.name === 'wasm'
+      ? ` (SIMD ${backend.simd ? 'on' : 'off'}, threads ${backend.threads ? 'on' : 'off'})`
+      : '';
+  console.log(
+    `bdk bench ${results.timestamp}: backend ${info.name}${wasm}, node ${process.version}, tfjs ${tf.version.tfjs}, ` +
+      `${machine.cpus} × ${machine.cpuModel}, ${machine.totalMemoryGiB} GiB, ` +
+      `load average ${machine.loadAverageAtStart[0]} → ${machine.loadAverageAtEnd[0]}\n`,
+  );
+  console.log(table(figures));
+  console.log('');
+  for (const n of notes) console.log(`- ${n}`);
+  console.log(`\ntargets met: ${results.summary.passed} of ${results.summary.targets}; results in ${out}`);
+}
+
+main().catch((err: unknown) => {
+  const e = err as Error;
+  process.stderr.write(`bench: ${process.env.BDK_DEBUG ? (e?.stack ?? messageOf(err)) : messageOf(err)}\n`);
+  process.exitCode = 1;
+});
