@@ -1,10 +1,10 @@
+import { versionOf } from '../src/core/versions.js';
 /**
  * `npm run bench`: the performance benchmark of bdk's hot paths on the selected backend, every figure
  * also relative to a raw-matMul yardstick measured in the same run. Not part of the tests or CI.
  * Compiled by tsconfig.bench.json into dist/bench/ (see package.json); `--help` lists the flags.
  */
 import { existsSync, readFileSync, promises as fs } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,27 +58,6 @@ function repoRoot(): string {
     const up = path.dirname(dir);
     if (up === dir) throw new Error('cannot find the bdk package root');
     dir = up;
-  }
-}
-
-const require = createRequire(import.meta.url);
-
-/** Installed version of a package, from its entry point (some packages' `exports` hide package.json). */
-function versionOf(pkg: string): string | null {
-  try {
-    let dir = path.dirname(require.resolve(pkg));
-    for (;;) {
-      const file = path.join(dir, 'package.json');
-      if (existsSync(file)) {
-        const json = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version: string };
-        if (json.name === pkg) return json.version;
-      }
-      const up = path.dirname(dir);
-      if (up === dir) return null;
-      dir = up;
-    }
-  } catch {
-    return null;
   }
 }
 

@@ -184,6 +184,30 @@ export function opOutputShape(where: string, op: Op, shape: number[]): number[] 
 }
 
 /**
+ * Nodes reachable from `input` in topological order (Kahn's algorithm; edge order breaks ties so
+ * layouts are stable). Shorter than the node count when the graph has a cycle.
+ */
+export function topologicalOrder(
+  incoming: Map<string, number[]>,
+  edges: { from: string; to: string }[],
+): string[] {
+  const indeg = new Map([...incoming].map(([id, inc]) => [id, inc.length]));
+  const order: string[] = [];
+  const ready = [INPUT];
+  while (ready.length) {
+    const id = ready.shift()!;
+    order.push(id);
+    edges.forEach((e) => {
+      if (e.from !== id) return;
+      const d = indeg.get(e.to)! - 1;
+      indeg.set(e.to, d);
+      if (d === 0) ready.push(e.to);
+    });
+  }
+  return order;
+}
+
+/**
  * Validates a spec (structure, ops, acyclicity, shape agreement at every aggregation) and computes
  * its parameter layout. Every error names the offending node or edge.
  */
@@ -245,20 +269,7 @@ export function analyzeSpec(raw: unknown, where = 'architecture'): Analysis {
   for (const [id, inc] of incoming)
     if (id !== INPUT && inc.length === 0) fail(`${where}: node '${id}'`, 'has no incoming edge');
 
-  // Kahn's algorithm; spec order breaks ties so the parameter layout is stable.
-  const indeg = new Map([...incoming].map(([id, inc]) => [id, inc.length]));
-  const order: string[] = [];
-  const ready = [INPUT];
-  while (ready.length) {
-    const id = ready.shift()!;
-    order.push(id);
-    edges.forEach((e) => {
-      if (e.from !== id) return;
-      const d = indeg.get(e.to)! - 1;
-      indeg.set(e.to, d);
-      if (d === 0) ready.push(e.to);
-    });
-  }
+  const order = topologicalOrder(incoming, edges);
   if (order.length !== nodes.size + 1) {
     const stuck = [...nodes.keys()].filter((id) => !order.includes(id));
     fail(

@@ -1,7 +1,15 @@
 import { promises as fs } from 'node:fs';
 import { UserError } from '../core/errors.js';
 import type { ArchContext } from '../model/builtins.js';
-import { ACTIVATIONS, INPUT, opOutputShape, type Activation, type ArchNode, type Op } from '../model/spec.js';
+import {
+  ACTIVATIONS,
+  INPUT,
+  opOutputShape,
+  topologicalOrder,
+  type Activation,
+  type ArchNode,
+  type Op,
+} from '../model/spec.js';
 
 /**
  * Search spaces (DESIGN §3): a DAG whose every edge carries a vector of candidate ops and whose every
@@ -119,18 +127,7 @@ export function analyzeSpace(space: SearchSpace, where = 'search space'): SpaceA
   });
   for (const [id, inc] of incoming)
     if (id !== INPUT && inc.length === 0) fail(`${where}: node '${id}'`, 'has no incoming edge');
-  const indeg = new Map([...incoming].map(([id, inc]) => [id, inc.length]));
-  const order: string[] = [];
-  const ready = [INPUT];
-  while (ready.length) {
-    const id = ready.shift()!;
-    order.push(id);
-    space.edges.forEach((e) => {
-      if (e.from !== id) return;
-      indeg.set(e.to, indeg.get(e.to)! - 1);
-      if (indeg.get(e.to) === 0) ready.push(e.to);
-    });
-  }
+  const order = topologicalOrder(incoming, space.edges);
   if (order.length !== nodes.size + 1) fail(where, 'the graph has a cycle');
 
   const shapes = new Map<string, number[]>([[INPUT, space.input]]);

@@ -12,9 +12,8 @@ import {
   parseNonNegative,
   parsePositive,
   printJson,
-  progressReporter,
 } from '../options.js';
-import { withInterrupt } from '../interrupt.js';
+import { runStage } from '../interrupt.js';
 
 type DistillFlags = Omit<DistillConfig, 'mode'> & {
   mode: 'offline' | 'online';
@@ -108,22 +107,15 @@ export function registerDistill(program: Command): void {
       learningRate: o.learningRate,
       seed: o.seed,
     };
-    const progress = progressReporter(`distill ${o.run}`, o.json);
-    const result = await withInterrupt((signal) =>
+    const result = await runStage(`distill ${o.run}`, o.json, (hooks) =>
       distillStudent(config, {
         run: o.run,
         resume: o.resume,
         force: o.force,
-        signal,
-        log: progress.log,
-        onProgress: progress.onProgress,
+        ...hooks,
       }),
     );
-    progress.done();
-    if (!result.completed) {
-      process.exitCode = 130;
-      return;
-    }
+    if (!result) return;
     const s = result.summary!;
     if (o.json) return printJson(s);
     const m = formatMetrics(s.metrics);

@@ -1,33 +1,13 @@
 import { createRequire } from 'node:module';
-import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
 import { dataDir, runsDir } from '../../core/paths.js';
+import { versionOf } from '../../core/versions.js';
 import { addBackendOption, addJsonOption, printJson } from '../options.js';
 
 const require = createRequire(import.meta.url);
-
-/** Installed version of a package, found from its entry point (some packages' `exports` hide package.json). */
-function versionOf(pkg: string): string | null {
-  try {
-    let dir = path.dirname(require.resolve(pkg));
-    for (;;) {
-      const file = path.join(dir, 'package.json');
-      if (existsSync(file)) {
-        const json = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version: string };
-        if (json.name === pkg) return json.version;
-      }
-      const up = path.dirname(dir);
-      if (up === dir) return null;
-      dir = up;
-    }
-  } catch {
-    return null;
-  }
-}
 
 export function registerInfo(program: Command): void {
   const cmd = program

@@ -12,9 +12,8 @@ import {
   parseNonNegative,
   parsePositive,
   printJson,
-  progressReporter,
 } from '../options.js';
-import { withInterrupt } from '../interrupt.js';
+import { runStage } from '../interrupt.js';
 
 function parseGammaPrior(value: string): { shape: number; rate: number } {
   const [a, b] = value.split(',').map(Number);
@@ -159,23 +158,16 @@ export function registerSample(program: Command): void {
       rmsEpsilon: o.rmsEpsilon,
     };
     if (o.stepSize === undefined) config.stepSize = await defaultStepSize(config);
-    const progress = progressReporter(`sample ${o.run}`, o.json);
-    const result = await withInterrupt((signal) =>
+    const result = await runStage(`sample ${o.run}`, o.json, (hooks) =>
       sampleTeacher(config, {
         run: o.run,
         chainOffset: o.chainOffset,
         resume: o.resume,
         force: o.force,
-        signal,
-        log: progress.log,
-        onProgress: progress.onProgress,
+        ...hooks,
       }),
     );
-    progress.done();
-    if (!result.completed) {
-      process.exitCode = 130;
-      return;
-    }
+    if (!result) return;
     const s = result.summary!;
     if (o.json) return printJson(s);
     const m = formatMetrics(s.metrics);

@@ -5,7 +5,7 @@ import { PRESETS } from '../../search/objective.js';
 import { RELAXATION_KINDS } from '../../search/relaxations.js';
 import { BUILTIN_SPACES } from '../../search/space.js';
 import { searchStructure, type SearchConfig } from '../../stages/search.js';
-import { withInterrupt } from '../interrupt.js';
+import { runStage } from '../interrupt.js';
 import {
   addBackendOption,
   addJsonOption,
@@ -15,7 +15,6 @@ import {
   parseNonNegative,
   parsePositive,
   printJson,
-  progressReporter,
 } from '../options.js';
 
 type SearchFlags = Omit<SearchConfig, 'teacher' | 'widths' | 'dataset' | 'trainRows'> & {
@@ -150,22 +149,15 @@ export function registerSearch(program: Command): void {
       widths: widths ?? null,
       seed: o.seed,
     };
-    const progress = progressReporter(`search ${o.run}`, o.json);
-    const result = await withInterrupt((signal) =>
+    const result = await runStage(`search ${o.run}`, o.json, (hooks) =>
       searchStructure(config, {
         run: o.run,
         resume: o.resume,
         force: o.force,
-        signal,
-        log: progress.log,
-        onProgress: progress.onProgress,
+        ...hooks,
       }),
     );
-    progress.done();
-    if (!result.completed) {
-      process.exitCode = 130;
-      return;
-    }
+    if (!result) return;
     const s = result.summary!;
     if (o.json) return printJson(s);
     const chosen = s.choices.map((c) => `${c.edge.split('#')[0]}: ${c.choice}`).join(', ');
