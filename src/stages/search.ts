@@ -93,23 +93,46 @@ export async function searchedArchPath(run: string, runsDir?: string): Promise<s
   return file;
 }
 
+type Targets = { y: Float32Array | Int32Array; yVar?: Float32Array };
+
+/**
+ * The likelihood's targets of the training and validation rows: their labels, or (distill) the
+ * teacher's ensemble predictive, computed for both parts in one pass over the stored samples.
+ */
 async function targets(
   config: SearchConfig,
-  part: PartArrays,
+  parts: [PartArrays, PartArrays],
   shape: number[],
   task: 'regression' | 'classification',
   teacherDir: string | null,
-): Promise<{ y: Float32Array | Int32Array; yVar?: Float32Array }> {
-  if (config.objective === 'labels' || !teacherDir) return { y: part.y };
+): Promise<[Targets, Targets]> {
+  if (config.objective === 'labels' || !teacherDir) return [{ y: parts[0].y }, { y: parts[1].y }];
   const spec = analyzeSpec(JSON.parse(await fs.readFile(path.join(teacherDir, 'spec.json'), 'utf8')));
-  const x = tf.tensor(part.x, [part.rows, ...shape]);
+  const rows = parts[0].rows + parts[1].rows;
+  const xs = new Float32Array(parts[0].x.length + parts[1].x.length);
+  xs.set(parts[0].x);
+  xs.set(parts[1].x, parts[0].x.length);
+  const x = tf.tensor(xs, [rows, ...shape]);
   try {
     const pred = await ensemblePredictive(
-      { analysis: spec, task, x, y: part.y, target: null },
+      { analysis: spec, task, x, y: new Float32Array(rows), target: null },
       readSamples(await runSampleFiles(teacherDir)),
     );
-    if (pred.task === 'classification') return { y: Float32Array.from(pred.probs) };
-    return { y: Float32Array.from(pred.mean), yVar: Float32Array.from(pred.variance) };
+    const n0 = parts[0].rows;
+    if (pred.task === 'classification') {
+      const k = pred.classes;
+      return [
+        { y: Float32Array.from(pred.probs.subarray(0, n0 * k)) },
+        { y: Float32Array.from(pred.probs.subarray(n0 * k)) },
+      ];
+    }
+    return [
+      {
+        y: Float32Array.from(pred.mean.subarray(0, n0)),
+        yVar: Float32Array.from(pred.variance.subarray(0, n0)),
+      },
+      { y: Float32Array.from(pred.mean.subarray(n0)), yVar: Float32Array.from(pred.variance.subarray(n0)) },
+    ];
   } finally {
     x.dispose();
   }
@@ -180,10 +203,7 @@ export async function searchStructure(
       `searching ${sa.space.name} (${supernetParameters} supernet weights, ${layout.logits.filter((l) => l !== null).length} searchable edges) ` +
         `on ${train.rows} training and ${validation.rows} validation rows of ${config.dataset} split ${config.split}, objective ${config.objective}`,
     );
-    const [tTrain, tVal] = [
-      await targets(config, train, shape, task, teacherDir),
-      await targets(config, validation, shape, task, teacherDir),
-    ];
+    const [tTrain, tVal] = await targets(config, [train, validation], shape, task, teacherDir);
     const data: SearchData = {
       task,
       objective: config.objective,
