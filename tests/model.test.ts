@@ -156,6 +156,36 @@ describe('architecture specs', () => {
 });
 
 describe('chainMatMul', () => {
+  it('large products (the 2-D rewrites on wasm) equal tf.matMul, values and gradients', () => {
+    // B·n·m ≥ 2^16 takes the rewrites: shared left side, shared right side, and one product per chain.
+    for (const [ca, cb] of [
+      [1, 3],
+      [3, 1],
+      [3, 3],
+    ]) {
+      const a = tf.randomNormal([ca, 64, 48], 0, 1, 'float32', 10 + ca);
+      const b = tf.randomNormal([cb, 48, 40], 0, 1, 'float32', 20 + cb);
+      const r = tf.randomNormal([3, 64, 40], 0, 1, 'float32', 30);
+      const tile = (t: tf.Tensor) => (t.shape[0] === 1 ? tf.tile(t, [3, 1, 1]) : t);
+      const loss = (mm: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor) => (x: tf.Tensor, y: tf.Tensor) =>
+        tf.sum(tf.mul(tf.tanh(tf.mul(mm(x, y), 0.1)), r));
+      const value = chainMatMul(a, b);
+      const ref = tf.matMul(tile(a) as tf.Tensor3D, tile(b) as tf.Tensor3D);
+      expect(value.shape).toEqual([3, 64, 40]);
+      expect(tf.max(tf.abs(tf.sub(value, ref))).dataSync()[0]).toBeLessThan(1e-4);
+      const ours = tf.grads(loss(chainMatMul))([a, b]);
+      const theirs = tf.grads(loss((x, y) => tf.matMul(tile(x) as tf.Tensor3D, tile(y) as tf.Tensor3D)))([
+        a,
+        b,
+      ]);
+      for (let i = 0; i < 2; i++) {
+        expect(ours[i].shape).toEqual(theirs[i].shape);
+        expect(tf.max(tf.abs(tf.sub(ours[i], theirs[i]))).dataSync()[0]).toBeLessThan(1e-4);
+      }
+      tf.dispose([a, b, r, value, ref, ...ours, ...theirs]);
+    }
+  });
+
   it('has the gradient of tf.matMul, including a side broadcast over the chain axis', () => {
     const a = tf.randomNormal([1, 5, 4], 0, 1, 'float32', 1);
     const b = tf.randomNormal([3, 4, 2], 0, 1, 'float32', 2);
