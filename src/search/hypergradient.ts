@@ -56,13 +56,22 @@ export function secondOrderHypergradient(
   train: { batch: ObjectiveBatch; noise: Noise },
   val: { batch: ObjectiveBatch; noise: Noise },
   o: SecondOrderOptions,
+  /** ∇_θ L(θ, h) on the training batch, when the caller already has it. */
+  lowerGrad?: tf.Tensor[],
 ): tf.Tensor[] {
   return tf.tidy(() => {
-    const gL = lowerGradient(ctx, theta, h, train.batch, train.noise);
+    const gL = lowerGrad ?? lowerGradient(ctx, theta, h, train.batch, train.noise);
     const thetaPrime = theta.map((t, i) => tf.add(t, tf.mul(o.xi, gL[i])));
-    const v = gradsWrt((t) => upperObjective(ctx, t, h, val.batch, val.noise), thetaPrime);
-    const direct = firstOrderHypergradient(ctx, thetaPrime, h, val.batch, val.noise);
-    const norm = Math.sqrt(v.reduce((s, t) => s + tf.sum(tf.square(t)).dataSync()[0], 0));
+    // v = ∇_θ′ Q and the direct ∂Q/∂h from one backward pass.
+    const nT = thetaPrime.length;
+    const both = gradsWrt(
+      (xs) => upperObjective(ctx, xs.slice(0, nT), xs.slice(nT), val.batch, val.noise),
+      [...thetaPrime, ...h],
+    );
+    const v = both.slice(0, nT);
+    const direct = both.slice(nT);
+    const squares = tf.stack(v.map((t) => tf.sum(tf.square(t)))).dataSync();
+    const norm = Math.sqrt(Array.from(squares).reduce((s, q) => s + q, 0));
     if (!(norm > 0)) return direct;
     const r = (o.epsilon ?? 0.01) / norm;
     const shifted = (sign: number) => theta.map((t, i) => tf.add(t, tf.mul(sign * r, v[i])));

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { groupMask, supernetForward, type SupernetLayout } from './supernet.js';
+import { groupMasks, supernetForward, type SupernetLayout } from './supernet.js';
 
 /**
  * The generalized bilevel objective (DESIGN §3, Bakhteev 2018), on minibatches:
@@ -104,16 +104,15 @@ export function weightKl(
   h: tf.Tensor[],
   gammas: (tf.Tensor1D | null)[],
   gammaFloor: number,
+  masks: (tf.Tensor1D | null)[] = groupMasks(layout, gammas),
 ): tf.Scalar {
-  const terms = layout.groups.map((g) => {
+  const terms = layout.groups.map((g, k) => {
     const mu = theta[g.mean];
     const s2 = tf.square(tf.softplus(theta[g.rho]));
     const logA = h[g.logA];
-    const gamma = gammas[g.edge];
+    const mask = masks[k];
     // prior variance γ̄²/A; log of the precision ratio: log(A σ²/γ̄²)
-    const logPriorPrec = gamma
-      ? tf.sub(logA, tf.mul(2, tf.log(tf.maximum(groupMask(g, gamma), gammaFloor))))
-      : logA;
+    const logPriorPrec = mask ? tf.sub(logA, tf.mul(2, tf.log(tf.maximum(mask, gammaFloor)))) : logA;
     const prec = tf.exp(logPriorPrec);
     const t = tf.sub(tf.mul(prec, tf.add(s2, tf.square(mu))), tf.add(1, tf.add(logPriorPrec, tf.log(s2))));
     return tf.mul(0.5, tf.sum(t));
@@ -215,10 +214,11 @@ function terms(
   noise?: tf.Tensor[],
 ): Terms {
   const gammas = ctx.gammas(h);
-  const out = supernetForward(ctx.layout, { theta, gammas, x: batch.x, noise });
+  const masks = groupMasks(ctx.layout, gammas);
+  const out = supernetForward(ctx.layout, { theta, gammas, x: batch.x, noise, masks });
   const ll = batchLogLikelihood(out, batch, ctx.task, ctx.objective);
   const loglik = tf.mul(ll, ctx.n / batch.x.shape[0]) as tf.Scalar;
-  const kl = weightKl(ctx.layout, theta, h, gammas, ctx.meta.gammaFloor);
+  const kl = weightKl(ctx.layout, theta, h, gammas, ctx.meta.gammaFloor, masks);
   return { loglik, kl };
 }
 

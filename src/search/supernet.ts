@@ -27,8 +27,8 @@ export interface GroupSlot {
   rho: number;
   bias: number;
   logA: number;
-  /** [members, width] 0/1 matrix: row c is 1 on the first width_c units. */
-  widthMask: Float32Array;
+  /** [K, width] 0/1 matrix over the edge's K choices: row c is 1 on the first width_c units of a member c. */
+  choiceMask: Float32Array;
 }
 
 export interface SupernetLayout {
@@ -36,6 +36,10 @@ export interface SupernetLayout {
   groups: GroupSlot[];
   /** For each edge, the index of its logits in h (edges with one choice have none: γ = [1]). */
   logits: (number | null)[];
+  /** Indices into `groups` of each edge's kernel groups. */
+  groupsByEdge: number[][];
+  /** Each node's aggregation. */
+  aggregates: Map<string, 'sum' | 'concat'>;
   thetaNames: string[];
   hNames: string[];
 }
@@ -54,8 +58,8 @@ export function supernetLayout(sa: SpaceAnalysis): SupernetLayout {
       }
       sa.groups[ei].forEach((g, gi) => {
         const w = g.kernelShape[g.kernelShape.length - 1];
-        const widthMask = new Float32Array(g.members.length * w);
-        g.members.forEach((m, r) => widthMask.fill(1, r * w, r * w + m.width));
+        const choiceMask = new Float32Array(e.choices.length * w);
+        g.members.forEach((m) => choiceMask.fill(1, m.choice * w, m.choice * w + m.width));
         const name = `${e.from}->${e.to}#${ei}/${g.key}`;
         groups.push({
           edge: ei,
@@ -65,12 +69,14 @@ export function supernetLayout(sa: SpaceAnalysis): SupernetLayout {
           rho: thetaNames.push(`${name}/rho`) - 1,
           bias: thetaNames.push(`${name}/bias`) - 1,
           logA: hNames.push(`${name}/logA`) - 1,
-          widthMask,
+          choiceMask,
         });
       });
     }
   }
-  return { sa, groups, logits, thetaNames, hNames };
+  const groupsByEdge = sa.space.edges.map((_, ei) => groups.flatMap((g, k) => (g.edge === ei ? [k] : [])));
+  const aggregates = new Map(sa.space.nodes.map((n) => [n.id, n.aggregate ?? 'sum'] as const));
+  return { sa, groups, groupsByEdge, aggregates, logits, thetaNames, hNames };
 }
 
 const softplusInverse = (y: number) => Math.log(Math.expm1(y));
@@ -108,9 +114,18 @@ export function initialParameters(
 export function groupMask(g: GroupSlot, gamma: tf.Tensor1D): tf.Tensor1D {
   const w = g.info.kernelShape[g.info.kernelShape.length - 1];
   const K = gamma.shape[0];
-  const m = new Float32Array(K * w);
-  g.info.members.forEach((mem, r) => m.set(g.widthMask.subarray(r * w, (r + 1) * w), mem.choice * w));
-  return tf.squeeze(tf.matMul(tf.expandDims(gamma, 0), tf.tensor2d(m, [K, w])), [0]) as tf.Tensor1D;
+  return tf.squeeze(
+    tf.matMul(tf.expandDims(gamma, 0), tf.tensor2d(g.choiceMask, [K, w])),
+    [0],
+  ) as tf.Tensor1D;
+}
+
+/** Every group's mask for the edges' γ (null for single-choice edges, whose mask is all ones). */
+export function groupMasks(layout: SupernetLayout, gammas: (tf.Tensor1D | null)[]): (tf.Tensor1D | null)[] {
+  return layout.groups.map((g) => {
+    const gamma = gammas[g.edge];
+    return gamma ? groupMask(g, gamma) : null;
+  });
 }
 
 /** Pre-activation of a dense or conv kernel: its mean, plus local-reparameterization noise when given. */
@@ -140,30 +155,29 @@ export interface SupernetInput {
   x: tf.Tensor;
   /** Standard-normal noise per group (shape of its pre-activation), or omitted for the mean network. */
   noise?: tf.Tensor[];
+  /** The groups' masks for these γ ({@link groupMasks}), when the caller already has them. */
+  masks?: (tf.Tensor1D | null)[];
 }
 
 /** Output [B, ...] of the supernet. */
 export function supernetForward(layout: SupernetLayout, input: SupernetInput): tf.Tensor {
   const { sa } = layout;
   const values = new Map<string, tf.Tensor>([[INPUT, input.x]]);
-  const groupsByEdge = new Map<number, { slot: GroupSlot; k: number }[]>();
-  layout.groups.forEach((slot, k) => {
-    const list = groupsByEdge.get(slot.edge) ?? [];
-    list.push({ slot, k });
-    groupsByEdge.set(slot.edge, list);
-  });
+  const masks = input.masks ?? groupMasks(layout, input.gammas);
   for (const id of sa.order.slice(1)) {
     const outs = sa.incoming.get(id)!.map((ei) => {
       const e = sa.space.edges[ei];
       const h = values.get(e.from)!;
-      const gamma = input.gammas[ei] ?? tf.ones([1]);
+      const gamma = input.gammas[ei];
       const outWidth = sa.edgeShapes[ei][sa.edgeShapes[ei].length - 1];
       const terms: tf.Tensor[] = [];
-      for (const { slot, k } of groupsByEdge.get(ei) ?? []) {
+      for (const k of layout.groupsByEdge[ei]) {
+        const slot = layout.groups[k];
         const mu = input.theta[slot.mean];
         const sigma = tf.softplus(input.theta[slot.rho]);
         const z = tf.add(preActivation(slot, h, mu, sigma, input.noise?.[k]), input.theta[slot.bias]);
-        let t = tf.mul(activate(z, slot.info.op.activation), groupMask(slot, gamma as tf.Tensor1D));
+        const a = activate(z, slot.info.op.activation);
+        let t = masks[k] ? tf.mul(a, masks[k]!) : a;
         const w = slot.info.kernelShape[slot.info.kernelShape.length - 1];
         if (w < outWidth)
           t = tf.pad(t, [...t.shape.slice(0, -1).map(() => [0, 0] as [number, number]), [0, outWidth - w]]);
@@ -171,7 +185,6 @@ export function supernetForward(layout: SupernetLayout, input: SupernetInput): t
       }
       e.choices.forEach((c, ci) => {
         if (c.op.type === 'dense' || c.op.type === 'conv2d' || c.op.type === 'zero') return;
-        const g = tf.reshape(tf.slice(gamma, [ci], [1]), []);
         let y: tf.Tensor;
         switch (c.op.type) {
           case 'maxPool':
@@ -188,11 +201,11 @@ export function supernetForward(layout: SupernetLayout, input: SupernetInput): t
           default: // identity, dropout (the identity at evaluation)
             y = h;
         }
-        terms.push(e.choices.length === 1 ? y : tf.mul(y, g));
+        terms.push(gamma ? tf.mul(y, tf.reshape(tf.slice(gamma, [ci], [1]), [])) : y);
       });
       return terms.length === 1 ? terms[0] : tf.addN(terms);
     });
-    const agg = sa.space.nodes.find((n) => n.id === id)!.aggregate ?? 'sum';
+    const agg = layout.aggregates.get(id)!;
     values.set(id, outs.length === 1 ? outs[0] : agg === 'sum' ? tf.addN(outs) : tf.concat(outs, -1));
   }
   return values.get(sa.space.output)!;

@@ -219,14 +219,14 @@ export async function runSearch(
             gH = firstOrderHypergradient(ctxFor(gVal.gammas), theta, h, valBatch, noiseV);
           else {
             // One set of γ noise for both levels keeps the finite difference consistent.
-            const ctx2 = ctxFor(gTrain.gammas);
             gH = secondOrderHypergradient(
-              ctx2,
+              ctxT,
               theta,
               h,
               { batch: trainBatch, noise: noiseT },
               { batch: valBatch, noise: noiseV },
               { xi: settings.learningRate },
+              gTheta,
             );
           }
           optTheta.applyGradients(named(theta, gTheta));
