@@ -18,13 +18,11 @@ const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
  * pooling, softmax) are not counted.
  */
 export function layerMacs(a: Analysis): LayerMacs[] {
-  // Nodes whose value depends on a parameter (everything downstream of the first dense/conv edge).
-  const dependsOnParams = new Set<string>();
   const out: LayerMacs[] = [];
   for (const id of a.order.slice(1)) {
     for (const ei of a.incoming.get(id)!) {
       const e = a.spec.edges[ei];
-      const fromParams = e.from !== INPUT && dependsOnParams.has(e.from);
+      const fromParams = !a.dataNodes.has(e.from);
       const inShape = e.from === INPUT ? a.spec.input : a.shapes.get(e.from)!;
       const outShape = a.edgeOutputShapes[ei];
       if (e.op.type === 'dense') {
@@ -40,7 +38,6 @@ export function layerMacs(a: Analysis): LayerMacs[] {
           needsInputGradient: fromParams,
         });
       }
-      if (fromParams || e.op.type === 'dense' || e.op.type === 'conv2d') dependsOnParams.add(id);
     }
   }
   return out;
@@ -56,22 +53,14 @@ export interface FlopCount {
    * is not useful work and is not counted, even where the code computes it.
    */
   backward: number;
-  /** Input gradients computed but not needed: a dense layer fed the data through `flatten` (see notes). */
-  wastedBackward: number;
 }
 
 export function flopsPerExample(a: Analysis): FlopCount {
   let forward = 0;
   let backward = 0;
-  let wasted = 0;
   for (const l of layerMacs(a)) {
     forward += 2 * l.macs;
     backward += 2 * l.macs * (l.needsInputGradient ? 2 : 1);
-    // forward.ts uses the data-gradient-free matmul only for dense edges straight from `input`; a dense
-    // edge after a `flatten` of the input still computes dX = dY·Wᵀ (conv input gradients are skipped by
-    // the tape, because the data is not on the path to the parameters).
-    const e = a.spec.edges[l.edge];
-    if (l.op === 'dense' && !l.needsInputGradient && e.from !== INPUT) wasted += 2 * l.macs;
   }
-  return { forward, backward, wastedBackward: wasted };
+  return { forward, backward };
 }

@@ -135,11 +135,7 @@ const EFFICIENCY_TARGET = { op: '>=', value: 0.6, on: 'ratio', text: 'efficiency
 function trainFigures(section: 'sgld' | 'distill', r: TrainStepResult, y: Yardstick): Figure[] {
   const what = section === 'sgld' ? 'SGLD step' : 'distill step';
   const key = `${section}.${r.arch}`;
-  const note =
-    `median of ${r.steps} steps; ${round(r.flops / 1e6)} MFLOP useful per step` +
-    (r.wastedFlops
-      ? ` (+${round(r.wastedFlops / 1e6)} MFLOP computed but not needed: the first dense layer's data gradient)`
-      : '');
+  const note = `median of ${r.steps} steps; ${round(r.flops / 1e6)} MFLOP useful per step`;
   const gf: Figure = {
     key: `${key}.gflops`,
     section,

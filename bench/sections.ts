@@ -144,8 +144,6 @@ export interface TrainStepResult extends StepTiming {
   parameters: number;
   /** Useful matmul/conv FLOPs of one step. */
   flops: number;
-  /** FLOPs the step computes without needing them (the data gradient of a dense layer after flatten). */
-  wastedFlops: number;
   gflops: number;
   /** Whether every timed step also recorded a posterior sample. */
   recordsSamples: boolean;
@@ -184,7 +182,6 @@ export async function sgldStep(
       batch,
       parameters: a.parameterCount,
       flops,
-      wastedFlops: batch * f.wastedBackward,
       gflops: flops / (t.ms * 1e6),
       recordsSamples: Boolean(b.recordSamples),
     };
@@ -257,7 +254,6 @@ export async function distillStep(arch: string, batch: number, b: Budget): Promi
       batch,
       parameters: P,
       flops,
-      wastedFlops: batch * f.wastedBackward,
       gflops: flops / (ms * 1e6),
       recordsSamples: false,
     };

@@ -61,15 +61,7 @@ export function forward(
     byEdge.set(p.edge, list);
   });
   let dropoutCount = 0;
-  const dataNodes = new Set([INPUT]);
-  const parameterFree = new Set(['flatten', 'identity', 'maxPool', 'dropout']);
   for (const id of a.order.slice(1)) {
-    if (
-      a.incoming
-        .get(id)!
-        .every((ei) => parameterFree.has(a.spec.edges[ei].op.type) && dataNodes.has(a.spec.edges[ei].from))
-    )
-      dataNodes.add(id);
     const outs = a.incoming.get(id)!.map((ei) => {
       const e = a.spec.edges[ei];
       const h = values.get(e.from)!;
@@ -78,7 +70,7 @@ export function forward(
         case 'dense': {
           const [w, b] = byEdge.get(ei)!;
           // The input, and what parameter-free ops make of it (e.g. a flatten), is data: its gradient is never needed.
-          const mm = dataNodes.has(e.from) ? dataMatMul : chainMatMul;
+          const mm = a.dataNodes.has(e.from) ? dataMatMul : chainMatMul;
           const z = tf.add(mm(h, w), tf.expandDims(b, 1));
           return activate(z, op.activation);
         }

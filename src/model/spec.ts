@@ -77,6 +77,11 @@ export interface Analysis {
   params: ParamInfo[];
   parameterCount: number;
   outputShape: number[];
+  /**
+   * Nodes whose value is data: the input, and what parameter-free ops (flatten, identity, max-pool,
+   * dropout) make of data. Their gradient is never needed.
+   */
+  dataNodes: Set<string>;
 }
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
@@ -346,7 +351,15 @@ export function analyzeSpec(raw: unknown, where = 'architecture'): Analysis {
     edges,
     output: s.output as string,
   };
+  const parameterFree = new Set(['flatten', 'identity', 'maxPool', 'dropout']);
+  const dataNodes = new Set([INPUT]);
+  for (const id of order.slice(1))
+    if (
+      incoming.get(id)!.every((ei) => parameterFree.has(edges[ei].op.type) && dataNodes.has(edges[ei].from))
+    )
+      dataNodes.add(id);
   return {
+    dataNodes,
     spec,
     order,
     incoming,
