@@ -14,17 +14,6 @@ export class UserError extends Error {
   }
 }
 
-/** Thrown by stages that the pipeline names but that are not built yet. */
-export class NotImplementedStageError extends UserError {
-  constructor(
-    readonly stage: string,
-    detail: string,
-  ) {
-    super(`stage '${stage}' is not implemented yet: ${detail}`, 3);
-    this.name = 'NotImplementedStageError';
-  }
-}
-
 /** Message of any thrown value, for one-line reporting. */
 export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

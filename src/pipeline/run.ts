@@ -1,4 +1,3 @@
-import { NotImplementedStageError } from '../core/errors.js';
 import type { SaveResult } from '../data/store.js';
 import { importTable, prepareBuiltin, resolveRelative } from '../stages/prepare.js';
 import { pipelineSplits, sampleSplits, type MetricSummary } from '../stages/teacher-splits.js';
@@ -21,9 +20,6 @@ const SECTION: Record<StageName, keyof PipelineConfig | null> = {
   evaluate: 'evaluation',
   export: 'export',
 };
-
-/** Stages that are not built yet, with where they will come from. */
-const NOT_BUILT: Partial<Record<StageName, string>> = {};
 
 export interface RunOptions extends StageContext {
   /** The pipeline file's path, for resolving relative paths and for messages. */
@@ -53,13 +49,8 @@ export async function runPipeline(config: PipelineConfig, opts: RunOptions): Pro
   const log = opts.log ?? (() => {});
   const results: StageResult[] = [];
   for (const stage of plannedStages(config, opts.stages)) {
-    const notBuilt = NOT_BUILT[stage];
-    if (notBuilt) {
-      const done = results.map((r) => r.stage).join(', ') || 'none';
-      throw new NotImplementedStageError(stage, `${notBuilt} (stages completed: ${done})`);
-    }
     log(`stage ${stage}: start`);
-    const result = await STAGE_RUNNERS[stage]!(config, opts);
+    const result = await STAGE_RUNNERS[stage](config, opts);
     results.push(result);
     log(`stage ${stage}: ${result.summary}`);
     if (result.status === 'interrupted') break;
@@ -182,9 +173,7 @@ async function runExport(config: PipelineConfig, opts: RunOptions): Promise<Stag
   };
 }
 
-const STAGE_RUNNERS: Partial<
-  Record<StageName, (config: PipelineConfig, opts: RunOptions) => Promise<StageResult>>
-> = {
+const STAGE_RUNNERS: Record<StageName, (config: PipelineConfig, opts: RunOptions) => Promise<StageResult>> = {
   prepare: runPrepare,
   sample: runSample,
   search: runSearch,
