@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../src/core/rng.js';
-import { temperedKl } from '../src/distill/losses.js';
+import { studentLoss } from '../src/distill/student-loss.js';
 import { resolveArch } from '../src/model/builtins.js';
-import { forward, initialWeights, unflatten } from '../src/model/forward.js';
+import { initialWeights, unflatten } from '../src/model/forward.js';
 import type { Analysis } from '../src/model/spec.js';
 import { chainSeed, runChains, type SamplerSettings } from '../src/teacher/chains.js';
 import type { PosteriorModel } from '../src/teacher/posterior.js';
@@ -195,7 +195,7 @@ export async function sgldStep(
  * variables, minimizing the tempered forward KL (T = 1) between `samplesPerBatch` = 1 teacher sample
  * (gathered from the stored weights) and the student on a minibatch of inputs (no input noise, like
  * pipelines/mnist-quick.json), the loss read back with `dataSync` as the stage does for its trace.
- * The closure below is the stage's, line for line; the teacher has the same architecture as the student.
+ * The loss is the stages' own `studentLoss`; the teacher has the same architecture as the student.
  */
 export async function distillStep(arch: string, batch: number, b: Budget): Promise<TrainStepResult> {
   const studentA = await resolveArch(arch, { input: MNIST_SHAPE, outputUnits: 10 });
@@ -227,11 +227,15 @@ export async function distillStep(arch: string, batch: number, b: Budget): Promi
       () =>
         tf.tidy(() => {
           const xb = tf.gather(X, tf.tensor1d(ids, 'int32'));
-          const xin = tf.expandDims(xb, 0);
-          const tParams = unflatten(teacherA, tf.gather(teacherW, tf.tensor1d(pick, 'int32')) as tf.Tensor2D);
-          const tOut = forward(teacherA, tParams, xin);
-          const sOut = forward(studentA, params, xin);
-          return temperedKl(tOut, sOut, { temperature: config.temperature, direction: config.klDirection });
+          return studentLoss(
+            { task: 'classification', temperature: config.temperature, klDirection: config.klDirection },
+            teacherA,
+            studentA,
+            params,
+            tf.gather(teacherW, tf.tensor1d(pick, 'int32')) as tf.Tensor2D,
+            null,
+            tf.expandDims(xb, 0),
+          );
         }) as tf.Scalar,
       true,
       params,

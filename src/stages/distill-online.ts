@@ -5,8 +5,8 @@ import { writeFileAtomic } from '../core/atomic-write.js';
 import { pathExists } from '../core/json-file.js';
 import { Rng } from '../core/rng.js';
 import type { PartArrays } from '../data/store.js';
-import { gaussianStudentLoss, temperedKl } from '../distill/losses.js';
-import { forward, initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
+import { studentLoss } from '../distill/student-loss.js';
+import { initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
 import type { Analysis } from '../model/spec.js';
 import { loadChainState, saveChainState } from '../teacher/chain-state.js';
 import { chainSeed, runChains, type ChainSnapshot } from '../teacher/chains.js';
@@ -125,24 +125,14 @@ export async function trainOnline(
                     xb,
                     tf.mul(tf.tensor(noiseBuf.subarray(0, xb.size), xb.shape), config.inputNoise),
                   );
-                const xin = tf.expandDims(xb, 0);
-                const tOut = forward(
+                return studentLoss(
+                  { task, temperature: config.temperature, klDirection: config.klDirection },
                   teacherA,
-                  unflatten(teacherA, tf.tensor2d(tW, [samples.length, teacherA.parameterCount])),
-                  xin,
-                );
-                const sOut = forward(studentA, params, xin);
-                if (task === 'classification')
-                  return temperedKl(tOut, sOut, {
-                    temperature: config.temperature,
-                    direction: config.klDirection,
-                  });
-                const [mu, logVar] = tf.split(tf.squeeze(sOut, [0]), 2, 1);
-                return gaussianStudentLoss(
-                  tf.squeeze(tOut, [2]),
-                  tf.expandDims(tf.tensor1d(tVar), 1),
-                  tf.squeeze(mu, [1]),
-                  tf.squeeze(logVar, [1]),
+                  studentA,
+                  params,
+                  tf.tensor2d(tW, [samples.length, teacherA.parameterCount]),
+                  task === 'regression' ? tf.tensor1d(tVar) : null,
+                  tf.expandDims(xb, 0),
                 );
               }) as tf.Scalar,
             true,

@@ -14,7 +14,7 @@ import type { Analysis } from '../model/spec.js';
 import { loadChainState, saveChainState } from '../teacher/chain-state.js';
 import { readInputTable, standardizedInputs } from '../data/input-table.js';
 import { readAllSamples } from '../teacher/sample-store.js';
-import { gaussianStudentLoss, temperedKl } from '../distill/losses.js';
+import { studentLoss } from '../distill/student-loss.js';
 import type { StageContext } from './context.js';
 import { readStudentWeights, STUDENT_WEIGHTS } from './student-run.js';
 import type { SampleConfig } from './sample.js';
@@ -280,23 +280,16 @@ async function train_(
                   tf.mul(tf.tensor(noiseBuf.subarray(0, xb.size), xb.shape), config.inputNoise),
                 );
               }
-              const xin = tf.expandDims(xb, 0);
-              const tParams = unflatten(
+              const pickT = tf.tensor1d(pick, 'int32');
+              return studentLoss(
+                { task, temperature: config.temperature, klDirection: config.klDirection },
                 teacherA,
-                tf.gather(teacherW, tf.tensor1d(pick, 'int32')) as tf.Tensor2D,
+                studentA,
+                params,
+                tf.gather(teacherW, pickT) as tf.Tensor2D,
+                task === 'regression' ? (tf.gather(teacherVar, pickT) as tf.Tensor1D) : null,
+                tf.expandDims(xb, 0),
               );
-              const tOut = forward(teacherA, tParams, xin); // [k, b, units]; not differentiated (not in the var list)
-              const sOut = forward(studentA, params, xin); // [1, b, units]
-              if (task === 'classification') {
-                return temperedKl(tOut, sOut, {
-                  temperature: config.temperature,
-                  direction: config.klDirection,
-                });
-              }
-              const tMeans = tf.squeeze(tOut, [2]);
-              const tVars = tf.expandDims(tf.gather(teacherVar, tf.tensor1d(pick, 'int32')), 1);
-              const [mu, logVar] = tf.split(tf.squeeze(sOut, [0]), 2, 1);
-              return gaussianStudentLoss(tMeans, tVars, tf.squeeze(mu, [1]), tf.squeeze(logVar, [1]));
             }) as tf.Scalar,
           true,
           params,
