@@ -10,6 +10,7 @@ import {
   type Op,
 } from '../model/spec.js';
 import type { SupernetLayout } from './supernet.js';
+import { softmax64 } from './relaxations.js';
 
 /**
  * From a trained supernet to a discrete architecture (DESIGN §3, "Result"):
@@ -47,19 +48,12 @@ export function relativeDensity(mu: Float32Array, rho: Float32Array): Float32Arr
   });
 }
 
-function softmax(v: Float32Array): number[] {
-  const m = Math.max(...v);
-  const e = Array.from(v, (x) => Math.exp(x - m));
-  const z = e.reduce((a, b) => a + b, 0);
-  return e.map((x) => x / z);
-}
-
 /** One-hot γ per edge at the argmax of its logits (for the supernet's equivalence with the export). */
 export function chosenCandidates(layout: SupernetLayout, h: Float32Array[]): number[] {
   return layout.sa.space.edges.map((_, ei) => {
     const li = layout.logits[ei];
     if (li === null) return 0;
-    const p = softmax(h[li]);
+    const p = Array.from(softmax64(h[li]));
     return p.indexOf(Math.max(...p));
   });
 }
@@ -99,11 +93,9 @@ export function discretize(
   // Pruning masks per group (1 = kept).
   let prunedCount = 0;
   let total = 0;
-  const keepMask = new Map<number, Uint8Array>();
+  const keepMask = pruneMasks(layout, values, pruneThreshold);
   layout.groups.forEach((g, k) => {
-    const dens = relativeDensity(values.theta[g.mean], values.theta[g.rho]);
-    const m = Uint8Array.from(dens, (d) => (d > pruneThreshold ? 0 : 1));
-    keepMask.set(k, m);
+    const m = keepMask[k];
     if (keepEdge(g.edge) && slotOf(g.edge)?.slot === g) {
       total += m.length;
       prunedCount += m.length - m.reduce((a, b) => a + b, 0);
@@ -145,7 +137,7 @@ export function discretize(
       set = set.filter((u) =>
         outEdges.some((ei) => {
           const { slot, width } = slotOf(ei)!;
-          const mask = keepMask.get(layout.groups.indexOf(slot))!;
+          const mask = keepMask[layout.groups.indexOf(slot)];
           const W = slot.info.kernelShape[slot.info.kernelShape.length - 1];
           const cin = slot.info.kernelShape[slot.info.kernelShape.length - 2];
           const taps = slot.info.op.type === 'conv2d' ? slot.info.op.kernelSize ** 2 : 1;
@@ -225,7 +217,7 @@ export function discretize(
       continue;
     }
     const mu = values.theta[slot.mean];
-    const mask = keepMask.get(k)!;
+    const mask = keepMask[k];
     const cin = slot.info.kernelShape[slot.info.kernelShape.length - 2];
     const taps = slot.info.op.type === 'conv2d' ? slot.info.op.kernelSize ** 2 : 1;
     let o = p.offset;
@@ -238,7 +230,7 @@ export function discretize(
   }
   const choices = edges.map((e, ei) => {
     const li = layout.logits[ei];
-    const p = li === null ? [1] : softmax(values.h[li]);
+    const p = li === null ? [1] : Array.from(softmax64(values.h[li]));
     return {
       edge: `${e.from}->${e.to}#${ei}`,
       choice: keepEdge(ei) ? e.choices[chosen[ei]].label : isZero(ei) ? 'zero' : 'dropped',
