@@ -291,4 +291,19 @@ describe('distillation', () => {
       `run 'full' already exists at ${path.join(runsDir, 'full')}; pass --resume to continue it or --force to replace it`,
     );
   });
+
+  it('the live tensor count stays flat over 10 000 distillation steps', async () => {
+    const counts: number[] = [];
+    const r = await distillStudent(student('cls-t', { epochs: 53, batchSize: 1 }), {
+      run: 'leak',
+      dataDir,
+      runsDir,
+      onProgress: (step) => {
+        if (step % 1000 === 0) counts.push(tf.memory().numTensors);
+      },
+    });
+    expect(r.completed).toBe(true);
+    expect(counts.length).toBeGreaterThanOrEqual(10); // ≥ 10 000 steps observed
+    expect(new Set(counts.slice(1)).size, counts.join(' ')).toBe(1); // flat after the first 1 000 (kernel warm-up)
+  });
 });

@@ -150,6 +150,24 @@ describe('sampler properties', () => {
     tf.dispose([x, y]);
   });
 
+  it('the live tensor count stays flat over 10 000 steps of every kernel', async () => {
+    const { x, y, model } = data('classification');
+    for (const sampler of ['sgld', 'psgld', 'sghmc'] as const) {
+      const counts: number[] = [];
+      await runChains({
+        model,
+        settings: settings(sampler, { burnIn: 0, thin: 1000, samples: 10 }),
+        x,
+        y,
+        seeds: [1, 2],
+        onSamples: async () => void counts.push(tf.memory().numTensors),
+      });
+      expect(counts).toHaveLength(10); // one reading every 1 000 steps
+      expect(new Set(counts).size, `${sampler}: ${counts.join(' ')}`).toBe(1);
+    }
+    tf.dispose([x, y]);
+  });
+
   it('checkpoints during burn-in, and resuming from such a checkpoint equals an uninterrupted run', async () => {
     const s = settings('psgld', { burnIn: 40, samples: 3 });
     const full = await collect('regression', s, [chainSeed(6, 0)]);

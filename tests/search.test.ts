@@ -293,6 +293,7 @@ describe('structure search', () => {
       ),
     );
     const layout = supernetLayout(sa);
+    const counts: number[] = []; // live tensors after each epoch's state snapshot (320 steps in all)
     const values_ = await runSearch(
       layout,
       data,
@@ -308,7 +309,14 @@ describe('structure search', () => {
         seed: 1,
       },
       presetMetaparameters('evidence', { size: 0.5 }),
+      {
+        onEpoch: async (_point, state) => {
+          await state();
+          counts.push(tf.memory().numTensors);
+        },
+      },
     );
+    expect(new Set(counts.slice(1)).size, counts.join(' ')).toBe(1);
     const result = discretize(layout, values_!, 0.5, 'recovered');
     const byEdge = Object.fromEntries(result.choices.map((c) => [c.edge.split('#')[0], c.choice]));
     expect(byEdge['input->out']).toBe('linear');

@@ -1,5 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng.js';
+import {
+  readOptimizerState,
+  restoreOptimizerState,
+  type SavedOptimizerSlot,
+} from '../model/optimizer-state.js';
 import { drawRelaxationNoise, relaxTf, temperatureAt, type RelaxationKind } from './relaxations.js';
 import { initialParameters, noiseShapes, type SupernetLayout } from './supernet.js';
 import {
@@ -57,8 +62,8 @@ export interface SearchState {
   rng: number[];
   values: TrainedValues;
   optimizers: {
-    theta: { name: string; shape: number[]; values: Float32Array }[];
-    h: { name: string; shape: number[]; values: Float32Array }[];
+    theta: SavedOptimizerSlot[];
+    h: SavedOptimizerSlot[];
   };
 }
 
@@ -149,12 +154,8 @@ export async function runSearch(
   const optTheta = tf.train.adam(settings.learningRate);
   const optH = tf.train.adam(settings.hyperLearningRate);
   if (o.resume) {
-    await optTheta.setWeights(
-      o.resume.optimizers.theta.map((w) => ({ name: w.name, tensor: tf.tensor(w.values, w.shape) })),
-    );
-    await optH.setWeights(
-      o.resume.optimizers.h.map((w) => ({ name: w.name, tensor: tf.tensor(w.values, w.shape) })),
-    );
+    await restoreOptimizerState(optTheta, o.resume.optimizers.theta);
+    await restoreOptimizerState(optH, o.resume.optimizers.h);
   }
   const nTrain = data.train.rows;
   const nVal = data.validation.rows;
@@ -174,14 +175,6 @@ export async function runSearch(
   const named = (list: tf.Variable[], grads: tf.Tensor[]) =>
     list.map((v, i) => ({ name: v.name, tensor: tf.neg(grads[i]) }));
   const snapshot = async (): Promise<SearchState> => {
-    const dump = async (opt: tf.Optimizer) =>
-      Promise.all(
-        (await opt.getWeights()).map(async (w) => ({
-          name: w.name,
-          shape: w.tensor.shape,
-          values: Float32Array.from(await w.tensor.data()),
-        })),
-      );
     return {
       epoch,
       rng: rng.state(),
@@ -189,7 +182,7 @@ export async function runSearch(
         theta: theta.map((t) => Float32Array.from(t.dataSync())),
         h: h.map((t) => Float32Array.from(t.dataSync())),
       },
-      optimizers: { theta: await dump(optTheta), h: await dump(optH) },
+      optimizers: { theta: await readOptimizerState(optTheta), h: await readOptimizerState(optH) },
     };
   };
   try {

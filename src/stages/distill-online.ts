@@ -7,6 +7,13 @@ import { Rng } from '../core/rng.js';
 import type { PartArrays } from '../data/store.js';
 import { studentLoss } from '../distill/student-loss.js';
 import { initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
+import {
+  optimizerStateFiles,
+  optimizerStateFromFiles,
+  readOptimizerState,
+  restoreOptimizerState,
+  type SavedOptimizerSlot,
+} from '../model/optimizer-state.js';
 import type { Analysis } from '../model/spec.js';
 import { loadChainState, saveChainState } from '../teacher/chain-state.js';
 import { chainSeed, runChains, type ChainSnapshot } from '../teacher/chains.js';
@@ -46,7 +53,7 @@ export async function trainOnline(
   let init = initialWeights(studentA, rng);
   let resume: ChainSnapshot | undefined;
   const optimizer = tf.train.adam(config.learningRate);
-  let optimizerState: { name: string; tensor: tf.Tensor }[] | null = null;
+  let optimizerState: SavedOptimizerSlot[] | null = null;
   if (opts.resume && (await pathExists(statePath))) {
     const st = await loadChainState<{
       epoch: number;
@@ -57,10 +64,7 @@ export async function trainOnline(
     epoch = st.meta.epoch;
     rng = Rng.fromState(st.meta.rng);
     init = st.arrays.weights;
-    optimizerState = st.meta.optimizer.map(({ name, shape: s }, i) => ({
-      name,
-      tensor: tf.tensor(st.arrays[`opt${i}`], s),
-    }));
+    optimizerState = optimizerStateFromFiles(st.meta.optimizer, st.arrays);
     resume = {
       ...st.meta.chain,
       weights: st.arrays.chainWeights,
@@ -72,7 +76,7 @@ export async function trainOnline(
   const params = unflatten(studentA, tf.tensor2d(init, [1, studentA.parameterCount])).map((t, i) =>
     tf.variable(t, true, `online_student_${i}`),
   );
-  if (optimizerState) await optimizer.setWeights(optimizerState);
+  if (optimizerState) await restoreOptimizerState(optimizer, optimizerState);
   const X = tf.tensor(inputs, [n, ...shape]);
   const { x: tx, y: ty } = {
     x: tf.tensor(train.x, [train.rows, ...shape]),
@@ -164,12 +168,11 @@ export async function trainOnline(
       path.join(runDir, STUDENT_WEIGHTS),
       new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength),
     );
-    const named = await optimizer.getWeights();
-    const arrays: Record<string, Float32Array> = { weights, chainWeights: chain.weights };
+    const opt = optimizerStateFiles(await readOptimizerState(optimizer));
+    const arrays: Record<string, Float32Array> = { weights, chainWeights: chain.weights, ...opt.arrays };
     if (chain.logNoisePrecision) arrays.chainLogTau = chain.logNoisePrecision;
     if (chain.auxWeights) arrays.chainAux = chain.auxWeights;
     if (chain.auxLogNoisePrecision) arrays.chainAuxLogTau = chain.auxLogNoisePrecision;
-    named.forEach((nt, i) => (arrays[`opt${i}`] = Float32Array.from(nt.tensor.dataSync())));
     const {
       weights: _w,
       logNoisePrecision: _l,
@@ -182,7 +185,7 @@ export async function trainOnline(
       {
         epoch,
         rng: rng.state(),
-        optimizer: named.map((nt) => ({ name: nt.name, shape: nt.tensor.shape })),
+        optimizer: opt.meta,
         chain: chainMeta,
       },
       arrays,

@@ -10,6 +10,13 @@ import { inputShape, loadDataset, partArrays, type PartArrays } from '../data/st
 import { brier, ece, errorRate, nll, rmse } from '../eval/metrics.js';
 import { resolveArch } from '../model/builtins.js';
 import { forward, initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
+import {
+  optimizerStateFiles,
+  optimizerStateFromFiles,
+  readOptimizerState,
+  restoreOptimizerState,
+  type SavedOptimizerSlot,
+} from '../model/optimizer-state.js';
 import type { Analysis } from '../model/spec.js';
 import { loadChainState, saveChainState } from '../teacher/chain-state.js';
 import { readInputTable, standardizedInputs } from '../data/input-table.js';
@@ -61,8 +68,6 @@ export interface StudentSummary {
 }
 
 const STATE = 'student-state.bin';
-
-type NamedTensor = { name: string; tensor: tf.Tensor };
 
 /**
  * Distills a teacher's Monte-Carlo ensemble into one student (DESIGN §2, offline mode): each step
@@ -218,7 +223,7 @@ async function train_(
   let rng = new Rng(config.seed);
   let init = initialWeights(studentA, rng);
   const optimizer = tf.train.adam(config.learningRate);
-  let optimizerState: NamedTensor[] | null = null;
+  let optimizerState: SavedOptimizerSlot[] | null = null;
   if (opts.resume && (await pathExists(statePath))) {
     const st = await loadChainState<{
       epoch: number;
@@ -228,15 +233,12 @@ async function train_(
     epoch = st.meta.epoch;
     rng = Rng.fromState(st.meta.rng);
     init = st.arrays.weights;
-    optimizerState = st.meta.optimizer.map(({ name, shape }, i) => ({
-      name,
-      tensor: tf.tensor(st.arrays[`opt${i}`], shape),
-    }));
+    optimizerState = optimizerStateFromFiles(st.meta.optimizer, st.arrays);
   }
   const params = unflatten(studentA, tf.tensor2d(init, [1, P])).map((t, i) =>
     tf.variable(t, true, `student_${i}`),
   );
-  if (optimizerState) await optimizer.setWeights(optimizerState); // iteration count and both moments
+  if (optimizerState) await restoreOptimizerState(optimizer, optimizerState); // iteration count and both moments
   const teacherW = tf.tensor2d(samples.weights, [samples.rows, samples.parameterCount]);
   const teacherVar = tf.tensor1d(Float32Array.from(samples.noisePrecision, (t) => 1 / t));
   const d = shape.reduce((a, b) => a * b, 1);
@@ -309,13 +311,11 @@ async function train_(
         path.join(runDir, STUDENT_WEIGHTS),
         new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength),
       );
-      const named = await optimizer.getWeights();
-      const arrays: Record<string, Float32Array> = { weights };
-      named.forEach((nt, i) => (arrays[`opt${i}`] = Float32Array.from(nt.tensor.dataSync())));
-      const optimizer_ = named.map((nt) => ({ name: nt.name, shape: nt.tensor.shape }));
+      const opt = optimizerStateFiles(await readOptimizerState(optimizer));
+      const arrays: Record<string, Float32Array> = { weights, ...opt.arrays };
       await saveChainState(
         path.join(runDir, STATE),
-        { epoch, rng: rng.state(), optimizer: optimizer_ },
+        { epoch, rng: rng.state(), optimizer: opt.meta },
         arrays,
       );
       await fs.appendFile(path.join(runDir, 'distill-trace.csv'), `${epoch},${lossSum / steps}\n`);
