@@ -150,6 +150,34 @@ describe('sampler properties', () => {
     tf.dispose([x, y]);
   });
 
+  it('M ≥ N takes the exact full-data gradient: at T = 0 the order of the rows no longer matters', async () => {
+    const { x, y, model } = data('regression');
+    const order = tf.tensor1d(
+      Int32Array.from({ length: 30 }, (_, i) => (i * 7) % 30),
+      'int32',
+    ); // a permutation of the 30 rows
+    const [xp, yp] = [tf.gather(x, order), tf.gather(y, order)];
+    for (const sampler of ['sgld', 'psgld', 'sghmc'] as const) {
+      const run = async (batchSize: number, xs: tf.Tensor, ys: tf.Tensor) => {
+        const out: DrawnSample[] = [];
+        const s = settings(sampler, { temperature: 0, batchSize, burnIn: 20, samples: 1 });
+        await runChains({
+          model,
+          settings: s,
+          x: xs,
+          y: ys,
+          seeds: [chainSeed(4, 0)],
+          onSamples: async (ss) => void out.push(...ss),
+        });
+        return out[0].weights;
+      };
+      const gap = (a: Float32Array, b: Float32Array) => Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+      expect(gap(await run(30, x, y), await run(30, xp, yp)), sampler).toBeLessThan(5e-4); // summation order only
+      expect(gap(await run(8, x, y), await run(8, xp, yp)), sampler).toBeGreaterThan(5e-3); // other minibatches
+    }
+    tf.dispose([x, y, xp, yp, order]);
+  });
+
   it('the live tensor count stays flat over 10 000 steps of every kernel', async () => {
     const { x, y, model } = data('classification');
     for (const sampler of ['sgld', 'psgld', 'sghmc'] as const) {

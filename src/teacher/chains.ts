@@ -122,6 +122,8 @@ export async function runChains(o: ChainRunOptions): Promise<ChainRunResult> {
   const P = a.parameterCount;
   const N = o.x.shape[0];
   const M = Math.min(settings.batchSize, N);
+  // M ≥ N: every row every step, the exact full-data gradient (no minibatch noise, no index draws).
+  const fullBatch = settings.batchSize >= N;
   const noiseSampled = samplesNoise(model);
   const kernel = makeKernel(settings, N);
   const total = settings.burnIn + settings.samples * settings.thin;
@@ -188,7 +190,7 @@ export async function runChains(o: ChainRunOptions): Promise<ChainRunResult> {
   }));
   if (noiseSampled) blocks.push({ offset: C * P, size: 1, shape: [1] });
   const noiseBuf = new Float32Array(C * (P + (noiseSampled ? 1 : 0)));
-  const idx = new Int32Array(C * M);
+  const idx = Int32Array.from({ length: C * M }, (_, i) => i % M);
   const traceEvery = o.traceEvery ?? Math.max(1, Math.floor(total / 500));
   const exampleShape = o.x.shape.slice(1);
 
@@ -203,7 +205,7 @@ export async function runChains(o: ChainRunOptions): Promise<ChainRunResult> {
     const eta = stepSizeAt(settings.stepSize, settings.schedule, step);
     for (let c = 0; c < C; c++) {
       const r = rngs[c];
-      for (let j = 0; j < M; j++) idx[c * M + j] = r.int(N);
+      if (!fullBatch) for (let j = 0; j < M; j++) idx[c * M + j] = r.int(N);
       // Chain c's noise, parameter by parameter, into the parameter-major buffer.
       for (const b of blocks)
         r.fillStandardNormal32(noiseBuf.subarray(b.offset + c * b.size, b.offset + (c + 1) * b.size));

@@ -93,7 +93,12 @@ export function registerSample(program: Command): void {
         .argParser(parseScheduleOption)
         .default({ kind: 'constant' }, 'constant'),
     )
-    .option('--batch-size <m>', 'minibatch size M', parseInteger(1), 32)
+    .option(
+      '--batch-size <m>',
+      'minibatch size M, drawn with replacement; M ≥ the training rows uses every row each step (the exact gradient)',
+      parseInteger(1),
+      32,
+    )
     .option('--chains <c>', 'chains run as one vectorized computation', parseInteger(1), 4)
     .option(
       '--chain-offset <k>',
