@@ -24,8 +24,7 @@ import { readAllSamples } from '../teacher/sample-store.js';
 import { studentLoss } from '../distill/student-loss.js';
 import type { StageContext } from './context.js';
 import { readStudentWeights, STUDENT_WEIGHTS } from './student-run.js';
-import type { SampleConfig } from './sample.js';
-import { runPath, runSampleFiles } from './run-folder.js';
+import { checkRunFolder, openTeacherRun, prepareRunFolder, runSampleFiles } from './run-folder.js';
 import { trainOnline } from './distill-online.js';
 
 /** Settings of a distillation run (`bdk distill`), stored as `distill-config.json`. */
@@ -81,30 +80,11 @@ export async function distillStudent(
   opts: DistillOptions,
 ): Promise<{ runDir: string; completed: boolean; summary: StudentSummary | null }> {
   const log = opts.log ?? (() => {});
-  const teacherDir = runPath(config.teacher, opts.runsDir);
-  const teacherConfig = await fs
-    .readFile(path.join(teacherDir, 'config.json'), 'utf8')
-    .then((t) => JSON.parse(t) as SampleConfig)
-    .catch(() => {
-      throw new UserError(
-        `teacher run '${config.teacher}' not found at ${teacherDir} (run \`bdk sample --run ${config.teacher}\` first)`,
-      );
-    });
-  const runDir = runPath(opts.run, opts.runsDir);
-  const configPath = path.join(runDir, 'distill-config.json');
-  const exists = await pathExists(configPath);
-  if (exists && !opts.resume && !opts.force) {
-    throw new UserError(
-      `run '${opts.run}' already exists at ${runDir}; pass --resume to continue it or --force to replace it`,
-    );
-  }
-  if (!exists && opts.resume) throw new UserError(`cannot resume run '${opts.run}': ${configPath} not found`);
-  if (exists && opts.force) await fs.rm(runDir, { recursive: true, force: true });
-  if (exists && opts.resume) {
-    const stored = JSON.parse(await fs.readFile(configPath, 'utf8')) as DistillConfig;
-    config = { ...stored, epochs: Math.max(stored.epochs, config.epochs) };
-  }
-  await fs.mkdir(runDir, { recursive: true });
+  const { teacherDir, teacherConfig } = await openTeacherRun(config.teacher, opts.runsDir);
+  const folder = await checkRunFolder<DistillConfig>(opts, 'distill-config.json');
+  const { runDir, configPath } = folder;
+  if (folder.stored) config = { ...folder.stored, epochs: Math.max(folder.stored.epochs, config.epochs) };
+  await prepareRunFolder(folder, opts.force);
   const lock = await acquireLock(path.join(runDir, '.lock'), `run '${opts.run}'`);
   try {
     const ds = await loadDataset(teacherConfig.dataset, opts.dataDir);

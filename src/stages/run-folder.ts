@@ -1,6 +1,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { UserError } from '../core/errors.js';
+import { pathExists, readJsonOrNull } from '../core/json-file.js';
 import { checkName, runsDir } from '../core/paths.js';
+import type { SampleConfig } from './sample.js';
 
 /** The folder of run `run` under the runs folder. */
 export const runPath = (run: string, dir?: string) => path.join(dir ?? runsDir(), checkName('run', run));
@@ -11,4 +14,54 @@ export async function runSampleFiles(runDir: string): Promise<string[]> {
   return names
     .sort((a, b) => Number(a.slice(9, -6)) - Number(b.slice(9, -6)))
     .map((f) => path.join(runDir, f));
+}
+
+/** Run folder `run` checked for a stage whose settings live in `configName` (see `checkRunFolder`). */
+export interface CheckedRunFolder<C> {
+  runDir: string;
+  configPath: string;
+  exists: boolean;
+  /** The stored settings when resuming, else null. */
+  stored: C | null;
+}
+
+/**
+ * Checks run folder `run` before a stage writes into it: an existing run needs `resume` or `force`, and
+ * `resume` needs an existing run. Nothing is removed or created here; `prepareRunFolder` does that once
+ * the caller's own checks have passed, so a refused command leaves the old run as it was.
+ */
+export async function checkRunFolder<C>(
+  req: { run: string; resume?: boolean; force?: boolean; runsDir?: string },
+  configName: string,
+): Promise<CheckedRunFolder<C>> {
+  const runDir = runPath(req.run, req.runsDir);
+  const configPath = path.join(runDir, configName);
+  const exists = await pathExists(configPath);
+  if (exists && !req.resume && !req.force)
+    throw new UserError(
+      `run '${req.run}' already exists at ${runDir}; pass --resume to continue it or --force to replace it`,
+    );
+  if (!exists && req.resume) throw new UserError(`cannot resume run '${req.run}': ${configPath} not found`);
+  const stored = exists && req.resume ? (JSON.parse(await fs.readFile(configPath, 'utf8')) as C) : null;
+  return { runDir, configPath, exists, stored };
+}
+
+/** Empties the folder when an existing run is being replaced (`--force`), then makes sure it exists. */
+export async function prepareRunFolder(folder: CheckedRunFolder<unknown>, force: boolean | undefined) {
+  if (folder.exists && force) await fs.rm(folder.runDir, { recursive: true, force: true });
+  await fs.mkdir(folder.runDir, { recursive: true });
+}
+
+/** A teacher run's folder and stored settings, or a one-line error saying how to make it. */
+export async function openTeacherRun(
+  teacher: string,
+  dir?: string,
+): Promise<{ teacherDir: string; teacherConfig: SampleConfig }> {
+  const teacherDir = runPath(teacher, dir);
+  const teacherConfig = await readJsonOrNull<SampleConfig>(path.join(teacherDir, 'config.json'));
+  if (!teacherConfig)
+    throw new UserError(
+      `teacher run '${teacher}' not found at ${teacherDir} (run \`bdk sample --run ${teacher}\` first)`,
+    );
+  return { teacherDir, teacherConfig };
 }

@@ -24,8 +24,7 @@ import {
 import { discretize } from '../search/discretize.js';
 import type { RelaxationKind } from '../search/relaxations.js';
 import type { StageContext } from './context.js';
-import type { SampleConfig } from './sample.js';
-import { runPath, runSampleFiles } from './run-folder.js';
+import { checkRunFolder, openTeacherRun, prepareRunFolder, runPath, runSampleFiles } from './run-folder.js';
 
 /** Settings of a structure search (`bdk search`), stored as `search-config.json`. */
 export interface SearchConfig {
@@ -150,31 +149,18 @@ export async function searchStructure(
 ): Promise<{ runDir: string; completed: boolean; summary: SearchSummary | null }> {
   const log = opts.log ?? (() => {});
   let config = requested;
-  const runDir = runPath(opts.run, opts.runsDir);
-  const configPath = path.join(runDir, 'search-config.json');
-  const exists = await pathExists(configPath);
-  if (exists && !opts.resume && !opts.force)
-    throw new UserError(
-      `run '${opts.run}' already exists at ${runDir}; pass --resume to continue it or --force to replace it`,
-    );
-  if (!exists && opts.resume) throw new UserError(`cannot resume run '${opts.run}': ${configPath} not found`);
-  if (exists && opts.resume) {
-    const stored = JSON.parse(await fs.readFile(configPath, 'utf8')) as SearchConfig;
-    config = { ...stored, epochs: Math.max(stored.epochs, config.epochs) };
-  }
-  const teacherDir = config.objective === 'distill' ? runPath(config.teacher ?? '', opts.runsDir) : null;
+  const folder = await checkRunFolder<SearchConfig>(opts, 'search-config.json');
+  const { runDir, configPath } = folder;
+  if (folder.stored) config = { ...folder.stored, epochs: Math.max(folder.stored.epochs, config.epochs) };
+  let teacherDir: string | null = null;
   if (config.objective === 'distill') {
     if (!config.teacher)
       throw new UserError('--objective distill needs --teacher RUN (or use --objective labels)');
-    const tc = await readJsonOrNull<SampleConfig>(path.join(teacherDir!, 'config.json'));
-    if (!tc)
-      throw new UserError(
-        `teacher run '${config.teacher}' not found at ${teacherDir} (run \`bdk sample --run ${config.teacher}\` first)`,
-      );
-    config = { ...config, dataset: tc.dataset, split: tc.split };
+    const teacher = await openTeacherRun(config.teacher, opts.runsDir);
+    teacherDir = teacher.teacherDir;
+    config = { ...config, dataset: teacher.teacherConfig.dataset, split: teacher.teacherConfig.split };
   }
-  if (exists && opts.force) await fs.rm(runDir, { recursive: true, force: true });
-  await fs.mkdir(runDir, { recursive: true });
+  await prepareRunFolder(folder, opts.force);
   const lock = await acquireLock(path.join(runDir, '.lock'), `run '${opts.run}'`);
   try {
     const ds = await loadDataset(config.dataset, opts.dataDir);
