@@ -52,4 +52,5 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+if (code !== 0 || process.exitCode === undefined) process.exitCode = code; // keep 130 from a command that was interrupted

@@ -1,10 +1,14 @@
-import type { Command } from 'commander';
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError, type Command } from 'commander';
 import { UserError } from '../../core/errors.js';
 import { loadPipeline } from '../../pipeline/load.js';
-import { plannedStages, runPipeline, STAGES, type StageName } from '../../pipeline/run.js';
+import { plannedStages, runPipeline, STAGES, type StageName, type StageResult } from '../../pipeline/run.js';
+import type { PipelineConfig } from '../../pipeline/schema.js';
+import { pipelineSplits } from '../../stages/teacher-splits.js';
 import { describeBackend, requestedBackend, selectBackend } from '../../backend/select.js';
-import { addJsonOption, parseList, printJson, progressReporter } from '../options.js';
+import { addJsonOption, parseInteger, parseList, printJson, progressReporter } from '../options.js';
 import { withInterrupt } from '../interrupt.js';
+import { dealSplits, PER_SPLIT_STAGES, runSplitJobs } from '../split-jobs.js';
 
 function parseStages(value: string): StageName[] {
   const names = parseList(value);
@@ -13,6 +17,30 @@ function parseStages(value: string): StageName[] {
       throw new UserError(`--stages: unknown stage '${n}': expected some of ${STAGES.join(', ')}`);
   }
   return names as StageName[];
+}
+
+function parseSplits(value: string): number[] {
+  const parse = parseInteger(0);
+  const splits = parseList(value).map((v) => parse(v));
+  if (splits.length === 0) throw new InvalidArgumentError('expected a comma-separated list of split indices');
+  return [...new Set(splits)];
+}
+
+function parseJobs(value: string): number | 'auto' {
+  return value === 'auto' ? 'auto' : parseInteger(1)(value);
+}
+
+/** The pipeline restricted to `splits`, which must be among the splits it uses. */
+function restrictSplits(config: PipelineConfig, splits: number[]): PipelineConfig {
+  const use = config.dataset.use;
+  if (use !== 'all') {
+    const missing = splits.filter((k) => !use.includes(k));
+    if (missing.length)
+      throw new UserError(
+        `--splits: split ${missing.join(', ')} is not among the pipeline's splits (${use.join(', ')})`,
+      );
+  }
+  return { ...config, dataset: { ...config.dataset, use: splits } };
 }
 
 export function registerRun(program: Command): void {
@@ -28,14 +56,34 @@ export function registerRun(program: Command): void {
     )
     .option('--stages <list>', `run only these stages, comma-separated (${STAGES.join(', ')})`, parseStages)
     .option('--dry-run', 'validate the pipeline and list the stages it would run')
-    .option('--force', 'replace existing outputs whose content differs');
+    .option('--force', 'replace existing outputs whose content differs')
+    .option(
+      '--splits <list>',
+      'run only these splits of the pipeline (comma-separated indices), e.g. one per array job',
+      parseSplits,
+    )
+    .option(
+      '--jobs <n>',
+      'processes that share out the per-split stages (sample, search, distill); auto = one per CPU core, at most one per split',
+      parseJobs,
+      'auto',
+    );
   addJsonOption(cmd);
   cmd.action(
     async (
       file: string,
-      o: { backend?: string; stages?: StageName[]; dryRun?: boolean; force?: boolean; json?: boolean },
+      o: {
+        backend?: string;
+        stages?: StageName[];
+        dryRun?: boolean;
+        force?: boolean;
+        json?: boolean;
+        splits?: number[];
+        jobs: number | 'auto';
+      },
     ) => {
-      const config = await loadPipeline(file);
+      let config = await loadPipeline(file);
+      if (o.splits) config = restrictSplits(config, o.splits);
       const stages = plannedStages(config, o.stages);
       if (o.dryRun) {
         if (o.json) return printJson({ pipeline: config.name, valid: true, stages, config });
@@ -48,15 +96,51 @@ export function registerRun(program: Command): void {
         if (!o.json) console.log(describeBackend(backend, choice));
       }
       const progress = progressReporter(config.name, o.json);
-      const results = await withInterrupt((signal) =>
-        runPipeline(config, {
-          file,
-          stages: o.stages,
-          force: o.force,
-          log: progress.log,
-          signal,
-          onProgress: progress.onProgress,
-        }),
+      const log = progress.log ?? (() => {});
+      const jobs = o.jobs === 'auto' ? availableParallelism() : o.jobs;
+      const perSplit = stages.filter((s) => PER_SPLIT_STAGES.includes(s));
+      const results: StageResult[] = [];
+      let rest = stages;
+      let force = o.force;
+      if (jobs > 1 && perSplit.length > 0) {
+        if (stages[0] === 'prepare') {
+          results.push(...(await runPipeline(config, { file, stages: ['prepare'], force: o.force, log })));
+          rest = stages.slice(1);
+        }
+        const groups = dealSplits(await pipelineSplits(config.dataset.name, config.dataset.use), jobs);
+        if (groups.length > 1) {
+          log(`${perSplit.join(', ')}: ${groups.length} processes share out the splits`);
+          const completed = await withInterrupt((signal) =>
+            runSplitJobs({
+              file,
+              groups,
+              stages: perSplit,
+              force: o.force,
+              backend: o.backend,
+              signal,
+              log,
+            }),
+          );
+          if (!completed) {
+            progress.done();
+            process.exitCode = 130;
+            if (o.json) printJson({ pipeline: config.name, stages: results, interrupted: true });
+            return;
+          }
+          force = false; // the per-split runs were just written; this pass collects them and goes on
+        }
+      }
+      results.push(
+        ...(await withInterrupt((signal) =>
+          runPipeline(config, {
+            file,
+            stages: rest,
+            force,
+            log: progress.log,
+            signal,
+            onProgress: progress.onProgress,
+          }),
+        )),
       );
       progress.done();
       if (results.some((r) => r.status === 'interrupted')) process.exitCode = 130;
