@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../src/core/rng.js';
-import { studentLoss } from '../src/distill/student-loss.js';
+import { studentLoss, teacherBatch } from '../src/distill/student-loss.js';
 import { resolveArch } from '../src/model/builtins.js';
 import { initialWeights, unflatten } from '../src/model/forward.js';
 import type { Analysis } from '../src/model/spec.js';
@@ -193,7 +193,8 @@ export async function sgldStep(
 /**
  * One offline distillation step as `src/stages/distill.ts` (train_) takes it: Adam on the student's
  * variables, minimizing the tempered forward KL (T = 1) between `samplesPerBatch` = 1 teacher sample
- * (gathered from the stored weights) and the student on a minibatch of inputs (no input noise, like
+ * (its rows copied from the stored weights, the teacher run outside the gradient tape by the stage's
+ * own `teacherBatch`) and the student on a minibatch of inputs (no input noise, like
  * pipelines/mnist-quick.json), the loss read back with `dataSync` as the stage does for its trace.
  * The loss is the stages' own `studentLoss`; the teacher has the same architecture as the student.
  */
@@ -206,7 +207,7 @@ export async function distillStep(arch: string, batch: number, b: Budget): Promi
   const teacherPool = 16;
   const tw = new Float32Array(teacherPool * P);
   for (let s = 0; s < teacherPool; s++) tw.set(initialWeights(teacherA, new Rng(100 + s)), s * P);
-  const teacherW = tf.tensor2d(tw, [teacherPool, P]);
+  const teacher = { weights: tw, parameterCount: P, variances: null };
   const rng = new Rng(0);
   const optimizer = tf.train.adam(1e-3);
   const params = tf
@@ -216,30 +217,28 @@ export async function distillStep(arch: string, batch: number, b: Budget): Promi
       t.dispose();
       return v;
     });
-  const X = data.x;
+  const X = data.x.dataSync() as Float32Array;
   const config = { temperature: 1, klDirection: 'forward' as const, samplesPerBatch: 1 };
   const k = Math.min(config.samplesPerBatch, teacherPool);
   let sink = 0;
   const step = () => {
     const ids = Int32Array.from({ length: batch }, () => rng.int(rows));
     const pick = Int32Array.from({ length: k }, () => rng.int(teacherPool));
+    const tb = teacherBatch(teacherA, X, MNIST_SHAPE, ids, null, teacher, pick);
     const loss = optimizer.minimize(
       () =>
-        tf.tidy(() => {
-          const xb = tf.gather(X, tf.tensor1d(ids, 'int32'));
-          return studentLoss(
+        tf.tidy(() =>
+          studentLoss(
             { task: 'classification', temperature: config.temperature, klDirection: config.klDirection },
-            teacherA,
             studentA,
             params,
-            tf.gather(teacherW, tf.tensor1d(pick, 'int32')) as tf.Tensor2D,
-            null,
-            tf.expandDims(xb, 0),
-          );
-        }) as tf.Scalar,
+            tb,
+          ),
+        ),
       true,
       params,
     );
+    tf.dispose([tb.xin, tb.outputs]);
     sink += loss!.dataSync()[0];
     loss!.dispose();
   };
@@ -262,7 +261,7 @@ export async function distillStep(arch: string, batch: number, b: Budget): Promi
       recordsSamples: false,
     };
   } finally {
-    tf.dispose([...params, teacherW, data.x, data.y]);
+    tf.dispose([...params, data.x, data.y]);
     optimizer.dispose();
   }
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { forward, unflatten } from '../model/forward.js';
+import { forward } from '../model/forward.js';
 import type { Analysis } from '../model/spec.js';
 import { gaussianStudentLoss, temperedKl, type KlDirection } from './losses.js';
 
@@ -10,33 +10,93 @@ export interface StudentLossSettings {
   klDirection: KlDirection;
 }
 
+/** One minibatch of distillation targets: the inputs and the teacher samples' outputs on them. */
+export interface TeacherBatch {
+  /** inputs [1, B, ...example] */
+  xin: tf.Tensor;
+  /** teacher outputs [k, B, units] */
+  outputs: tf.Tensor;
+  /** [k] predictive variances σ²_s = τ_s⁻¹ (regression), else null */
+  variances: tf.Tensor1D | null;
+}
+
+/** Stored teacher samples as flat rows, on the JavaScript side. */
+export interface TeacherRows {
+  /** flat weights [S, P], row-major */
+  weights: Float32Array;
+  parameterCount: number;
+  /** [S] predictive variances σ²_s = τ_s⁻¹ (regression), else null */
+  variances: Float32Array | null;
+}
+
+/**
+ * Assembles a minibatch and runs the teacher on it, outside any gradient tape. The rows of the
+ * inputs and of the sample matrix are copied on the JavaScript side: `tf.gather` on wasm is slow, and
+ * a gather recorded on the tape copies its whole input for the backward pass (for MNIST the training
+ * set and the [S, P] sample matrix, every step).
+ *
+ * @param x inputs [N, ...example], row-major, `d` values per row
+ * @param rows the minibatch's rows of `x`
+ * @param noise optional standard normal draws (at least B·d of them) scaled by σ and added to the inputs
+ * @param pick the teacher samples to use (k of them), or null for all
+ */
+export function teacherBatch(
+  teacherA: Analysis,
+  x: Float32Array,
+  exampleShape: number[],
+  rows: ArrayLike<number>,
+  noise: { values: Float32Array; sigma: number } | null,
+  teacher: TeacherRows,
+  pick: ArrayLike<number> | null,
+): TeacherBatch {
+  const d = exampleShape.reduce((a, b) => a * b, 1);
+  const B = rows.length;
+  const xRows = new Float32Array(B * d);
+  for (let i = 0; i < B; i++) xRows.set(x.subarray(rows[i] * d, (rows[i] + 1) * d), i * d);
+  const P = teacher.parameterCount;
+  const picked = pick ?? Array.from({ length: teacher.weights.length / P }, (_, i) => i);
+  const params = teacherA.params.map((p) => {
+    const buf = new Float32Array(picked.length * p.size);
+    for (let j = 0; j < picked.length; j++)
+      buf.set(
+        teacher.weights.subarray(picked[j] * P + p.offset, picked[j] * P + p.offset + p.size),
+        j * p.size,
+      );
+    return tf.tensor(buf, [picked.length, ...p.shape]);
+  });
+  const [xin, outputs] = tf.tidy(() => {
+    let xb = tf.tensor(xRows, [B, ...exampleShape]);
+    if (noise) xb = tf.add(xb, tf.mul(tf.tensor(noise.values.subarray(0, xb.size), xb.shape), noise.sigma));
+    const xin = tf.expandDims(xb, 0);
+    return [xin, forward(teacherA, params, xin)];
+  });
+  tf.dispose(params);
+  const variances = teacher.variances
+    ? tf.tensor1d(Float32Array.from(picked, (j) => teacher.variances![j]))
+    : null;
+  return { xin, outputs, variances };
+}
+
 /**
  * The distillation loss of one minibatch (DESIGN §2), shared by offline and online distillation:
  * the teacher samples' outputs on the inputs against the student's, tempered KL (×T²) between
  * softmaxes for classification, the Gaussian student's expected negative log-likelihood under each
- * sample's Gaussian N(μ_s, σ²_s) for regression. The teacher is not differentiated.
- *
- * @param teacherWeights flat weights [k, P] of k teacher samples.
- * @param teacherVariances [k] predictive variances σ²_s = τ_s⁻¹ (regression).
- * @param xin inputs [1, B, ...example].
+ * sample's Gaussian N(μ_s, σ²_s) for regression. The teacher's side is data (see `teacherBatch`).
  */
 export function studentLoss(
   s: StudentLossSettings,
-  teacherA: Analysis,
   studentA: Analysis,
   studentParams: tf.Tensor[],
-  teacherWeights: tf.Tensor2D,
-  teacherVariances: tf.Tensor1D | null,
-  xin: tf.Tensor,
+  batch: TeacherBatch,
 ): tf.Scalar {
-  const tOut = forward(teacherA, unflatten(teacherA, teacherWeights), xin); // [k, B, units]
-  const sOut = forward(studentA, studentParams, xin); // [1, B, units]
+  const tOut = batch.outputs;
+  const sOut = forward(studentA, studentParams, batch.xin); // [1, B, units]
   if (s.task === 'classification')
     return temperedKl(tOut, sOut, { temperature: s.temperature, direction: s.klDirection });
   const [mu, logVar] = tf.split(tf.squeeze(sOut, [0]), 2, 1);
   return gaussianStudentLoss(
     tf.squeeze(tOut, [2]),
-    tf.expandDims(teacherVariances!, 1),
+    tf.expandDims(batch.variances!, 1),
     tf.squeeze(mu, [1]),
     tf.squeeze(logVar, [1]),
   );

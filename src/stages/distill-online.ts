@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../core/atomic-write.js';
 import { pathExists } from '../core/json-file.js';
 import { Rng } from '../core/rng.js';
 import type { PartArrays } from '../data/store.js';
-import { studentLoss } from '../distill/student-loss.js';
+import { studentLoss, teacherBatch } from '../distill/student-loss.js';
 import { initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
 import {
   optimizerStateFiles,
@@ -77,7 +77,6 @@ export async function trainOnline(
     tf.variable(t, true, `online_student_${i}`),
   );
   if (optimizerState) await restoreOptimizerState(optimizer, optimizerState);
-  const X = tf.tensor(inputs, [n, ...shape]);
   const { x: tx, y: ty } = {
     x: tf.tensor(train.x, [train.rows, ...shape]),
     y: task === 'classification' ? tf.tensor1d(train.y as Int32Array, 'int32') : tf.tensor1d(train.y),
@@ -119,29 +118,34 @@ export async function trainOnline(
           if (config.inputNoise > 0) rng.fillStandardNormal32(noiseBuf);
           const tW = new Float32Array(samples.length * teacherA.parameterCount);
           samples.forEach((smp, c) => tW.set(smp.weights, c * teacherA.parameterCount));
-          const tVar = Float32Array.from(samples, (smp) => 1 / smp.noisePrecision);
+          const batch = teacherBatch(
+            teacherA,
+            inputs,
+            shape,
+            ids,
+            config.inputNoise > 0 ? { values: noiseBuf, sigma: config.inputNoise } : null,
+            {
+              weights: tW,
+              parameterCount: teacherA.parameterCount,
+              variances:
+                task === 'regression' ? Float32Array.from(samples, (smp) => 1 / smp.noisePrecision) : null,
+            },
+            null,
+          );
           const loss = optimizer.minimize(
             () =>
-              tf.tidy(() => {
-                let xb = tf.gather(X, tf.tensor1d(ids, 'int32'));
-                if (config.inputNoise > 0)
-                  xb = tf.add(
-                    xb,
-                    tf.mul(tf.tensor(noiseBuf.subarray(0, xb.size), xb.shape), config.inputNoise),
-                  );
-                return studentLoss(
+              tf.tidy(() =>
+                studentLoss(
                   { task, temperature: config.temperature, klDirection: config.klDirection },
-                  teacherA,
                   studentA,
                   params,
-                  tf.tensor2d(tW, [samples.length, teacherA.parameterCount]),
-                  task === 'regression' ? tf.tensor1d(tVar) : null,
-                  tf.expandDims(xb, 0),
-                );
-              }) as tf.Scalar,
+                  batch,
+                ),
+              ),
             true,
             params,
           );
+          tf.dispose([batch.xin, batch.outputs, batch.variances ?? []]);
           lossSum += loss!.dataSync()[0];
           loss!.dispose();
           s++;
@@ -157,7 +161,7 @@ export async function trainOnline(
       interrupted = !result.completed;
     }
   } finally {
-    tf.dispose([...params, X, tx, ty]);
+    tf.dispose([...params, tx, ty]);
     optimizer.dispose();
   }
   return !interrupted;

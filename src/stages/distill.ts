@@ -21,7 +21,7 @@ import type { Analysis } from '../model/spec.js';
 import { loadChainState, saveChainState } from '../teacher/chain-state.js';
 import { readInputTable, standardizedInputs } from '../data/input-table.js';
 import { readAllSamples } from '../teacher/sample-store.js';
-import { studentLoss } from '../distill/student-loss.js';
+import { studentLoss, teacherBatch, type TeacherRows } from '../distill/student-loss.js';
 import type { StageContext } from './context.js';
 import { readStudentWeights, STUDENT_WEIGHTS } from './student-run.js';
 import { checkRunFolder, openTeacherRun, prepareRunFolder, runSampleFiles } from './run-folder.js';
@@ -219,13 +219,16 @@ async function train_(
     tf.variable(t, true, `student_${i}`),
   );
   if (optimizerState) await restoreOptimizerState(optimizer, optimizerState); // iteration count and both moments
-  const teacherW = tf.tensor2d(samples.weights, [samples.rows, samples.parameterCount]);
-  const teacherVar = tf.tensor1d(Float32Array.from(samples.noisePrecision, (t) => 1 / t));
+  const teacher: TeacherRows = {
+    weights: samples.weights,
+    parameterCount: samples.parameterCount,
+    variances: task === 'regression' ? Float32Array.from(samples.noisePrecision, (t) => 1 / t) : null,
+  };
   const d = shape.reduce((a, b) => a * b, 1);
   const base = extra ? concatRows(train.x, extra) : train.x;
   const boxN = config.boxSamples ?? 0;
   const box = boxN > 0 ? boundingBox(train.x, d) : null;
-  let X = tf.tensor(base, [base.length / d, ...shape]);
+  let X = base;
   const k = Math.min(config.samplesPerBatch, samples.rows);
   const noiseBuf = new Float32Array(Math.min(config.batchSize, base.length / d + boxN) * d);
   let interrupted = false;
@@ -236,10 +239,9 @@ async function train_(
         const u = new Float32Array(boxN * d);
         for (let i = 0; i < u.length; i++)
           u[i] = box.lo[i % d] + (box.hi[i % d] - box.lo[i % d]) * rng.uniform();
-        X.dispose();
-        X = tf.tensor(concatRows(base, u), [base.length / d + boxN, ...shape]);
+        X = concatRows(base, u);
       }
-      const n = X.shape[0];
+      const n = X.length / d;
       const B = Math.min(config.batchSize, n);
       const steps = Math.ceil(n / B);
       const perm = rng.permutation(n);
@@ -252,30 +254,29 @@ async function train_(
         const ids = perm.subarray(s * B, Math.min(n, (s + 1) * B));
         const pick = Int32Array.from({ length: k }, () => rng.int(samples.rows));
         if (config.inputNoise > 0) rng.fillStandardNormal32(noiseBuf);
+        const batch = teacherBatch(
+          teacherA,
+          X,
+          shape,
+          ids,
+          config.inputNoise > 0 ? { values: noiseBuf, sigma: config.inputNoise } : null,
+          teacher,
+          pick,
+        );
         const loss = optimizer.minimize(
           () =>
-            tf.tidy(() => {
-              let xb = tf.gather(X, tf.tensor1d(ids, 'int32'));
-              if (config.inputNoise > 0) {
-                xb = tf.add(
-                  xb,
-                  tf.mul(tf.tensor(noiseBuf.subarray(0, xb.size), xb.shape), config.inputNoise),
-                );
-              }
-              const pickT = tf.tensor1d(pick, 'int32');
-              return studentLoss(
+            tf.tidy(() =>
+              studentLoss(
                 { task, temperature: config.temperature, klDirection: config.klDirection },
-                teacherA,
                 studentA,
                 params,
-                tf.gather(teacherW, pickT) as tf.Tensor2D,
-                task === 'regression' ? (tf.gather(teacherVar, pickT) as tf.Tensor1D) : null,
-                tf.expandDims(xb, 0),
-              );
-            }) as tf.Scalar,
+                batch,
+              ),
+            ),
           true,
           params,
         );
+        tf.dispose([batch.xin, batch.outputs, batch.variances ?? []]);
         lossSum += loss!.dataSync()[0];
         loss!.dispose();
         opts.onProgress?.(
@@ -304,7 +305,7 @@ async function train_(
       }
     }
   } finally {
-    tf.dispose([...params, teacherW, teacherVar, X]);
+    tf.dispose(params);
     optimizer.dispose();
   }
   return !interrupted;
