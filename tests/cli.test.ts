@@ -106,6 +106,14 @@ describe('bdk CLI', () => {
     const badFlag = bdk(['data', 'prepare', 'boston', '--test-fraction', '2'], env);
     expect(badFlag.code).not.toBe(0);
     expect(badFlag.stderr).toContain("expected a number between 0 and 1 (exclusive), got '2'");
+    const badActivation = bdk(
+      ['search', '--objective', 'labels', '--dataset', 'boston', '--activations', 'relu,swish', '--run', 'a'],
+      env,
+    );
+    expect(badActivation.code).toBe(1);
+    expect(expectOneLineError(badActivation)).toBe(
+      "bdk: --activations: unknown activation 'swish' (expected linear, relu, tanh, sigmoid, softplus, elu)",
+    );
   });
 
   it('run validates a pipeline, runs every stage, and names a missing teacher for a distill search', async () => {

@@ -147,7 +147,7 @@ describe('pipeline files', () => {
       {
         name: 'with-search',
         dataset: { name: 'boston', use: [1] },
-        search: { space: 'mlp', objective: 'labels', epochs: 2, widths: [8, 16] },
+        search: { space: 'mlp', objective: 'labels', epochs: 2, widths: [8, 16], activations: ['tanh'] },
       },
       'p.json',
     );
@@ -162,6 +162,19 @@ describe('pipeline files', () => {
     );
     expect(summary.objective).toBe('labels');
     expect(summary.choices).toHaveLength(4);
+    const space = JSON.parse(
+      await fs.readFile(path.join(runsDir, 'with-search-s1-search', 'space.json'), 'utf8'),
+    );
+    const hidden = space.edges.flatMap(
+      (e: { choices: { label: string; op: { type: string; activation?: string } }[] }) =>
+        e.choices.filter((c) => c.op.type === 'dense' && c.op.activation),
+    );
+    expect(hidden.map((c: { label: string }) => c.label)).toEqual([
+      'dense-8-tanh',
+      'dense-16-tanh',
+      'dense-8-tanh',
+      'dense-16-tanh',
+    ]);
     const trace = JSON.parse(
       await fs.readFile(path.join(runsDir, 'with-search-s1-search', 'search-trace.json'), 'utf8'),
     );

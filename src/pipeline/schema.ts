@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BACKENDS } from '../backend/select.js';
+import { ACTIVATIONS } from '../model/spec.js';
 
 /**
  * A pipeline file describes a whole run: dataset and splits, teacher sampling, structure search,
@@ -100,6 +101,8 @@ const searchSection = z.strictObject({
   klWeight: z.number().nonnegative().default(1),
   /** Candidate hidden widths of the built-in spaces. */
   widths: z.array(positiveInt).min(1).optional(),
+  /** Candidate activations of the built-in mlp space's hidden layers. */
+  activations: z.array(z.enum(ACTIVATIONS)).min(1).optional(),
   seed: nonNegativeInt.optional(),
 });
 

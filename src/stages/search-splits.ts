@@ -37,6 +37,7 @@ export function searchConfigFor(config: PipelineConfig, split: number): SearchCo
     klWeight: s.klWeight,
     trainRows: s.trainRows ?? null,
     widths: s.widths ?? null,
+    activations: s.activations ?? null,
     seed: s.seed ?? config.seed,
   };
 }

@@ -11,7 +11,7 @@ import { lineChartSvg } from '../eval/plots.js';
 import { loadChainState, saveChainState } from '../teacher/chain-state.js';
 import { ensemblePredictive } from '../teacher/predictive.js';
 import { readSamples } from '../teacher/sample-store.js';
-import { analyzeSpec } from '../model/spec.js';
+import { analyzeSpec, type Activation } from '../model/spec.js';
 import { resolveSpace } from '../search/space.js';
 import { supernetLayout } from '../search/supernet.js';
 import { presetMetaparameters, type Preset } from '../search/objective.js';
@@ -52,6 +52,8 @@ export interface SearchConfig {
   trainRows: number | null;
   /** Candidate hidden widths of the built-in spaces (default: by data size). */
   widths: number[] | null;
+  /** Candidate activations of the built-in `mlp` space's hidden layers (default relu, tanh, sigmoid; absent in runs made before it existed). */
+  activations?: Activation[] | null;
   seed: number;
 }
 
@@ -176,7 +178,10 @@ export async function searchStructure(
     const sa = await resolveSpace(
       config.space,
       { input: shape, outputUnits },
-      config.widths ? { widths: config.widths } : {},
+      {
+        ...(config.widths ? { widths: config.widths } : {}),
+        ...(config.activations ? { activations: config.activations } : {}),
+      },
     );
     const layout = supernetLayout(sa);
     const supernetParameters = layout.groups.reduce(

@@ -4,6 +4,7 @@ import { UserError } from '../../core/errors.js';
 import { PRESETS } from '../../search/objective.js';
 import { RELAXATION_KINDS } from '../../search/relaxations.js';
 import { BUILTIN_SPACES } from '../../search/space.js';
+import { ACTIVATIONS, type Activation } from '../../model/spec.js';
 import { searchStructure, type SearchConfig } from '../../stages/search.js';
 import { runStage } from '../interrupt.js';
 import {
@@ -17,11 +18,12 @@ import {
   printJson,
 } from '../options.js';
 
-type SearchFlags = Omit<SearchConfig, 'teacher' | 'widths' | 'dataset' | 'trainRows'> & {
+type SearchFlags = Omit<SearchConfig, 'teacher' | 'widths' | 'activations' | 'dataset' | 'trainRows'> & {
   trainRows?: number;
   dataset?: string;
   teacher?: string;
   widths?: string[];
+  activations?: string[];
   run: string;
   resume?: boolean;
   force?: boolean;
@@ -110,6 +112,11 @@ export function registerSearch(program: Command): void {
       parseInteger(1),
     )
     .option('--widths <list>', 'candidate hidden widths of the built-in spaces, e.g. 50,100,200', parseList)
+    .option(
+      '--activations <list>',
+      `candidate hidden activations of the mlp space, e.g. relu (default relu,tanh,sigmoid; from ${ACTIVATIONS.join(', ')})`,
+      parseList,
+    )
     .option('--seed <n>', 'random seed', parseInteger(0), 0)
     .option('--resume', 'continue an interrupted search from its last finished epoch')
     .option('--force', 'replace an existing run');
@@ -123,6 +130,11 @@ export function registerSearch(program: Command): void {
       if (!Number.isInteger(n) || n < 1)
         throw new UserError(`--widths: expected positive integers, found '${w}'`);
       return n;
+    });
+    const activations = o.activations?.map((a) => {
+      if (!(ACTIVATIONS as readonly string[]).includes(a))
+        throw new UserError(`--activations: unknown activation '${a}' (expected ${ACTIVATIONS.join(', ')})`);
+      return a as Activation;
     });
     const backend = await selectBackend(o.backend);
     if (!o.json) console.log(describeBackend(backend, o.backend));
@@ -147,6 +159,7 @@ export function registerSearch(program: Command): void {
       klWeight: o.klWeight,
       trainRows: o.trainRows ?? null,
       widths: widths ?? null,
+      activations: activations ?? null,
       seed: o.seed,
     };
     const result = await runStage(`search ${o.run}`, o.json, (hooks) =>
