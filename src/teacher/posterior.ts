@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { forward } from '../model/forward.js';
 import type { Analysis } from '../model/spec.js';
 import type { GradientEstimate } from './kernels.js';
+import { denseStack, denseStackPass } from './dense-gradient.js';
 
 /**
  * The Bayesian model a teacher samples (DESIGN §1): prior θ ~ N(0, α⁻¹I); classification
@@ -98,6 +99,21 @@ export function estimateGradient(
   const batch = x.shape[1] as number;
   const scale = m.dataSize / batch;
   let logLik: tf.Tensor1D | null = null;
+  const stack = forwardOpts.training ? null : denseStack(m.analysis);
+  if (stack) {
+    const grads = tf.tidy(() => {
+      const s = positions.length > nNet ? positions[nNet] : null;
+      const pass = denseStackPass(stack, positions.slice(0, nNet), x);
+      const ll = batchLogLikelihood(m, pass.outputs, y, s);
+      logLik = tf.keep(tf.div(ll, batch)) as tf.Tensor1D;
+      const { dOut, dS } = logLikelihoodOutputGradient(m, pass.outputs, y, s);
+      const g = pass.backward(tf.mul(dOut, scale));
+      if (s) g.push(tf.mul(dS!, scale));
+      const prior = priorGradient(m, positions);
+      return { logPosterior: g.map((gi, i) => tf.add(gi, prior[i])), logPrior: prior };
+    });
+    return { grad: grads, logLikelihood: logLik! };
+  }
   const grads = tf.tidy(() => {
     const f = (...ps: tf.Tensor[]) => {
       const out = forward(m.analysis, ps.slice(0, nNet), x, forwardOpts);
@@ -110,6 +126,28 @@ export function estimateGradient(
     return { logPosterior: g.map((gi, i) => tf.add(gi, prior[i])), logPrior: prior };
   });
   return { grad: grads, logLikelihood: logLik! };
+}
+
+/**
+ * ∂/∂outputs of Σ_batch log p(y|x,θ) for outputs [C, M, units] (the likelihood of `batchLogLikelihood`),
+ * and for a sampled τ its derivative with respect to s = log τ [C, 1]:
+ * classification onehot(y) − softmax(f); regression τ·(y − f) and Σ_batch (½ − ½·τ·(y − f)²).
+ */
+export function logLikelihoodOutputGradient(
+  m: PosteriorModel,
+  outputs: tf.Tensor,
+  y: tf.Tensor,
+  logNoisePrecision: tf.Tensor | null,
+): { dOut: tf.Tensor; dS: tf.Tensor | null } {
+  if (m.task === 'classification') {
+    const k = outputs.shape[outputs.rank - 1];
+    return { dOut: tf.sub(tf.oneHot(tf.cast(y, 'int32'), k), tf.softmax(outputs)), dS: null };
+  }
+  const r = tf.sub(y, tf.squeeze(outputs, [2]));
+  const tau = logNoisePrecision ? tf.exp(logNoisePrecision) : tf.scalar((m.noise as { fixed: number }).fixed);
+  const dOut = tf.expandDims(tf.mul(tau, r), 2);
+  const dS = logNoisePrecision ? tf.sum(tf.sub(0.5, tf.mul(tf.mul(tau, tf.square(r)), 0.5)), 1, true) : null;
+  return { dOut, dS };
 }
 
 export function disposeGradient(r: GradientResult): void {
