@@ -74,3 +74,34 @@ export const dataMatMul = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[
     },
   };
 }) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+/**
+ * 2-D [B, n] × [n, m] with the same explicit-transpose gradient as {@link chainMatMul}: tfjs's own
+ * gradient asks wasm for `transposeA` / `transposeB` products, which it runs many times slower
+ * (`dW = xᵀ·dY` of a 784-wide MNIST layer was most of a search step).
+ */
+export const matMul2d = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+  save([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+      const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
+      const g = dy as tf.Tensor2D;
+      return [tf.matMul(g, tf.transpose(sb)), tf.matMul(tf.transpose(sa), g)];
+    },
+  };
+}) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
+
+/** {@link matMul2d} when `a` is data, never differentiated: the gradient skips dA = dY·Bᵀ. */
+export const dataMatMul2d = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+  save([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+      const [sa] = saved as [tf.Tensor2D];
+      return [tf.zerosLike(sa), tf.matMul(tf.transpose(sa), dy as tf.Tensor2D)];
+    },
+  };
+}) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../core/rng.js';
 import { activate } from '../model/forward.js';
+import { dataMatMul2d, matMul2d } from '../model/fast-matmul.js';
 import { INPUT } from '../model/spec.js';
 import type { ChoiceGroup, SpaceAnalysis } from './space.js';
 
@@ -132,14 +133,16 @@ export function groupMasks(layout: SupernetLayout, gammas: (tf.Tensor1D | null)[
 function preActivation(
   g: GroupSlot,
   x: tf.Tensor,
+  xIsData: boolean,
   mu: tf.Tensor,
   sigma: tf.Tensor,
   noise?: tf.Tensor,
 ): tf.Tensor {
   const op = g.info.op;
+  const mm = xIsData ? dataMatMul2d : matMul2d;
   const apply = (inp: tf.Tensor, k: tf.Tensor) =>
     op.type === 'dense'
-      ? tf.matMul(inp as tf.Tensor2D, k as tf.Tensor2D)
+      ? mm(inp as tf.Tensor2D, k as tf.Tensor2D)
       : tf.conv2d(inp as tf.Tensor4D, k as tf.Tensor4D, op.strides ?? 1, op.padding ?? 'same');
   const mean = apply(x, mu);
   if (!noise) return mean;
@@ -159,11 +162,32 @@ export interface SupernetInput {
   masks?: (tf.Tensor1D | null)[];
 }
 
+const PARAMETER_FREE = new Set(['flatten', 'identity', 'maxPool', 'dropout', 'zero']);
+const dataNodeSets = new WeakMap<SupernetLayout, Set<string>>();
+
+/**
+ * The input and the nodes that parameter-free choices (flatten, identity, pooling) make from it
+ * only: their values are data, so products with them need no input gradient.
+ */
+function dataNodes(layout: SupernetLayout): Set<string> {
+  let set = dataNodeSets.get(layout);
+  if (set) return set;
+  set = new Set([INPUT]);
+  for (const id of layout.sa.order.slice(1)) {
+    const edges = layout.sa.incoming.get(id)!.map((ei) => layout.sa.space.edges[ei]);
+    if (edges.every((e) => set!.has(e.from) && e.choices.every((c) => PARAMETER_FREE.has(c.op.type))))
+      set.add(id);
+  }
+  dataNodeSets.set(layout, set);
+  return set;
+}
+
 /** Output [B, ...] of the supernet. */
 export function supernetForward(layout: SupernetLayout, input: SupernetInput): tf.Tensor {
   const { sa } = layout;
   const values = new Map<string, tf.Tensor>([[INPUT, input.x]]);
   const masks = input.masks ?? groupMasks(layout, input.gammas);
+  const data = dataNodes(layout);
   for (const id of sa.order.slice(1)) {
     const outs = sa.incoming.get(id)!.map((ei) => {
       const e = sa.space.edges[ei];
@@ -175,7 +199,10 @@ export function supernetForward(layout: SupernetLayout, input: SupernetInput): t
         const slot = layout.groups[k];
         const mu = input.theta[slot.mean];
         const sigma = tf.softplus(input.theta[slot.rho]);
-        const z = tf.add(preActivation(slot, h, mu, sigma, input.noise?.[k]), input.theta[slot.bias]);
+        const z = tf.add(
+          preActivation(slot, h, data.has(e.from), mu, sigma, input.noise?.[k]),
+          input.theta[slot.bias],
+        );
         const a = activate(z, slot.info.op.activation);
         let t = masks[k] ? tf.mul(a, masks[k]!) : a;
         const w = slot.info.kernelShape[slot.info.kernelShape.length - 1];
