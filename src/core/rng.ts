@@ -99,40 +99,87 @@ export class Rng {
    * sampler's noise source, where hundreds of thousands of draws are needed per step.
    */
   fillStandardNormal32(out: Float32Array): Float32Array {
-    const { kn, wn, fn } = ZIGGURAT;
+    const { kn, wn } = ZIGGURAT;
+    const st = this.s;
+    // The fast path inlines two xoshiro128** steps on local copies of the state (the same stream as
+    // nextUint32, without its typed-array loads and stores); the rare rejection path syncs the state.
+    let s0 = st[0] | 0;
+    let s1 = st[1] | 0;
+    let s2 = st[2] | 0;
+    let s3 = st[3] | 0;
     for (let i = 0; i < out.length; i++) {
-      let iz = this.nextUint32() & 127;
-      let hz = this.nextUint32() | 0;
+      let m = Math.imul(s1, 5);
+      const w1 = Math.imul((m << 7) | (m >>> 25), 9);
+      let t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+      m = Math.imul(s1, 5);
+      const w2 = Math.imul((m << 7) | (m >>> 25), 9);
+      t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+      const iz = w1 & 127;
+      const hz = w2 | 0;
       if (Math.abs(hz) < kn[iz]) {
         out[i] = hz * wn[iz];
         continue;
       }
-      // Rejection: the tail beyond r for the base layer, the wedge otherwise.
-      for (;;) {
-        const x = hz * wn[iz];
-        if (iz === 0) {
-          let tx: number;
-          let ty: number;
-          do {
-            tx = -Math.log(this.open01()) / ZIGGURAT_R;
-            ty = -Math.log(this.open01());
-          } while (ty + ty < tx * tx);
-          out[i] = hz > 0 ? ZIGGURAT_R + tx : -ZIGGURAT_R - tx;
-          break;
-        }
-        if (fn[iz] + this.open01() * (fn[iz - 1] - fn[iz]) < Math.exp(-0.5 * x * x)) {
-          out[i] = x;
-          break;
-        }
-        iz = this.nextUint32() & 127;
-        hz = this.nextUint32() | 0;
-        if (Math.abs(hz) < kn[iz]) {
-          out[i] = hz * wn[iz];
-          break;
-        }
-      }
+      st[0] = s0;
+      st[1] = s1;
+      st[2] = s2;
+      st[3] = s3;
+      out[i] = this.zigguratReject(iz, hz);
+      s0 = st[0] | 0;
+      s1 = st[1] | 0;
+      s2 = st[2] | 0;
+      s3 = st[3] | 0;
+    }
+    st[0] = s0;
+    st[1] = s1;
+    st[2] = s2;
+    st[3] = s3;
+    return out;
+  }
+
+  /** The reference form of {@link fillStandardNormal32}, one `nextUint32` call per word (tests compare the two). */
+  fillStandardNormal32Reference(out: Float32Array): Float32Array {
+    const { kn, wn } = ZIGGURAT;
+    for (let i = 0; i < out.length; i++) {
+      const iz = this.nextUint32() & 127;
+      const hz = this.nextUint32() | 0;
+      out[i] = Math.abs(hz) < kn[iz] ? hz * wn[iz] : this.zigguratReject(iz, hz);
     }
     return out;
+  }
+
+  /** The ziggurat's slow path for a draw (iz, hz) outside its layer's rectangle. */
+  private zigguratReject(iz: number, hz: number): number {
+    const { kn, wn, fn } = ZIGGURAT;
+    // The tail beyond r for the base layer, the wedge otherwise.
+    for (;;) {
+      const x = hz * wn[iz];
+      if (iz === 0) {
+        let tx: number;
+        let ty: number;
+        do {
+          tx = -Math.log(this.open01()) / ZIGGURAT_R;
+          ty = -Math.log(this.open01());
+        } while (ty + ty < tx * tx);
+        return hz > 0 ? ZIGGURAT_R + tx : -ZIGGURAT_R - tx;
+      }
+      if (fn[iz] + this.open01() * (fn[iz - 1] - fn[iz]) < Math.exp(-0.5 * x * x)) return x;
+      iz = this.nextUint32() & 127;
+      hz = this.nextUint32() | 0;
+      if (Math.abs(hz) < kn[iz]) return hz * wn[iz];
+    }
   }
 
   /** Uniform on the open interval (0, 1) from one 32-bit word. */
