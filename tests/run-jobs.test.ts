@@ -56,8 +56,12 @@ describe('bdk run --jobs / --splits', () => {
     expect(one.code, one.stderr).toBe(0);
     const two = bdk(['run', pipeline, '--jobs', '2'], env('par'));
     expect(two.code, two.stderr).toBe(0);
-    expect(two.stdout).toContain('sample, search, distill: 2 processes share out the splits');
+    expect(two.stdout).toContain('sample, search, distill, evaluate: 2 processes share out the splits');
     expect(two.stdout).toContain('[split 3] stage sample: start');
+    // the children evaluated their splits; the parent only collects their reports
+    expect(two.stdout).toContain('[split 3] stage evaluate: start');
+    expect(two.stdout).toMatch(/^split 0 \(up to date\): student rmse/m);
+    expect(two.stdout).toMatch(/^split 3 \(up to date\): student rmse/m);
     expect(await results('par')).toEqual(await results('seq'));
     expect(await metricsOf('par')).toEqual(await metricsOf('seq'));
   });
@@ -78,6 +82,20 @@ describe('bdk run --jobs / --splits', () => {
     const again = bdk(['run', pipeline, '--jobs', '2'], env('stop'));
     expect(again.code, again.stderr).toBe(0);
     expect(await results('stop')).toEqual(await results('seq'));
+  });
+
+  it('evaluate reuses a split report that is up to date and redoes one older than its student', async () => {
+    const again = bdk(['run', pipeline, '--stages', 'evaluate', '--jobs', '1'], env('seq'));
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/^split 0 \(up to date\): /m);
+    expect(again.stdout).toMatch(/^split 3 \(up to date\): /m);
+    const later = new Date(Date.now() + 5000);
+    await fs.utimes(path.join(dir, 'seq', 'two-s3-student', 'student.weights.bin'), later, later);
+    const redo = bdk(['run', pipeline, '--stages', 'evaluate', '--jobs', '1'], env('seq'));
+    expect(redo.code, redo.stderr).toBe(0);
+    expect(redo.stdout).toMatch(/^split 0 \(up to date\): /m);
+    expect(redo.stdout).toMatch(/^split 3: student rmse/m);
+    expect(await metricsOf('seq')).toEqual(await metricsOf('par'));
   });
 
   it('--splits runs a subset; a split the pipeline does not use is a one-line error', async () => {

@@ -4,7 +4,7 @@ import { UserError } from '../core/errors.js';
 import type { StageName } from '../pipeline/run.js';
 
 /** The stages whose work is one independent run per split, so separate processes can share them out. */
-export const PER_SPLIT_STAGES: readonly StageName[] = ['sample', 'search', 'distill'];
+export const PER_SPLIT_STAGES: readonly StageName[] = ['sample', 'search', 'distill', 'evaluate'];
 
 /** Splits dealt round-robin to at most `jobs` groups (split i to group i mod jobs). */
 export function dealSplits(splits: readonly number[], jobs: number): number[][] {

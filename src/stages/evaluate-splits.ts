@@ -4,7 +4,7 @@ import { writeFileAtomic } from '../core/atomic-write.js';
 import type { PipelineConfig } from '../pipeline/schema.js';
 import type { StageContext } from './context.js';
 import { studentRun } from './distill-splits.js';
-import { evaluateRun, type EvaluationReport, type ModelName } from './evaluate.js';
+import { evaluateRun, upToDateReport, type EvaluationReport, type ModelName } from './evaluate.js';
 import { exportStudent, type ExportManifest } from './export.js';
 import { runPath } from './run-folder.js';
 import { summarizeOverSplits, type MetricSummary } from './teacher-splits.js';
@@ -20,7 +20,8 @@ export interface PipelineReport {
 }
 
 /**
- * Evaluates each split's student (`bdk evaluate`) and writes `<pipeline>/report.json` and `report.md`
+ * Evaluates each split's student (`bdk evaluate`; a split whose report is up to date, e.g. made by a
+ * `--jobs` child, is read, not evaluated again, unless `force`) and writes `<pipeline>/report.json` and `report.md`
  * with every model's metrics, size and latency as mean ± standard error over splits (the UCI
  * protocol's summary).
  */
@@ -32,16 +33,18 @@ export async function evaluateSplits(
   const e = config.evaluation!;
   const reports: EvaluationReport[] = [];
   for (const k of splits) {
-    const r = await evaluateRun({
+    const o = {
       ...opts,
       run: studentRun(config.name, k),
       mapEpochs: e.map ? e.mapEpochs : 0,
       plots: e.plots,
       latencyRuns: e.latencyRuns,
-    });
+    };
+    const fresh = opts.force ? null : await upToDateReport(o);
+    const r = fresh ?? (await evaluateRun(o));
     const s = r.models.student.metrics;
     opts.log?.(
-      `split ${k}: student ${Object.entries(s)
+      `split ${k}${fresh ? ' (up to date)' : ''}: student ${Object.entries(s)
         .map(([n, v]) => `${n} ${v.toFixed(4)}`)
         .join(', ')}; ensemble ${Object.entries(r.models.ensemble.metrics)
         .map(([n, v]) => `${n} ${v.toFixed(4)}`)

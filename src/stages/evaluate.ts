@@ -3,7 +3,8 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
-import { inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
+import { datasetFile, inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
+import { readJsonOrNull } from '../core/json-file.js';
 import { analyzeSpec, type Analysis } from '../model/spec.js';
 import { forward, unflatten } from '../model/forward.js';
 import { chainSeed, type DrawnSample } from '../teacher/chains.js';
@@ -13,8 +14,8 @@ import { ensemblePredictive } from '../teacher/predictive.js';
 import { readAllSamples, type SampleBatch } from '../teacher/sample-store.js';
 import type { StageContext } from './context.js';
 import { metricsFromOutputs } from './distill.js';
-import { runSampleFiles } from './run-folder.js';
-import { openStudentRun } from './student-run.js';
+import { runPath, runSampleFiles } from './run-folder.js';
+import { openStudentRun, STUDENT_WEIGHTS } from './student-run.js';
 import { partTensors, type SampleConfig } from './sample.js';
 import { predictiveMetrics } from './teacher-report.js';
 import { lineChartSvg, predictiveIntervalSvg, reliabilityDiagramSvg } from '../eval/plots.js';
@@ -43,6 +44,8 @@ export interface EvaluationReport {
   /** Ensemble parameters ÷ student parameters, and ensemble latency ÷ student latency (same run). */
   compression: number;
   speedup: number;
+  /** The settings it was made with (a pipeline reuses a report only when they match). */
+  settings?: { mapEpochs: number; latencyRuns: number; plots: boolean };
 }
 
 export interface EvaluateOptions extends StageContext {
@@ -181,9 +184,47 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<EvaluationRepo
     models,
     compression: models.ensemble.parameters / models.student.parameters,
     speedup: models.ensemble.latencyMs / models.student.latencyMs,
+    settings: evaluationSettings(opts),
   };
   await writeFileAtomic(path.join(runDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
   await writeFileAtomic(path.join(runDir, 'report.md'), reportMarkdown(report));
+  return report;
+}
+
+function evaluationSettings(opts: EvaluateOptions): NonNullable<EvaluationReport['settings']> {
+  return { mapEpochs: opts.mapEpochs ?? 100, latencyRuns: opts.latencyRuns ?? 20, plots: opts.plots ?? true };
+}
+
+async function mtimeMs(file: string): Promise<number> {
+  return (await fs.stat(file)).mtimeMs;
+}
+
+/**
+ * The run's `report.json` when it is up to date: made with the same settings, and written after
+ * everything it was computed from (the student's weights, the teacher's samples, the dataset).
+ * Otherwise null. Pipelines use it so that a split evaluated by a `--jobs` child, or by an earlier
+ * run, is not evaluated again.
+ */
+export async function upToDateReport(opts: EvaluateOptions): Promise<EvaluationReport | null> {
+  const runDir = runPath(opts.run, opts.runsDir);
+  const file = path.join(runDir, 'report.json');
+  const report = await readJsonOrNull<EvaluationReport>(file);
+  if (!report || JSON.stringify(report.settings) !== JSON.stringify(evaluationSettings(opts))) return null;
+  try {
+    const config = await readJsonOrNull<{ teacher: string }>(path.join(runDir, 'distill-config.json'));
+    if (!config) return null;
+    const teacherDir = runPath(config.teacher, opts.runsDir);
+    const inputs = [
+      path.join(runDir, STUDENT_WEIGHTS),
+      path.join(runDir, 'student.json'),
+      ...(await runSampleFiles(teacherDir)),
+      datasetFile(report.dataset, opts.dataDir),
+    ];
+    const written = await mtimeMs(file);
+    for (const f of inputs) if ((await mtimeMs(f)) > written) return null;
+  } catch {
+    return null;
+  }
   return report;
 }
 
