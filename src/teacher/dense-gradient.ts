@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchedMatMul } from '../model/fast-matmul.js';
+import { activate } from '../model/forward.js';
 import type { Activation, Analysis } from '../model/spec.js';
 
 /**
@@ -61,19 +62,6 @@ export function denseStack(a: Analysis): DenseLayer[] | null {
 }
 
 const SWAP_LAST = [0, 2, 1];
-
-function activate(z: tf.Tensor, activation: Activation): tf.Tensor {
-  switch (activation) {
-    case 'relu':
-      return tf.relu(z);
-    case 'tanh':
-      return tf.tanh(z);
-    case 'sigmoid':
-      return tf.sigmoid(z);
-    default:
-      return z;
-  }
-}
 
 /** da ⊙ act′(z), from the layer's output a = act(z). */
 function throughActivation(da: tf.Tensor, a: tf.Tensor, activation: Activation): tf.Tensor {
