@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { installZeroCopyTape } from './zero-copy-tape.js';
 import { UserError, messageOf } from '../core/errors.js';
 
 /** Compute backends in the order `auto` tries them. */
@@ -84,6 +85,7 @@ export async function loadBackend(
   } catch (err) {
     throw new UserError(`backend '${name}' failed to initialize: ${firstLine(messageOf(err))}`);
   }
+  installZeroCopyTape();
   if (name === 'cpu') {
     // The cpu backend prints a multi-line "install tfjs-node" banner on first use in Node; bdk
     // already reports the backend in one line, so mark the banner as shown.

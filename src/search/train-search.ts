@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng.js';
+import { FlatAdam } from '../model/flat-adam.js';
 import {
   readOptimizerState,
   restoreOptimizerState,
@@ -151,8 +152,9 @@ export async function runSearch(
   const theta = init.theta.map((t, i) => tf.variable(t, true, `${prefix}t${i}`));
   const h = init.h.map((t, i) => tf.variable(t, true, `${prefix}h${i}`));
   tf.dispose([...init.theta, ...init.h]);
-  const optTheta = tf.train.adam(settings.learningRate);
-  const optH = tf.train.adam(settings.hyperLearningRate);
+  // Both levels are maximized.
+  const optTheta = new FlatAdam(settings.learningRate, 0.9, 0.999, null, true);
+  const optH = new FlatAdam(settings.hyperLearningRate, 0.9, 0.999, null, true);
   if (o.resume) {
     await restoreOptimizerState(optTheta, o.resume.optimizers.theta);
     await restoreOptimizerState(optH, o.resume.optimizers.h);
@@ -173,7 +175,7 @@ export async function runSearch(
   const valPart = meta.singleLevel ? data.train : data.validation;
   const valRows = meta.singleLevel ? nTrain : nVal;
   const named = (list: tf.Variable[], grads: tf.Tensor[]) =>
-    list.map((v, i) => ({ name: v.name, tensor: tf.neg(grads[i]) }));
+    list.map((v, i) => ({ name: v.name, tensor: grads[i] }));
   const snapshot = async (): Promise<SearchState> => {
     return {
       epoch,

@@ -7,6 +7,7 @@ import { Rng } from '../core/rng.js';
 import type { PartArrays } from '../data/store.js';
 import { studentLoss, teacherBatch } from '../distill/student-loss.js';
 import { initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
+import { FlatAdam } from '../model/flat-adam.js';
 import {
   optimizerStateFiles,
   optimizerStateFromFiles,
@@ -52,7 +53,7 @@ export async function trainOnline(
   let rng = new Rng(config.seed);
   let init = initialWeights(studentA, rng);
   let resume: ChainSnapshot | undefined;
-  const optimizer = tf.train.adam(config.learningRate);
+  const optimizer = new FlatAdam(config.learningRate);
   let optimizerState: SavedOptimizerSlot[] | null = null;
   if (opts.resume && (await pathExists(statePath))) {
     const st = await loadChainState<{

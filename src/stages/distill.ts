@@ -10,6 +10,7 @@ import { inputShape, loadDataset, partArrays, type PartArrays } from '../data/st
 import { brier, ece, errorRate, nll, rmse } from '../eval/metrics.js';
 import { resolveArch } from '../model/builtins.js';
 import { forward, initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
+import { FlatAdam } from '../model/flat-adam.js';
 import {
   optimizerStateFiles,
   optimizerStateFromFiles,
@@ -202,7 +203,7 @@ async function train_(
   let epoch = 0;
   let rng = new Rng(config.seed);
   let init = initialWeights(studentA, rng);
-  const optimizer = tf.train.adam(config.learningRate);
+  const optimizer = new FlatAdam(config.learningRate);
   let optimizerState: SavedOptimizerSlot[] | null = null;
   if (opts.resume && (await pathExists(statePath))) {
     const st = await loadChainState<{
