@@ -68,6 +68,8 @@ export async function loadBackend(
       await importer(pkg);
       const { registerWasmTrainingKernels } = await import('./wasm-kernels.js');
       registerWasmTrainingKernels();
+      const { registerWasmGather } = await import('./wasm-gather.js');
+      registerWasmGather();
     }
   } catch (err) {
     if (isModuleNotFound(err, pkg)) {
