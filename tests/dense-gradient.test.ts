@@ -6,6 +6,7 @@ import { BUILTIN_ARCHS } from '../src/model/builtins.js';
 import { forward } from '../src/model/forward.js';
 import { analyzeSpec, type Analysis, type ArchSpec } from '../src/model/spec.js';
 import { denseStack } from '../src/teacher/dense-gradient.js';
+import { dropoutLikelihoodGradient, maskedKernels } from '../src/teacher/mc-dropout.js';
 import {
   batchLogLikelihood,
   disposeGradient,
@@ -148,6 +149,32 @@ describe('hand-written gradient of dense stacks', () => {
     );
     expect(Array.from(fast.logLikelihood.dataSync())).toEqual(Array.from(ll));
     disposeGradient(fast);
+    tf.dispose([...positions, x, y]);
+  });
+
+  it.each(cases)('%s: the MC-dropout gradient through row masks equals the tape one', (_, make) => {
+    const { model, positions, x, y } = make();
+    const kernels = maskedKernels(model);
+    const rng = new Rng(5);
+    // Keep-masks at rate 0.5: entries 0 or 2 per chain and row.
+    const masks = kernels.map((k) =>
+      Float32Array.from({ length: C * k.rows }, () => (rng.uniform() < 0.5 ? 0 : 2)),
+    );
+    expect(masks.some((m) => m.includes(0) && m.includes(2))).toBe(true);
+    const [dense, tape] = (['dense', 'tape'] as const).map((method) =>
+      tf.tidy(() =>
+        dropoutLikelihoodGradient(model, positions, kernels, masks, x, y, method).map(
+          (g) => g.dataSync() as Float32Array,
+        ),
+      ),
+    );
+    expect(dense.map((g) => g.length)).toEqual(tape.map((g) => g.length));
+    dense.forEach((g, i) => {
+      const scale = Math.max(...tape[i].map(Math.abs));
+      expect(scale).toBeGreaterThan(0);
+      for (let j = 0; j < g.length; j++)
+        expect(Math.abs(g[j] - tape[i][j])).toBeLessThan(1e-5 * scale + 1e-6);
+    });
     tf.dispose([...positions, x, y]);
   });
 

@@ -2,7 +2,14 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng.js';
 import { initialWeights, unflatten, flatten } from '../model/forward.js';
 import { INPUT } from '../model/spec.js';
-import { batchLogLikelihood, priorGradient, samplesNoise, type PosteriorModel } from './posterior.js';
+import { denseStack, denseStackPass } from './dense-gradient.js';
+import {
+  batchLogLikelihood,
+  logLikelihoodOutputGradient,
+  priorGradient,
+  samplesNoise,
+  type PosteriorModel,
+} from './posterior.js';
 import { forward } from '../model/forward.js';
 import type { DrawnSample } from './chains.js';
 
@@ -58,6 +65,49 @@ function applyMasks(
   return out;
 }
 
+/**
+ * ∇ of −(1/M)·Σ_batch log p(y|x, m ⊙ θ) with respect to every position (the network's parameters, then
+ * s = log τ when τ is sampled), for the row masks m of `kernels`: the likelihood part of the dropout
+ * objective. `dense` (plain dense stacks) runs the hand-written backward pass of `dense-gradient.ts`
+ * through the masked kernels and applies the chain rule through the masks (∂/∂W = m ⊙ ∂/∂(m ⊙ W));
+ * `tape` is tfjs's gradient of the same function (any architecture). Call inside `tf.tidy`.
+ */
+export function dropoutLikelihoodGradient(
+  model: PosteriorModel,
+  pos: tf.Tensor[],
+  kernels: { param: number; rows: number }[],
+  masks: Float32Array[],
+  xb: tf.Tensor,
+  yb: tf.Tensor,
+  method: 'dense' | 'tape',
+): tf.Tensor[] {
+  const a = model.analysis;
+  const nNet = a.params.length;
+  const C = xb.shape[0];
+  const M = xb.shape[1] as number;
+  const stack = method === 'dense' ? denseStack(a) : null;
+  if (method === 'dense' && !stack) throw new Error(`${a.spec.name} is not a plain dense stack`);
+  if (stack) {
+    const maskTensors = kernels.map((k, i) => tf.tensor3d(masks[i], [C, k.rows, 1]));
+    const masked = pos.slice(0, nNet);
+    kernels.forEach((k, i) => (masked[k.param] = tf.mul(pos[k.param], maskTensors[i])));
+    const s = pos.length > nNet ? pos[nNet] : null;
+    const pass = denseStackPass(stack, masked, xb);
+    const { dOut, dS } = logLikelihoodOutputGradient(model, pass.outputs, yb, s);
+    const gll = pass.backward(dOut);
+    kernels.forEach((k, i) => (gll[k.param] = tf.mul(gll[k.param], maskTensors[i])));
+    if (dS) gll.push(dS);
+    return gll.map((t) => tf.div(t, -M));
+  }
+  const f = (...ps: tf.Tensor[]) => {
+    const out = forward(a, applyMasks(ps.slice(0, nNet), kernels, masks, C), xb);
+    return tf.neg(
+      tf.div(tf.sum(batchLogLikelihood(model, out, yb, ps.length > nNet ? ps[nNet] : null)), M),
+    ) as tf.Scalar;
+  };
+  return tf.grads(f)(pos);
+}
+
 export async function runMcDropout(o: {
   model: PosteriorModel;
   settings: DropoutSettings;
@@ -98,6 +148,7 @@ export async function runMcDropout(o: {
       ];
     });
   const nNet = a.params.length;
+  const stack = denseStack(a);
   const total = s.steps + s.samples;
   const [b1, b2, eps] = [0.9, 0.999, 1e-8];
   for (let t = 1; t <= s.steps; t++) {
@@ -108,13 +159,7 @@ export async function runMcDropout(o: {
     const masks = drawMasks(rngs, kernels, s.rate);
     const [xb, yb] = gather();
     const next = tf.tidy(() => {
-      const f = (...ps: tf.Tensor[]) => {
-        const out = forward(a, applyMasks(ps.slice(0, nNet), kernels, masks, C), xb);
-        return tf.neg(
-          tf.div(tf.sum(batchLogLikelihood(model, out, yb, ps.length > nNet ? ps[nNet] : null)), M),
-        ) as tf.Scalar;
-      };
-      const g = tf.grads(f)(pos);
+      const g = dropoutLikelihoodGradient(model, pos, kernels, masks, xb, yb, stack ? 'dense' : 'tape');
       const prior = priorGradient(model, pos);
       const grads = g.map((gi, i) => tf.sub(gi, tf.div(prior[i], N)));
       const nm1 = m1.map((m, i) => tf.add(tf.mul(m, b1), tf.mul(grads[i], 1 - b1)));
