@@ -13,7 +13,8 @@ import { sampleTeacher, type SampleConfig } from '../src/stages/sample.js';
 import { runSampleFiles } from '../src/stages/run-folder.js';
 import { distillStudent, type DistillConfig } from '../src/stages/distill.js';
 import { ensemblePredictive } from '../src/teacher/predictive.js';
-import { readSamples } from '../src/teacher/sample-store.js';
+import { readAllSamples, readSamples, SampleWriter } from '../src/teacher/sample-store.js';
+import { decodeFloat16, encodeFloat16 } from '../src/core/float16.js';
 import { tempDir } from './helpers.js';
 
 let dir: string;
@@ -145,6 +146,40 @@ describe('distillation', () => {
       expect(Math.abs(Math.log(variance / pred.variance[i]))).toBeLessThan(0.25);
     }
     expect(r.summary!.metrics.rmse).toBeGreaterThan(0);
+  });
+
+  it('a float16 teacher stores its samples rounded, and distilling from it equals distilling from the rounded values', async () => {
+    await sampleTeacher(teacher('cls'), { run: 'cls-f32', dataDir, runsDir });
+    await sampleTeacher({ ...teacher('cls'), sampleDtype: 'float16' }, { run: 'cls-f16', dataDir, runsDir });
+    const exact = await readAllSamples(await runSampleFiles(path.join(runsDir, 'cls-f32')));
+    const half = await readAllSamples(await runSampleFiles(path.join(runsDir, 'cls-f16')));
+    // Chains run in float32 either way: the stored samples differ only by the rounding.
+    const want = decodeFloat16(encodeFloat16(exact.weights));
+    expect(Buffer.from(half.weights.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+    expect(Array.from(half.logLikelihood)).toEqual(Array.from(exact.logLikelihood));
+    // The same rounded values as an ordinary float32 teacher run.
+    const asF32 = path.join(runsDir, 'cls-rounded');
+    await fs.mkdir(asF32);
+    for (const f of ['spec.json', 'config.json'])
+      await fs.copyFile(path.join(runsDir, 'cls-f32', f), path.join(asF32, f));
+    const w = await SampleWriter.create(path.join(asF32, 'samples-c0.arrow'), half.parameterCount);
+    await w.append(
+      Array.from({ length: half.rows }, (_, i) => ({
+        chain: half.chain[i],
+        step: half.step[i],
+        logLikelihood: half.logLikelihood[i],
+        noisePrecision: half.noisePrecision[i],
+        weights: half.weights.slice(i * half.parameterCount, (i + 1) * half.parameterCount),
+      })),
+    );
+    await w.close();
+    const cfg = { epochs: 20 };
+    await distillStudent(student('cls-f16', cfg), { run: 'cls-s16', dataDir, runsDir });
+    await distillStudent(student('cls-rounded', cfg), { run: 'cls-s32', dataDir, runsDir });
+    const [a, b] = await Promise.all(
+      ['cls-s16', 'cls-s32'].map((r) => fs.readFile(path.join(runsDir, r, 'student.weights.bin'))),
+    );
+    expect(a.equals(b)).toBe(true);
   });
 
   it('D′ beyond the training rows: unlabeled inputs and box samples teach the student the teacher there', async () => {

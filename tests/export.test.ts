@@ -184,6 +184,23 @@ describe('evaluate', () => {
     const svg = await fs.readFile(path.join(runsDir, 's', 'reliability-student.svg'), 'utf8');
     expect(svg.startsWith('<svg') || svg.startsWith('<?xml')).toBe(true);
     expect(svg).not.toContain('NaN');
+    expect(r.models.ensemble.bytes).toBe(r.models.ensemble.parameters * 4);
+  });
+
+  it('streams a float16 teacher: its stored bytes are half, its metrics within the rounding of float32', async () => {
+    const cfg = JSON.parse(await fs.readFile(path.join(runsDir, 't', 'config.json'), 'utf8'));
+    await sampleTeacher({ ...cfg, sampleDtype: 'float16' }, { run: 't16', dataDir, runsDir });
+    const dc = JSON.parse(await fs.readFile(path.join(runsDir, 's', 'distill-config.json'), 'utf8'));
+    await distillStudent({ ...dc, teacher: 't16' }, { run: 's16', dataDir, runsDir });
+    const opts = { mapEpochs: 0, latencyRuns: 1, plots: false, dataDir, runsDir };
+    const [r32, r16] = [await evaluateRun({ ...opts, run: 's' }), await evaluateRun({ ...opts, run: 's16' })];
+    expect(r16.models.ensemble.parameters).toBe(r32.models.ensemble.parameters);
+    expect(r16.models.ensemble.bytes).toBe(r32.models.ensemble.bytes / 2);
+    expect(Math.abs(r16.models.ensemble.metrics.nll - r32.models.ensemble.metrics.nll)).toBeLessThan(1e-3);
+    expect(Math.abs(r16.models.ensemble.metrics.brier - r32.models.ensemble.metrics.brier)).toBeLessThan(
+      1e-3,
+    );
+    expect(r16.models.ensemble.metrics.nll).not.toBe(r32.models.ensemble.metrics.nll); // the weights were rounded
   });
 });
 

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readAllSamples } from '../src/teacher/sample-store.js';
+import { readAllSamples, scanSamples } from '../src/teacher/sample-store.js';
 import { bdk, expectOneLineError, ROOT, tempDir } from './helpers.js';
 
 let dir: string;
@@ -177,6 +177,34 @@ describe('bdk sample', () => {
     );
     child.kill('SIGKILL');
     await new Promise((r) => child.on('exit', r));
+  });
+
+  it('--sample-dtype float16 stores the same chains rounded, two bytes per weight', async () => {
+    const r = bdk(['sample', ...small, '--samples', '6', '--run', 'half', '--sample-dtype', 'float16'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const cfg = JSON.parse(await fs.readFile(path.join(env.BDK_RUNS_DIR, 'half', 'config.json'), 'utf8'));
+    expect(cfg.sampleDtype).toBe('float16');
+    const [s16, s32] = await Promise.all(
+      ['half', 'a'].map((run) => scanSamples(path.join(env.BDK_RUNS_DIR, run, 'samples-c0.arrow'))),
+    );
+    expect(s16.weightDtype).toBe('float16');
+    expect(s16.records).toBe(12);
+    // Two bytes saved per weight (give or take padding and the schemas' few bytes of difference).
+    expect(Math.abs(s32.fileBytes - s16.fileBytes - 12 * 751 * 2)).toBeLessThanOrEqual(64);
+    const [h, f] = [await samplesOf('half'), await samplesOf('a')];
+    for (let i = 0; i < f.weights.length; i++) {
+      expect(Math.abs(h.weights[i] - f.weights[i])).toBeLessThanOrEqual(
+        Math.abs(f.weights[i]) * 2 ** -11 + 2 ** -25,
+      );
+    }
+    // A float32 run's config does not name the dtype, so runs made before the option still match.
+    const cfg32 = JSON.parse(await fs.readFile(path.join(env.BDK_RUNS_DIR, 'a', 'config.json'), 'utf8'));
+    expect('sampleDtype' in cfg32).toBe(false);
+    const bad = bdk(['sample', '--run', 'w', '--sample-dtype', 'float64'], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim()).toBe(
+      "error: option '--sample-dtype <dtype>' argument 'float64' is invalid. Allowed choices are float32, float16.",
+    );
   });
 
   it('bad settings are one-line errors', () => {

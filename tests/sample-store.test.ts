@@ -8,8 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { UserError } from '../src/core/errors.js';
 import { loadChainState, saveChainState } from '../src/teacher/chain-state.js';
+import { decodeFloat16, encodeFloat16 } from '../src/core/float16.js';
 import {
   readAllSamples,
+  readAllSamplesStored,
   readSamples,
   SampleWriter,
   scanSamples,
@@ -284,6 +286,116 @@ describe('sample store: torn tails and resuming', () => {
         `${file}: holds 3 complete samples, but the chain state accounts for 4; the samples file does not belong to this state`,
       ),
     );
+  });
+});
+
+describe('sample store: float16 storage', () => {
+  /** What a float16 file gives back for a record: its weights rounded to the nearest half. */
+  const rounded = (r: SampleRecord): SampleRecord => ({
+    ...r,
+    weights: decodeFloat16(encodeFloat16(r.weights)) as Float32Array,
+  });
+
+  it('stores rounded weights at half the size and reads them back as float32', async () => {
+    const p = 1000;
+    const f32 = fresh();
+    const f16 = fresh();
+    const records = range(0, 5, p);
+    for (const [file, dtype] of [
+      [f32, 'float32'],
+      [f16, 'float16'],
+    ] as const) {
+      const w = await SampleWriter.create(file, p, { run: 'h' }, { weightDtype: dtype });
+      expect(w.weightDtype).toBe(dtype);
+      await w.append(records.slice(0, 2));
+      await w.append(records.slice(2));
+      await w.close();
+    }
+    const scan = await scanSamples(f16);
+    expect(scan).toMatchObject({ parameterCount: p, records: 5, weightDtype: 'float16' });
+    expect((await scanSamples(f32)).weightDtype).toBe('float32');
+    const body32 = (await fs.stat(f32)).size;
+    const body16 = (await fs.stat(f16)).size;
+    // The halved weight buffers, give or take the few bytes by which the two schemas differ.
+    expect(Math.abs(body32 - body16 - 5 * p * 2)).toBeLessThanOrEqual(16);
+    const all = await readAllSamples([f16]);
+    expectRows(all, records.map(rounded));
+    // Rounding error is at most half a unit in the last place of a half: 2^-11 relative (normal range).
+    const exact = await readAllSamples([f32]);
+    for (let i = 0; i < exact.weights.length; i++) {
+      const x = exact.weights[i];
+      if (Math.abs(x) >= 2 ** -14)
+        expect(Math.abs(all.weights[i] - x)).toBeLessThanOrEqual(Math.abs(x) * 2 ** -11);
+    }
+    // Streaming in chunks that cut record batches gives the same rows.
+    let at = 0;
+    for await (const chunk of readSamples([f16], { batchRecords: 3 })) {
+      expectRows(chunk, records.slice(at, at + chunk.rows).map(rounded));
+      at += chunk.rows;
+    }
+    expect(at).toBe(5);
+  });
+
+  it('apache-arrow reads a float16 file as a FixedSizeList<Float16>', async () => {
+    const file = fresh();
+    const p = 6;
+    const w = await SampleWriter.create(file, p, {}, { weightDtype: 'float16' });
+    await w.append(range(0, 2, p));
+    await w.close();
+    const table = A.tableFromIPC(await fs.readFile(file));
+    const type = table.schema.fields[4].type as A.FixedSizeList;
+    expect((type.children[0].type as A.Float).precision).toBe(A.Precision.HALF);
+    const row = table.get(1)!;
+    const want = rounded(rec(1, p)).weights;
+    for (let j = 0; j < p; j++) expect(row.weights.get(j)).toBe(want[j]);
+  });
+
+  it('openForAppend keeps the dtype, also when it cuts inside a record batch', async () => {
+    const p = 9;
+    const file = fresh();
+    const w0 = await SampleWriter.create(file, p, {}, { weightDtype: 'float16' });
+    await w0.append(range(0, 5, p));
+    await w0.close();
+    const w = await SampleWriter.openForAppend(file, 3);
+    expect(w.weightDtype).toBe('float16');
+    await w.append(range(3, 6, p));
+    await w.close();
+    expect((await scanSamples(file)).weightDtype).toBe('float16');
+    expectRows(await readAllSamples([file]), range(0, 6, p).map(rounded));
+    // A torn tail of a float16 file: every cut inside the last message reads the complete samples before it.
+    const size = (await fs.stat(file)).size;
+    const torn = fresh();
+    for (const cut of [size - 1, size - 20, size - 2 * p]) {
+      await fs.writeFile(torn, (await fs.readFile(file)).subarray(0, cut));
+      expect((await scanSamples(torn)).records).toBe(3);
+    }
+  });
+
+  it('readAllSamplesStored keeps half bits when every shard is float16, float32 otherwise', async () => {
+    const p = 7;
+    const a = fresh();
+    const b = fresh();
+    const c = fresh();
+    for (const [file, dtype, from] of [
+      [a, 'float16', 0],
+      [b, 'float16', 3],
+      [c, 'float32', 5],
+    ] as const) {
+      const w = await SampleWriter.create(file, p, {}, { weightDtype: dtype });
+      await w.append(range(from, from + (file === a ? 3 : 2), p));
+      await w.close();
+    }
+    const half = await readAllSamplesStored([a, b]);
+    expect(half.weightDtype).toBe('float16');
+    expect(half.weights).toBeInstanceOf(Uint16Array);
+    expect(half.rows).toBe(5);
+    const want = new Uint16Array(5 * p);
+    range(0, 5, p).forEach((r, i) => want.set(encodeFloat16(r.weights), i * p));
+    expect(bitsEqual(half.weights, want)).toBe(true);
+    expect(Array.from(half.step)).toEqual(range(0, 5, p).map((r) => r.step));
+    const mixed = await readAllSamplesStored([a, b, c]);
+    expect(mixed.weightDtype).toBe('float32');
+    expectRows(mixed as SampleBatch, [...range(0, 5, p).map(rounded), ...range(5, 7, p)]);
   });
 });
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { forward } from '../model/forward.js';
 import type { Analysis } from '../model/spec.js';
+import { decodeFloat16 } from '../core/float16.js';
 import { gaussianStudentLoss, temperedKl, type KlDirection } from './losses.js';
 
 /** What the distillation loss needs besides the networks' weights and the inputs. */
@@ -22,8 +23,8 @@ export interface TeacherBatch {
 
 /** Stored teacher samples as flat rows, on the JavaScript side. */
 export interface TeacherRows {
-  /** flat weights [S, P], row-major */
-  weights: Float32Array;
+  /** flat weights [S, P], row-major: float32, or IEEE half bits (samples stored as float16) */
+  weights: Float32Array | Uint16Array;
   parameterCount: number;
   /** [S] predictive variances σ²_s = τ_s⁻¹ (regression), else null */
   variances: Float32Array | null;
@@ -57,11 +58,11 @@ export function teacherBatch(
   const picked = pick ?? Array.from({ length: teacher.weights.length / P }, (_, i) => i);
   const params = teacherA.params.map((p) => {
     const buf = new Float32Array(picked.length * p.size);
-    for (let j = 0; j < picked.length; j++)
-      buf.set(
-        teacher.weights.subarray(picked[j] * P + p.offset, picked[j] * P + p.offset + p.size),
-        j * p.size,
-      );
+    for (let j = 0; j < picked.length; j++) {
+      const row = teacher.weights.subarray(picked[j] * P + p.offset, picked[j] * P + p.offset + p.size);
+      if (row instanceof Uint16Array) decodeFloat16(row, buf.subarray(j * p.size, (j + 1) * p.size));
+      else buf.set(row, j * p.size);
+    }
     return tf.tensor(buf, [picked.length, ...p.shape]);
   });
   const [xin, outputs] = tf.tidy(() => {

@@ -78,6 +78,8 @@ const teacherSection = z.strictObject({
   /** MC-dropout teacher: drop rate and training epochs. */
   dropoutRate: fraction.optional(),
   seed: nonNegativeInt.optional(),
+  /** How the samples files store the weights (`bdk sample --sample-dtype`). */
+  sampleDtype: z.enum(['float32', 'float16']).optional(),
 });
 
 const searchSection = z.strictObject({

@@ -21,7 +21,7 @@ import {
 import type { Analysis } from '../model/spec.js';
 import { loadChainState, saveChainState } from '../teacher/chain-state.js';
 import { readInputTable, standardizedInputs } from '../data/input-table.js';
-import { readAllSamples } from '../teacher/sample-store.js';
+import { readAllSamplesStored } from '../teacher/sample-store.js';
 import { studentLoss, teacherBatch, type TeacherRows } from '../distill/student-loss.js';
 import type { StageContext } from './context.js';
 import { readStudentWeights, STUDENT_WEIGHTS } from './student-run.js';
@@ -153,7 +153,7 @@ export async function distillStudent(
       );
       teacherSamples = config.epochs * steps * teacherConfig.chains;
     } else {
-      const samples = await readAllSamples(await runSampleFiles(teacherDir));
+      const samples = await readAllSamplesStored(await runSampleFiles(teacherDir));
       if (samples.rows === 0) throw new UserError(`teacher run '${config.teacher}' has no samples yet`);
       teacherSamples = samples.rows;
       log(
@@ -191,7 +191,12 @@ async function train_(
   opts: DistillOptions,
   teacherA: Analysis,
   studentA: Analysis,
-  samples: { rows: number; parameterCount: number; weights: Float32Array; noisePrecision: Float64Array },
+  samples: {
+    rows: number;
+    parameterCount: number;
+    weights: Float32Array | Uint16Array;
+    noisePrecision: Float64Array;
+  },
   train: PartArrays,
   extra: Float32Array | null,
   runDir: string,

@@ -20,7 +20,7 @@ import {
 import { noiseModel, type PosteriorModel } from '../teacher/posterior.js';
 import { runMcDropout } from '../teacher/mc-dropout.js';
 import type { StageContext } from './context.js';
-import { SampleWriter } from '../teacher/sample-store.js';
+import { SampleWriter, type WeightDtype } from '../teacher/sample-store.js';
 import { evaluateTeacher } from './teacher-report.js';
 import type { Schedule } from '../teacher/schedule.js';
 
@@ -57,6 +57,11 @@ export interface SampleConfig {
   friction: number;
   rmsDecay: number;
   rmsEpsilon: number;
+  /**
+   * How the samples file stores the weights; absent means float32. `float16` halves the file and the
+   * memory distillation needs for it (chains still run in float32; only the stored copies are rounded).
+   */
+  sampleDtype?: WeightDtype;
 }
 
 export interface SampleOptions extends StageContext {
@@ -212,12 +217,12 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
     const sFile = samplesFile(runDir, offset);
 
     const createWriter = () =>
-      SampleWriter.create(sFile, analysis.parameterCount, {
-        run: opts.run,
-        chainOffset: offset,
-        arch: analysis.spec.name,
-        task,
-      });
+      SampleWriter.create(
+        sFile,
+        analysis.parameterCount,
+        { run: opts.run, chainOffset: offset, arch: analysis.spec.name, task },
+        { weightDtype: config.sampleDtype ?? 'float32' },
+      );
     // Resume: the state says how many samples it accounts for; samples drawn after it are cut and redrawn.
     let resume: ChainSnapshot | undefined;
     let writer: SampleWriter;

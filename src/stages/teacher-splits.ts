@@ -82,6 +82,7 @@ export async function sampleSplits(
       friction: teacher.friction ?? DEFAULT_SAMPLER.friction,
       rmsDecay: teacher.rmsDecay ?? DEFAULT_SAMPLER.rmsDecay,
       rmsEpsilon: teacher.rmsEpsilon ?? DEFAULT_SAMPLER.rmsEpsilon,
+      ...(teacher.sampleDtype === 'float16' ? { sampleDtype: 'float16' as const } : {}),
     };
     if (teacher.stepSize === undefined) config.stepSize = await defaultStepSize(config, opts.dataDir);
     const run = teacherRun(pipeline, k);

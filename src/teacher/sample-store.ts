@@ -11,8 +11,9 @@
  * Each message is: 0xFFFFFFFF continuation marker, int32 LE metadata length L (metadata plus padding,
  * so that 8 + L is a multiple of 8), the flatbuffer `Message`, padding, then `bodyLength` bytes of
  * body. Columns: `chain` Int32, `step` Int32, `logLikelihood` Float64, `noisePrecision` Float64
- * (NaN when the model has no noise precision), `weights` FixedSizeList<Float32>[P]; no nulls, no
- * compression.
+ * (NaN when the model has no noise precision), `weights` FixedSizeList<Float32>[P], or
+ * FixedSizeList<Float16>[P] for a file stored at half precision (`weightDtype: 'float16'`: half the
+ * size, weights rounded to nearest even; readers decode to float32); no nulls, no compression.
  *
  * Crash safety: the schema is written to a temporary file and hard-linked into place, so a samples
  * file never exists without a complete header. Each append is one `writev` followed by `fdatasync`,
@@ -29,11 +30,18 @@ import path from 'node:path';
 import * as A from 'apache-arrow';
 import { BufferRegion, FieldNode, RecordBatch as RecordBatchHeader } from 'apache-arrow/ipc/metadata/message';
 import { UserError } from '../core/errors.js';
+import { decodeFloat16, encodeFloat16 } from '../core/float16.js';
 
 export const SAMPLES_FORMAT = 'bdk-samples';
 export const SAMPLES_VERSION = 1;
 /** Schema metadata key holding the JSON description of the file. */
 export const SAMPLES_META_KEY = 'bdk';
+
+/** How a samples file stores the weights: float32, or float16 (half the size, rounded). */
+export type WeightDtype = 'float32' | 'float16';
+export const WEIGHT_DTYPES: readonly WeightDtype[] = ['float32', 'float16'];
+
+const weightBytes = (dtype: WeightDtype): number => (dtype === 'float16' ? 2 : 4);
 
 export interface SampleRecord {
   chain: number;
@@ -55,6 +63,8 @@ export interface SamplesMeta extends Record<string, unknown> {
 export interface SampleScan {
   meta: SamplesMeta;
   parameterCount: number;
+  /** How the file stores the weights (they are always read back as float32). */
+  weightDtype: WeightDtype;
   /** Number of complete samples (rows) in the file. */
   records: number;
   /** Byte length of the readable prefix: schema plus all complete record batches. */
@@ -99,7 +109,7 @@ const NODE_COUNT = 6;
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-function makeSchema(parameterCount: number, meta: SamplesMeta): A.Schema {
+function makeSchema(parameterCount: number, meta: SamplesMeta, dtype: WeightDtype): A.Schema {
   const fields = [
     new A.Field('chain', new A.Int32(), false),
     new A.Field('step', new A.Int32(), false),
@@ -107,7 +117,10 @@ function makeSchema(parameterCount: number, meta: SamplesMeta): A.Schema {
     new A.Field('noisePrecision', new A.Float64(), false),
     new A.Field(
       'weights',
-      new A.FixedSizeList(parameterCount, new A.Field('item', new A.Float32(), false)),
+      new A.FixedSizeList(
+        parameterCount,
+        new A.Field('item', dtype === 'float16' ? new A.Float16() : new A.Float32(), false),
+      ),
       false,
     ),
   ];
@@ -136,9 +149,9 @@ interface EncodedBatch {
 }
 
 /** Encodes records as one record batch message; copies everything, so callers may reuse their arrays. */
-function encodeBatch(records: SampleRecord[], parameterCount: number): EncodedBatch {
+function encodeBatch(records: SampleRecord[], parameterCount: number, dtype: WeightDtype): EncodedBatch {
   const n = records.length;
-  const sizes = [0, n * 4, 0, n * 4, 0, n * 8, 0, n * 8, 0, 0, n * parameterCount * 4];
+  const sizes = [0, n * 4, 0, n * 4, 0, n * 8, 0, n * 8, 0, 0, n * parameterCount * weightBytes(dtype)];
   let offset = 0;
   const regions = sizes.map((size) => {
     const region = new BufferRegion(offset, size);
@@ -151,14 +164,18 @@ function encodeBatch(records: SampleRecord[], parameterCount: number): EncodedBa
   const step = new Int32Array(body.buffer, regions[BUF_STEP].offset, n);
   const logLik = new Float64Array(body.buffer, regions[BUF_LOGLIK].offset, n);
   const noise = new Float64Array(body.buffer, regions[BUF_NOISE].offset, n);
-  const weights = new Float32Array(body.buffer, regions[BUF_WEIGHTS].offset, n * parameterCount);
+  const weights =
+    dtype === 'float16'
+      ? new Uint16Array(body.buffer, regions[BUF_WEIGHTS].offset, n * parameterCount)
+      : new Float32Array(body.buffer, regions[BUF_WEIGHTS].offset, n * parameterCount);
   for (let i = 0; i < n; i++) {
     const r = records[i];
     chain[i] = r.chain;
     step[i] = r.step;
     logLik[i] = r.logLikelihood;
     noise[i] = r.noisePrecision;
-    weights.set(r.weights, i * parameterCount);
+    if (weights instanceof Uint16Array) weights.set(encodeFloat16(r.weights), i * parameterCount);
+    else weights.set(r.weights, i * parameterCount);
   }
   const nodes = [
     new FieldNode(n, 0),
@@ -295,6 +312,7 @@ class WindowReader {
 interface FileHeader {
   meta: SamplesMeta;
   parameterCount: number;
+  weightDtype: WeightDtype;
   /** Offset of the first byte after the schema message. */
   schemaEnd: number;
 }
@@ -413,6 +431,14 @@ async function readHeader(r: WindowReader): Promise<FileHeader> {
   if (!Number.isSafeInteger(p) || p <= 0) throw corrupt(`invalid parameterCount ${String(p)}`);
 
   const types = new Map(schema.fields.map((f) => [f.name, f.type as A.DataType]));
+  const weightsType = types.get('weights');
+  const weightDtype: WeightDtype =
+    weightsType &&
+    A.DataType.isFixedSizeList(weightsType) &&
+    isFloat(weightsType.children[0].type as A.DataType, A.Precision.HALF)
+      ? 'float16'
+      : 'float32';
+  const weightPrecision = weightDtype === 'float16' ? A.Precision.HALF : A.Precision.SINGLE;
   const expect: [string, (t: A.DataType) => boolean, string][] = [
     ['chain', isInt32, 'Int32'],
     ['step', isInt32, 'Int32'],
@@ -423,8 +449,8 @@ async function readHeader(r: WindowReader): Promise<FileHeader> {
       (t) =>
         A.DataType.isFixedSizeList(t) &&
         t.listSize === p &&
-        isFloat(t.children[0].type as A.DataType, A.Precision.SINGLE),
-      `FixedSizeList<Float32>[${p}]`,
+        isFloat(t.children[0].type as A.DataType, weightPrecision),
+      `FixedSizeList<Float32 or Float16>[${p}]`,
     ],
   ];
   const names = schema.fields.map((f) => f.name).join(',');
@@ -434,10 +460,15 @@ async function readHeader(r: WindowReader): Promise<FileHeader> {
   for (const [name, ok, label] of expect) {
     if (!ok(types.get(name)!)) throw corrupt(`column '${name}' is not ${label}`);
   }
-  return { meta, parameterCount: p, schemaEnd: frame.end };
+  return { meta, parameterCount: p, weightDtype, schemaEnd: frame.end };
 }
 
-function batchInfo(file: string, frame: Extract<Frame, { kind: 'message' }>, p: number): BatchInfo {
+function batchInfo(
+  file: string,
+  frame: Extract<Frame, { kind: 'message' }>,
+  p: number,
+  dtype: WeightDtype,
+): BatchInfo {
   const at = `at byte ${frame.start}`;
   const corrupt = (why: string) => new UserError(`${file}: corrupt samples file (${why} ${at})`);
   const msg = frame.message;
@@ -471,7 +502,7 @@ function batchInfo(file: string, frame: Extract<Frame, { kind: 'message' }>, p: 
     [BUF_STEP, rows * 4],
     [BUF_LOGLIK, rows * 8],
     [BUF_NOISE, rows * 8],
-    [BUF_WEIGHTS, rows * p * 4],
+    [BUF_WEIGHTS, rows * p * weightBytes(dtype)],
   ];
   for (const [i, bytes] of need) {
     if (buffers[i].length < bytes) throw corrupt(`buffer ${i} is too short`);
@@ -498,7 +529,7 @@ async function* batches(r: WindowReader, header: FileHeader): AsyncGenerator<Bat
     if (frame.kind === 'corrupt') {
       throw new UserError(`${r.file}: corrupt samples file (${frame.why} at byte ${pos})`);
     }
-    yield batchInfo(r.file, frame, header.parameterCount);
+    yield batchInfo(r.file, frame, header.parameterCount, header.weightDtype);
     pos = frame.end;
   }
 }
@@ -547,11 +578,12 @@ interface RowTarget {
 const bytesOf = (a: Int32Array | Float64Array | Float32Array, from: number, count: number): Uint8Array =>
   new Uint8Array(a.buffer, a.byteOffset + from * a.BYTES_PER_ELEMENT, count * a.BYTES_PER_ELEMENT);
 
-/** Copies rows [first, first + count) of batch `b` into `out` starting at row `at`. */
+/** Copies rows [first, first + count) of batch `b` into `out` starting at row `at`, as float32. */
 async function readRows(
   r: WindowReader,
   b: BatchInfo,
   p: number,
+  dtype: WeightDtype,
   first: number,
   count: number,
   out: RowTarget,
@@ -561,7 +593,13 @@ async function readRows(
   await r.readInto(bytesOf(out.step, at, count), b.step + first * 4);
   await r.readInto(bytesOf(out.logLikelihood, at, count), b.logLikelihood + first * 8);
   await r.readInto(bytesOf(out.noisePrecision, at, count), b.noisePrecision + first * 8);
-  await r.readInto(bytesOf(out.weights, at * p, count * p), b.weights + first * p * 4);
+  if (dtype === 'float16') {
+    const half = new Uint16Array(count * p);
+    await r.readInto(new Uint8Array(half.buffer), b.weights + first * p * 2);
+    decodeFloat16(half, out.weights.subarray(at * p, (at + count) * p));
+  } else {
+    await r.readInto(bytesOf(out.weights, at * p, count * p), b.weights + first * p * 4);
+  }
 }
 
 function allocRows(rows: number, p: number): RowTarget {
@@ -583,6 +621,7 @@ export async function scanSamples(file: string): Promise<SampleScan> {
   return {
     meta: s.header.meta,
     parameterCount: s.header.parameterCount,
+    weightDtype: s.header.weightDtype,
     records: s.records,
     completeBytes: s.completeBytes,
     fileBytes: s.fileBytes,
@@ -639,7 +678,7 @@ export async function* readSamples(
         let done = 0;
         while (done < b.rows) {
           const n = Math.min(b.rows - done, chunkRows - filled);
-          await readRows(r, b, p, done, n, out, filled);
+          await readRows(r, b, p, header.weightDtype, done, n, out, filled);
           done += n;
           filled += n;
           if (filled === chunkRows) {
@@ -683,6 +722,57 @@ export async function readAllSamples(files: string[]): Promise<SampleBatch> {
   return { ...all, rows, parameterCount: p };
 }
 
+/** Every sample of some shards with the weights as stored: half bits when every shard is float16. */
+export interface StoredSampleBatch extends Omit<SampleBatch, 'weights'> {
+  /** rows × parameterCount, row-major: float32 values, or IEEE half bits when `weightDtype` is float16. */
+  weights: Float32Array | Uint16Array;
+  weightDtype: WeightDtype;
+}
+
+/**
+ * Like `readAllSamples`, but keeps float16 weights as half bits (half the memory of float32) when every
+ * shard stores them so; consumers decode the rows they use (`decodeFloat16`). Otherwise float32.
+ */
+export async function readAllSamplesStored(files: string[]): Promise<StoredSampleBatch> {
+  const scans = await Promise.all(files.map((f) => scanFile(f)));
+  if (scans.length === 0 || scans.some((sc) => sc.header.weightDtype !== 'float16')) {
+    return { ...(await readAllSamples(files)), weightDtype: 'float32' };
+  }
+  const p = scans[0].header.parameterCount;
+  const total = scans.reduce((sum, sc) => sum + sc.records, 0);
+  const out = allocRows(total, 1); // per-row columns; weights below
+  const weights = new Uint16Array(total * p);
+  let at = 0;
+  for (const [i, file] of files.entries()) {
+    const sc = scans[i];
+    if (sc.header.parameterCount !== p) {
+      throw new UserError(
+        `${file}: has ${sc.header.parameterCount} parameters per sample but ${files[0]} has ${p}; shards of one run must match`,
+      );
+    }
+    await withReader(file, async (r) => {
+      for (const b of sc.batches) {
+        await r.readInto(bytesOf(out.chain, at, b.rows), b.chain);
+        await r.readInto(bytesOf(out.step, at, b.rows), b.step);
+        await r.readInto(bytesOf(out.logLikelihood, at, b.rows), b.logLikelihood);
+        await r.readInto(bytesOf(out.noisePrecision, at, b.rows), b.noisePrecision);
+        await r.readInto(new Uint8Array(weights.buffer, at * p * 2, b.rows * p * 2), b.weights);
+        at += b.rows;
+      }
+    });
+  }
+  return {
+    chain: out.chain,
+    step: out.step,
+    logLikelihood: out.logLikelihood,
+    noisePrecision: out.noisePrecision,
+    weights,
+    rows: total,
+    parameterCount: p,
+    weightDtype: 'float16',
+  };
+}
+
 /**
  * Appends groups of samples to a samples file; each `append` is durable (fdatasync) when it resolves.
  * Appends are serialized, so callers may fire several without awaiting each.
@@ -696,6 +786,7 @@ export class SampleWriter {
     readonly file: string,
     private readonly fh: FileHandle,
     readonly parameterCount: number,
+    readonly weightDtype: WeightDtype,
     readonly meta: SamplesMeta,
     private offset: number,
     private count: number,
@@ -706,12 +797,20 @@ export class SampleWriter {
     return this.count;
   }
 
-  /** Creates a new samples file holding only the schema. Fails with a UserError if `file` exists. */
+  /**
+   * Creates a new samples file holding only the schema. Fails with a UserError if `file` exists.
+   * `weightDtype: 'float16'` stores the weights at half precision (rounded to nearest even).
+   */
   static async create(
     file: string,
     parameterCount: number,
     meta: Record<string, unknown> = {},
+    opts: { weightDtype?: WeightDtype } = {},
   ): Promise<SampleWriter> {
+    const weightDtype = opts.weightDtype ?? 'float32';
+    if (!WEIGHT_DTYPES.includes(weightDtype)) {
+      throw new RangeError(`weightDtype must be float32 or float16, got ${String(weightDtype)}`);
+    }
     if (!Number.isSafeInteger(parameterCount) || parameterCount <= 0 || parameterCount > INT32_MAX) {
       throw new RangeError(`parameterCount must be a positive 32-bit integer, got ${parameterCount}`);
     }
@@ -721,7 +820,7 @@ export class SampleWriter {
       version: SAMPLES_VERSION,
       parameterCount,
     };
-    const schemaBytes = encodeSchemaMessage(makeSchema(parameterCount, fullMeta));
+    const schemaBytes = encodeSchemaMessage(makeSchema(parameterCount, fullMeta, weightDtype));
     const exists = () => new UserError(`${file}: already exists; refusing to overwrite samples`);
     if (
       await fs.lstat(file).then(
@@ -767,7 +866,7 @@ export class SampleWriter {
     }
     await syncDir(dir);
     const fh = await openExisting(file, 'r+');
-    return new SampleWriter(file, fh, parameterCount, fullMeta, schemaBytes.length, 0);
+    return new SampleWriter(file, fh, parameterCount, weightDtype, fullMeta, schemaBytes.length, 0);
   }
 
   /**
@@ -807,7 +906,7 @@ export class SampleWriter {
       // the kept rows of that batch, then rename it over the original, so a crash here loses nothing.
       const { batch, rows } = split;
       const kept = allocRows(rows, p);
-      await withReader(file, (r) => readRows(r, batch, p, 0, rows, kept, 0));
+      await withReader(file, (r) => readRows(r, batch, p, header.weightDtype, 0, rows, kept, 0));
       const records: SampleRecord[] = [];
       for (let i = 0; i < rows; i++) {
         records.push({
@@ -818,7 +917,7 @@ export class SampleWriter {
           weights: kept.weights.subarray(i * p, (i + 1) * p),
         });
       }
-      const enc = encodeBatch(records, p);
+      const enc = encodeBatch(records, p, header.weightDtype); // half → float32 → half is exact
       const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
       try {
         await fs.copyFile(file, tmp);
@@ -850,7 +949,7 @@ export class SampleWriter {
       await fh.close();
       throw err;
     }
-    return new SampleWriter(file, fh, p, header.meta, cut, keepRecords);
+    return new SampleWriter(file, fh, p, header.weightDtype, header.meta, cut, keepRecords);
   }
 
   /**
@@ -861,7 +960,7 @@ export class SampleWriter {
     if (this.closed) return Promise.reject(new Error(`${this.file}: sample writer is closed`));
     if (records.length === 0) return this.queue;
     checkRecords(records, this.parameterCount);
-    const enc = encodeBatch(records, this.parameterCount);
+    const enc = encodeBatch(records, this.parameterCount, this.weightDtype);
     const run = this.queue.then(() => this.write(enc));
     this.queue = run.catch(() => undefined);
     return run;
