@@ -207,6 +207,42 @@ describe('bdk sample', () => {
     );
   });
 
+  it('convert-samples writes a float16 copy of a run and reports the metric change; the copy resumes', async () => {
+    const r = bdk(['convert-samples', '--run', 'a', '--out-run', 'a16', '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s).toMatchObject({ from: 'a', to: 'a16', sampleDtype: 'float16', samples: 12 });
+    expect(s.bytes).toEqual({ before: 12 * 751 * 4, after: 12 * 751 * 2 });
+    for (const k of ['rmse', 'll']) {
+      expect(s.metrics.change[k]).toBeCloseTo(s.metrics.after[k] - s.metrics.before[k], 12);
+      expect(Math.abs(s.metrics.change[k])).toBeLessThan(1e-2);
+    }
+    const before = JSON.parse(await fs.readFile(path.join(env.BDK_RUNS_DIR, 'a', 'teacher.json'), 'utf8'));
+    expect(s.metrics.before).toEqual(before.metrics); // the original run's own report, recomputed
+    const after = JSON.parse(await fs.readFile(path.join(env.BDK_RUNS_DIR, 'a16', 'teacher.json'), 'utf8'));
+    expect(after.metrics).toEqual(s.metrics.after);
+    // The same samples, rounded; the original run is untouched.
+    const [h, f] = [await samplesOf('a16'), await samplesOf('a')];
+    expect(Buffer.from(h.weights.buffer).equals(Buffer.from((await samplesOf('half')).weights.buffer))).toBe(
+      true,
+    );
+    expect(f.rows).toBe(12);
+    // The copied chain state continues the chains: 2 more samples per chain, appended as float16.
+    const more = bdk(['sample', '--resume', '--run', 'a16', '--samples', '8'], env);
+    expect(more.code, more.stderr).toBe(0);
+    const grown = await scanSamples(path.join(env.BDK_RUNS_DIR, 'a16', 'samples-c0.arrow'));
+    expect(grown).toMatchObject({ records: 16, weightDtype: 'float16' });
+    const again = bdk(['convert-samples', '--run', 'a', '--out-run', 'a16'], env);
+    expect(expectOneLineError(again)).toBe(
+      `bdk: run 'a16' already exists at ${path.join(env.BDK_RUNS_DIR, 'a16')}; pass --force to replace it`,
+    );
+    const same = bdk(['convert-samples', '--run', 'a', '--out-run', 'a'], env);
+    expect(expectOneLineError(same)).toBe(
+      "bdk: --out-run must name a new run, not the run being converted ('a')",
+    );
+    expect((await fs.readdir(env.BDK_RUNS_DIR)).filter((d) => d.includes('.tmp-'))).toEqual([]);
+  });
+
   it('bad settings are one-line errors', () => {
     const r = bdk(['sample', '--run', 'x', '--dataset', 'nope'], env);
     expect(expectOneLineError(r)).toMatch(/^bdk: dataset 'nope' not found at /);

@@ -10,6 +10,7 @@ import { registerExport } from './commands/export.js';
 import { registerEvaluate } from './commands/evaluate.js';
 import { registerViz } from './commands/viz.js';
 import { registerSearch } from './commands/search.js';
+import { registerConvertSamples } from './commands/convert-samples.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerData(program);
   registerSample(program);
+  registerConvertSamples(program);
   registerSearch(program);
   registerDistill(program);
   registerEvaluate(program);
