@@ -179,6 +179,41 @@ describe('bdk sample', () => {
     await new Promise((r) => child.on('exit', r));
   });
 
+  it('Ctrl-C stops MC-dropout training at once (its steps never wait for I/O), exit 130', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(ROOT, 'bin/bdk.js'),
+        'sample',
+        '--dataset',
+        'boston',
+        '--sampler',
+        'dropout',
+        '--burn-in',
+        '10000000', // hours of training steps: only the interrupt can end it
+        '--samples',
+        '2',
+        '--run',
+        'dropout-int',
+      ],
+      { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    for (let i = 0; i < 600 && !out.includes('sampling dropout'); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 500)); // well inside the training loop
+    const sent = Date.now();
+    child.kill('SIGINT');
+    const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 10_000))]);
+    if (code === 'timeout') child.kill('SIGKILL');
+    expect(code, out).toBe(130);
+    expect(Date.now() - sent).toBeLessThan(10_000);
+    expect(out).toContain('bdk: interrupted; saving state');
+  });
+
   it('--sample-dtype float16 stores the same chains rounded, two bytes per weight', async () => {
     const r = bdk(['sample', ...small, '--samples', '6', '--run', 'half', '--sample-dtype', 'float16'], env);
     expect(r.code, r.stderr).toBe(0);

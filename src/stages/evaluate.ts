@@ -297,7 +297,11 @@ async function trainMap(
   } finally {
     tf.dispose([x, y]);
   }
-  if (!drawn.length) throw new UserError('evaluation interrupted while training the MAP baseline');
+  if (!drawn.length)
+    throw new UserError(
+      'evaluation interrupted while training the MAP baseline; run it again to redo it',
+      130,
+    );
   return { weights: drawn[0].weights, noisePrecision: drawn[0].noisePrecision };
 }
 
