@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../src/core/rng.js';
-import { studentLoss, teacherBatch } from '../src/distill/student-loss.js';
+import { studentLoss, teacherBatch, teacherRowsOf } from '../src/distill/student-loss.js';
 import { resolveArch } from '../src/model/builtins.js';
 import { initialWeights, unflatten } from '../src/model/forward.js';
 import type { Analysis } from '../src/model/spec.js';
@@ -207,7 +207,7 @@ export async function distillStep(arch: string, batch: number, b: Budget): Promi
   const teacherPool = 16;
   const tw = new Float32Array(teacherPool * P);
   for (let s = 0; s < teacherPool; s++) tw.set(initialWeights(teacherA, new Rng(100 + s)), s * P);
-  const teacher = { weights: tw, parameterCount: P, variances: null };
+  const teacher = teacherRowsOf(tw, P, null);
   const rng = new Rng(0);
   const optimizer = tf.train.adam(1e-3);
   const params = tf

@@ -11,7 +11,7 @@ import { loadChainState, saveChainState } from '../src/teacher/chain-state.js';
 import { decodeFloat16, encodeFloat16 } from '../src/core/float16.js';
 import {
   readAllSamples,
-  readAllSamplesStored,
+  SampleRowReader,
   readSamples,
   SampleWriter,
   scanSamples,
@@ -371,31 +371,46 @@ describe('sample store: float16 storage', () => {
     }
   });
 
-  it('readAllSamplesStored keeps half bits when every shard is float16, float32 otherwise', async () => {
+  it('SampleRowReader reads any part of any sample of mixed float16 and float32 shards, torn tails ignored', async () => {
     const p = 7;
     const a = fresh();
     const b = fresh();
     const c = fresh();
-    for (const [file, dtype, from] of [
-      [a, 'float16', 0],
-      [b, 'float16', 3],
-      [c, 'float32', 5],
+    for (const [file, dtype, from, n] of [
+      [a, 'float16', 0, 3],
+      [b, 'float32', 3, 2],
+      [c, 'float16', 5, 3],
     ] as const) {
       const w = await SampleWriter.create(file, p, {}, { weightDtype: dtype });
-      await w.append(range(from, from + (file === a ? 3 : 2), p));
+      await w.append(range(from, from + 2, p)); // a record batch of two, then one per sample
+      for (let k = from + 2; k < from + n; k++) await w.append([rec(k, p)]);
       await w.close();
     }
-    const half = await readAllSamplesStored([a, b]);
-    expect(half.weightDtype).toBe('float16');
-    expect(half.weights).toBeInstanceOf(Uint16Array);
-    expect(half.rows).toBe(5);
-    const want = new Uint16Array(5 * p);
-    range(0, 5, p).forEach((r, i) => want.set(encodeFloat16(r.weights), i * p));
-    expect(bitsEqual(half.weights, want)).toBe(true);
-    expect(Array.from(half.step)).toEqual(range(0, 5, p).map((r) => r.step));
-    const mixed = await readAllSamplesStored([a, b, c]);
-    expect(mixed.weightDtype).toBe('float32');
-    expectRows(mixed as SampleBatch, [...range(0, 5, p).map(rounded), ...range(5, 7, p)]);
+    await fs.truncate(c, (await fs.stat(c)).size - 3); // sample 7 is torn
+    const expected = [...range(0, 3, p).map(rounded), ...range(3, 5, p), ...range(5, 7, p).map(rounded)];
+    const reader = await SampleRowReader.open([a, b, c]);
+    expect(reader.rows).toBe(7);
+    expect(reader.parameterCount).toBe(p);
+    expect(Array.from(reader.logLikelihood)).toEqual(expected.map((r) => r.logLikelihood));
+    expected.forEach((r, i) => expect(Object.is(reader.noisePrecision[i], r.noisePrecision)).toBe(true));
+    for (const i of [6, 0, 4, 2, 3, 5, 1]) {
+      const whole = new Float32Array(p);
+      reader.readWeights(i, 0, whole);
+      expect(bitsEqual(whole, expected[i].weights), `sample ${i}`).toBe(true);
+      const part = new Float32Array(9).fill(-1);
+      reader.readWeights(i, 2, part.subarray(3, 7));
+      expect(Array.from(part.subarray(3, 7))).toEqual(Array.from(expected[i].weights.subarray(2, 6)));
+      expect([part[2], part[7]]).toEqual([-1, -1]);
+    }
+    expect(() => reader.readWeights(7, 0, new Float32Array(1))).toThrow(
+      'sample 7, weights 0..1: out of range',
+    );
+    expect(() => reader.readWeights(0, 5, new Float32Array(3))).toThrow(
+      'sample 0, weights 5..8: out of range',
+    );
+    reader.close();
+    expect(() => reader.readWeights(0, 0, new Float32Array(1))).toThrow('SampleRowReader is closed');
+    reader.close();
   });
 });
 

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { forward } from '../model/forward.js';
 import type { Analysis } from '../model/spec.js';
-import { decodeFloat16 } from '../core/float16.js';
 import { gaussianStudentLoss, temperedKl, type KlDirection } from './losses.js';
 
 /** What the distillation loss needs besides the networks' weights and the inputs. */
@@ -21,13 +20,30 @@ export interface TeacherBatch {
   variances: tf.Tensor1D | null;
 }
 
-/** Stored teacher samples as flat rows, on the JavaScript side. */
+/** Teacher samples on the JavaScript side: in memory, or read from their files on demand. */
 export interface TeacherRows {
-  /** flat weights [S, P], row-major: float32, or IEEE half bits (samples stored as float16) */
-  weights: Float32Array | Uint16Array;
+  /** S */
+  rows: number;
   parameterCount: number;
+  /** Copies weights [offset, offset + dest.length) of sample `row` into `dest`. */
+  read(row: number, offset: number, dest: Float32Array): void;
   /** [S] predictive variances σ²_s = τ_s⁻¹ (regression), else null */
   variances: Float32Array | null;
+}
+
+/** `TeacherRows` over flat weights [S, P] held in memory. */
+export function teacherRowsOf(
+  weights: Float32Array,
+  parameterCount: number,
+  variances: Float32Array | null,
+): TeacherRows {
+  return {
+    rows: weights.length / parameterCount,
+    parameterCount,
+    variances,
+    read: (row, offset, dest) =>
+      dest.set(weights.subarray(row * parameterCount + offset, row * parameterCount + offset + dest.length)),
+  };
 }
 
 /**
@@ -54,15 +70,11 @@ export function teacherBatch(
   const B = rows.length;
   const xRows = new Float32Array(B * d);
   for (let i = 0; i < B; i++) xRows.set(x.subarray(rows[i] * d, (rows[i] + 1) * d), i * d);
-  const P = teacher.parameterCount;
-  const picked = pick ?? Array.from({ length: teacher.weights.length / P }, (_, i) => i);
+  const picked = pick ?? Array.from({ length: teacher.rows }, (_, i) => i);
   const params = teacherA.params.map((p) => {
     const buf = new Float32Array(picked.length * p.size);
-    for (let j = 0; j < picked.length; j++) {
-      const row = teacher.weights.subarray(picked[j] * P + p.offset, picked[j] * P + p.offset + p.size);
-      if (row instanceof Uint16Array) decodeFloat16(row, buf.subarray(j * p.size, (j + 1) * p.size));
-      else buf.set(row, j * p.size);
-    }
+    for (let j = 0; j < picked.length; j++)
+      teacher.read(picked[j], p.offset, buf.subarray(j * p.size, (j + 1) * p.size));
     return tf.tensor(buf, [picked.length, ...p.shape]);
   });
   const [xin, outputs] = tf.tidy(() => {

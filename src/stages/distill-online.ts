@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../core/atomic-write.js';
 import { pathExists } from '../core/json-file.js';
 import { Rng } from '../core/rng.js';
 import type { PartArrays } from '../data/store.js';
-import { studentLoss, teacherBatch } from '../distill/student-loss.js';
+import { studentLoss, teacherBatch, teacherRowsOf } from '../distill/student-loss.js';
 import { initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
 import { FlatAdam } from '../model/flat-adam.js';
 import {
@@ -125,12 +125,11 @@ export async function trainOnline(
             shape,
             ids,
             config.inputNoise > 0 ? { values: noiseBuf, sigma: config.inputNoise } : null,
-            {
-              weights: tW,
-              parameterCount: teacherA.parameterCount,
-              variances:
-                task === 'regression' ? Float32Array.from(samples, (smp) => 1 / smp.noisePrecision) : null,
-            },
+            teacherRowsOf(
+              tW,
+              teacherA.parameterCount,
+              task === 'regression' ? Float32Array.from(samples, (smp) => 1 / smp.noisePrecision) : null,
+            ),
             null,
           );
           const loss = optimizer.minimize(

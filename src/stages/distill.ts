@@ -22,7 +22,7 @@ import {
 import type { Analysis } from '../model/spec.js';
 import { loadChainState, saveChainState } from '../teacher/chain-state.js';
 import { readInputTable, standardizedInputs } from '../data/input-table.js';
-import { readAllSamplesStored } from '../teacher/sample-store.js';
+import { SampleRowReader } from '../teacher/sample-store.js';
 import { studentLoss, teacherBatch, type TeacherRows } from '../distill/student-loss.js';
 import type { StageContext } from './context.js';
 import { readStudentWeights, STUDENT_WEIGHTS } from './student-run.js';
@@ -154,14 +154,31 @@ export async function distillStudent(
       );
       teacherSamples = config.epochs * steps * teacherConfig.chains;
     } else {
-      const samples = await readAllSamplesStored(await runSampleFiles(teacherDir));
-      if (samples.rows === 0) throw new UserError(`teacher run '${config.teacher}' has no samples yet`);
-      teacherSamples = samples.rows;
-      log(
-        `distilling ${samples.rows} samples of ${config.teacher} (${teacherA.spec.name}) into ${studentA.spec.name} ` +
-          `(${studentA.parameterCount} parameters) on ${train.rows} perturbed inputs, ${config.epochs} epochs`,
-      );
-      completed = await train_(config, opts, teacherA, studentA, samples, train, extra, runDir, shape, task);
+      // The samples stay in their files: each minibatch reads the ones it uses, so memory does not
+      // grow with the ensemble.
+      const samples = await SampleRowReader.open(await runSampleFiles(teacherDir));
+      try {
+        if (samples.rows === 0) throw new UserError(`teacher run '${config.teacher}' has no samples yet`);
+        teacherSamples = samples.rows;
+        log(
+          `distilling ${samples.rows} samples of ${config.teacher} (${teacherA.spec.name}) into ${studentA.spec.name} ` +
+            `(${studentA.parameterCount} parameters) on ${train.rows} perturbed inputs, ${config.epochs} epochs`,
+        );
+        completed = await train_(
+          config,
+          opts,
+          teacherA,
+          studentA,
+          samples,
+          train,
+          extra,
+          runDir,
+          shape,
+          task,
+        );
+      } finally {
+        samples.close();
+      }
     }
     if (!completed) {
       log(`interrupted; continue with: bdk distill --resume --run ${opts.run}`);
@@ -192,12 +209,7 @@ async function train_(
   opts: DistillOptions,
   teacherA: Analysis,
   studentA: Analysis,
-  samples: {
-    rows: number;
-    parameterCount: number;
-    weights: Float32Array | Uint16Array;
-    noisePrecision: Float64Array;
-  },
+  samples: SampleRowReader,
   train: PartArrays,
   extra: Float32Array | null,
   runDir: string,
@@ -227,8 +239,9 @@ async function train_(
   );
   if (optimizerState) await restoreOptimizerState(optimizer, optimizerState); // iteration count and both moments
   const teacher: TeacherRows = {
-    weights: samples.weights,
+    rows: samples.rows,
     parameterCount: samples.parameterCount,
+    read: (row, offset, dest) => samples.readWeights(row, offset, dest),
     variances: task === 'regression' ? Float32Array.from(samples.noisePrecision, (t) => 1 / t) : null,
   };
   const d = shape.reduce((a, b) => a * b, 1);

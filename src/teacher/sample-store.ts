@@ -24,7 +24,7 @@
  * Reading never loads a whole file: message metadata is read through a small window and the column
  * buffers are read straight from their file positions into the output arrays.
  */
-import { promises as fs } from 'node:fs';
+import fsSync, { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import * as A from 'apache-arrow';
@@ -722,55 +722,110 @@ export async function readAllSamples(files: string[]): Promise<SampleBatch> {
   return { ...all, rows, parameterCount: p };
 }
 
-/** Every sample of some shards with the weights as stored: half bits when every shard is float16. */
-export interface StoredSampleBatch extends Omit<SampleBatch, 'weights'> {
-  /** rows × parameterCount, row-major: float32 values, or IEEE half bits when `weightDtype` is float16. */
-  weights: Float32Array | Uint16Array;
-  weightDtype: WeightDtype;
-}
-
 /**
- * Like `readAllSamples`, but keeps float16 weights as half bits (half the memory of float32) when every
- * shard stores them so; consumers decode the rows they use (`decodeFloat16`). Otherwise float32.
+ * Random access to the samples of several shards without holding their weights in memory: the small
+ * per-sample columns are loaded, and `readWeights` copies part of one sample's weight vector
+ * straight from its file (a synchronous positional read, decoded from float16 where stored so), so
+ * distillation needs memory for the samples it uses, not for the ensemble. Close it when done.
  */
-export async function readAllSamplesStored(files: string[]): Promise<StoredSampleBatch> {
-  const scans = await Promise.all(files.map((f) => scanFile(f)));
-  if (scans.length === 0 || scans.some((sc) => sc.header.weightDtype !== 'float16')) {
-    return { ...(await readAllSamples(files)), weightDtype: 'float32' };
+export class SampleRowReader {
+  private closed = false;
+  private scratch = new Uint16Array(0);
+
+  private constructor(
+    private readonly fds: number[],
+    private readonly dtypes: WeightDtype[],
+    /** Per sample: index of its file, and the file offset of its weights. */
+    private readonly fileOf: Uint32Array,
+    private readonly weightsAt: Float64Array,
+    readonly parameterCount: number,
+    readonly noisePrecision: Float64Array,
+    readonly logLikelihood: Float64Array,
+  ) {}
+
+  /** Number of complete samples over all shards (a torn tail is ignored). */
+  get rows(): number {
+    return this.fileOf.length;
   }
-  const p = scans[0].header.parameterCount;
-  const total = scans.reduce((sum, sc) => sum + sc.records, 0);
-  const out = allocRows(total, 1); // per-row columns; weights below
-  const weights = new Uint16Array(total * p);
-  let at = 0;
-  for (const [i, file] of files.entries()) {
-    const sc = scans[i];
-    if (sc.header.parameterCount !== p) {
-      throw new UserError(
-        `${file}: has ${sc.header.parameterCount} parameters per sample but ${files[0]} has ${p}; shards of one run must match`,
-      );
-    }
-    await withReader(file, async (r) => {
-      for (const b of sc.batches) {
-        await r.readInto(bytesOf(out.chain, at, b.rows), b.chain);
-        await r.readInto(bytesOf(out.step, at, b.rows), b.step);
-        await r.readInto(bytesOf(out.logLikelihood, at, b.rows), b.logLikelihood);
-        await r.readInto(bytesOf(out.noisePrecision, at, b.rows), b.noisePrecision);
-        await r.readInto(new Uint8Array(weights.buffer, at * p * 2, b.rows * p * 2), b.weights);
-        at += b.rows;
-      }
+
+  static async open(files: string[]): Promise<SampleRowReader> {
+    const scans: FullScan[] = [];
+    for (const file of files) scans.push(await scanFile(file));
+    const p = scans[0]?.header.parameterCount ?? 0;
+    scans.forEach((sc, i) => {
+      if (sc.header.parameterCount !== p)
+        throw new UserError(
+          `${files[i]}: has ${sc.header.parameterCount} parameters per sample but ${files[0]} has ${p}; shards of one run must match`,
+        );
     });
+    const total = scans.reduce((sum, sc) => sum + sc.records, 0);
+    const fileOf = new Uint32Array(total);
+    const weightsAt = new Float64Array(total);
+    const small = allocRows(total, 0);
+    let at = 0;
+    const fds: number[] = [];
+    try {
+      for (const [i, file] of files.entries()) {
+        const sc = scans[i];
+        const rowBytes = p * weightBytes(sc.header.weightDtype);
+        await withReader(file, async (r) => {
+          for (const b of sc.batches) {
+            await r.readInto(bytesOf(small.logLikelihood, at, b.rows), b.logLikelihood);
+            await r.readInto(bytesOf(small.noisePrecision, at, b.rows), b.noisePrecision);
+            for (let k = 0; k < b.rows; k++) {
+              fileOf[at + k] = i;
+              weightsAt[at + k] = b.weights + k * rowBytes;
+            }
+            at += b.rows;
+          }
+        });
+        fds.push(fsSync.openSync(file, 'r'));
+      }
+    } catch (err) {
+      for (const fd of fds) fsSync.closeSync(fd);
+      throw err;
+    }
+    return new SampleRowReader(
+      fds,
+      scans.map((sc) => sc.header.weightDtype),
+      fileOf,
+      weightsAt,
+      p,
+      small.noisePrecision,
+      small.logLikelihood,
+    );
   }
-  return {
-    chain: out.chain,
-    step: out.step,
-    logLikelihood: out.logLikelihood,
-    noisePrecision: out.noisePrecision,
-    weights,
-    rows: total,
-    parameterCount: p,
-    weightDtype: 'float16',
-  };
+
+  /** Copies weights [offset, offset + dest.length) of sample `row` into `dest`, as float32. */
+  readWeights(row: number, offset: number, dest: Float32Array): void {
+    if (this.closed) throw new Error('SampleRowReader is closed');
+    if (!(row >= 0 && row < this.rows) || offset < 0 || offset + dest.length > this.parameterCount)
+      throw new RangeError(`sample ${row}, weights ${offset}..${offset + dest.length}: out of range`);
+    const f = this.fileOf[row];
+    const half = this.dtypes[f] === 'float16';
+    const n = dest.length;
+    const pos = this.weightsAt[row] + offset * (half ? 2 : 4);
+    let target: Uint8Array;
+    if (half) {
+      if (this.scratch.length < n) this.scratch = new Uint16Array(n);
+      target = new Uint8Array(this.scratch.buffer, 0, n * 2);
+    } else {
+      target = new Uint8Array(dest.buffer, dest.byteOffset, n * 4);
+    }
+    let done = 0;
+    while (done < target.length) {
+      const got = fsSync.readSync(this.fds[f], target, done, target.length - done, pos + done);
+      if (got === 0) throw new UserError(`samples file shrank while it was being read (sample ${row})`);
+      done += got;
+    }
+    if (half) decodeFloat16(this.scratch.subarray(0, n), dest);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const fd of this.fds) fsSync.closeSync(fd);
+  }
 }
 
 /**
