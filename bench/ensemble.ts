@@ -12,10 +12,12 @@ import { MNIST_SHAPE, mnistLike } from './sections.js';
 /** What one ensemble child process reports. */
 export interface EnsembleChildResult {
   samples: number;
-  /** Inputs the timed prediction ran over (fewer than requested when the time cap chose a subset). */
+  /** Samples the timed prediction used (fewer than `samples` when the time cap chose a subset). */
+  timedSamples: number;
+  /** Inputs the prediction ran over (always all of them). */
   inputs: number;
   requestedInputs: number;
-  /** Throughput of the untimed calibration run that chose `inputs`, GFLOP/s. */
+  /** Throughput of the untimed calibration run that chose `timedSamples`, GFLOP/s. */
   calibrationGflops: number;
   parameters: number;
   /** Samples per streamed chunk (as `readSamples` chunks a samples file: about 32 MiB of weights). */
@@ -73,9 +75,11 @@ async function* syntheticSamples(
  * Runs in a child process (its own peak RSS): the classification ensemble predictive of `samples`
  * `mlp-400-400` samples over MNIST-shaped inputs through `ensemblePredictive`. All `inputs` inputs are
  * allocated (the test set's memory counts); an untimed calibration run (one chunk of samples over 200
- * inputs, after a warm-up) measures the throughput, and when predicting over all inputs would take
- * longer than `maxSeconds`, the timed run uses the first k inputs that fit (a multiple of 100, or of 10
- * below 100, at least 20), and the caller scales the time.
+ * inputs, after a warm-up) measures the throughput, and when predicting with all samples would take
+ * longer than `maxSeconds`, the timed run uses the first k samples that fit (at least two streamed
+ * chunks) over all the inputs, and the caller scales the time. Cutting samples, not inputs, keeps every
+ * product at its real shape: with few inputs the per-product cost of packing each sample's weights
+ * (XNNPACK, on wasm) is amortized over few rows, which made an input-capped run look 3–4× slower.
  */
 export async function ensembleChild(
   samples: number,
@@ -88,7 +92,6 @@ export async function ensembleChild(
   const pool = Array.from({ length: 4 }, (_, i) => initialWeights(a, new Rng(200 + i)));
   const data = mnistLike(inputs, 31);
   const chunkRows = defaultChunkRows(P);
-  let used: tf.Tensor | null = null;
   const predict = async (x: tf.Tensor, s: number, timer: { ms: number }) => {
     const n = x.shape[0];
     const t0 = now();
@@ -110,20 +113,17 @@ export async function ensembleChild(
     const calMs = await predict(calX, calS, { ms: 0 });
     calX.dispose();
     const calibrationGflops = (calS * calN * perInput) / (calMs * 1e6);
-    const fit = (maxSeconds * calibrationGflops * 1e9) / (samples * perInput);
-    const n = Math.min(
-      inputs,
-      fit >= 100 ? Math.floor(fit / 100) * 100 : Math.max(20, Math.floor(fit / 10) * 10),
-    );
-    used = n === inputs ? data.x : tf.slice(data.x, [0], [n]);
+    const fit = (maxSeconds * calibrationGflops * 1e9) / (inputs * perInput);
+    const k = Math.min(samples, Math.max(2 * chunkRows, Math.floor(fit)));
 
     const rssBefore = process.memoryUsage().rss;
     const timer = { ms: 0 };
-    const ms = await predict(used, samples, timer);
-    const flops = samples * n * perInput;
+    const ms = await predict(data.x, k, timer);
+    const flops = k * inputs * perInput;
     return {
       samples,
-      inputs: n,
+      timedSamples: k,
+      inputs,
       requestedInputs: inputs,
       calibrationGflops,
       parameters: P,
@@ -136,7 +136,6 @@ export async function ensembleChild(
       peakRss: process.resourceUsage().maxRSS * 1024,
     };
   } finally {
-    if (used && used !== data.x) used.dispose();
     tf.dispose([data.x, data.y]);
   }
 }
