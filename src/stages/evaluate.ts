@@ -88,13 +88,13 @@ async function latency(
   predict: () => Promise<void>,
   warmedMs?: number,
 ): Promise<number> {
-  let once = warmedMs;
-  if (once === undefined) {
+  let oneMs = warmedMs;
+  if (oneMs === undefined) {
     const t0 = performance.now();
     await predict();
-    once = performance.now() - t0;
+    oneMs = performance.now() - t0;
   }
-  const n = Math.max(1, Math.min(runs, Math.floor(LATENCY_BUDGET_MS / Math.max(once, 1e-3))));
+  const n = Math.max(1, Math.min(runs, Math.floor(LATENCY_BUDGET_MS / Math.max(oneMs, 1e-3))));
   const t = performance.now();
   for (let i = 0; i < n; i++) await predict();
   return (performance.now() - t) / n / examples;
