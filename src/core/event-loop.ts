@@ -1,15 +1,18 @@
 /**
  * Long synchronous loops (a tfjs step on the wasm or cpu backend never waits for I/O) starve the event
- * loop, so a Ctrl-C handler would run only at the loop's next real I/O. `eventLoopYielder(ms)` returns a
- * function to await once per step: at most every `ms` milliseconds it lets pending events run (one
- * `setImmediate`), otherwise it returns at once. It changes no result, only when signals are seen.
+ * loop, so a Ctrl-C handler, which aborts the loop's signal, would run only at the loop's next real
+ * I/O. `abortPoller(signal)` returns the check to await once per step: at most every `ms` milliseconds
+ * it lets pending events run (one `setImmediate`), then says whether the signal has been aborted. It
+ * changes no result, only how soon an interrupt is seen.
  */
-export function eventLoopYielder(ms = 100): () => Promise<void> | undefined {
+export function abortPoller(signal: AbortSignal | undefined, ms = 100): () => Promise<boolean> {
   let last = Date.now();
-  return () => {
+  return async () => {
     const now = Date.now();
-    if (now - last < ms) return undefined;
-    last = now;
-    return new Promise<void>((resolve) => setImmediate(resolve));
+    if (now - last >= ms) {
+      last = now;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return signal?.aborted ?? false;
   };
 }

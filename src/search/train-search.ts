@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { eventLoopYielder } from '../core/event-loop.js';
+import { abortPoller } from '../core/event-loop.js';
 import { Rng } from '../core/rng.js';
 import { FlatAdam } from '../model/flat-adam.js';
 import {
@@ -188,14 +188,13 @@ export async function runSearch(
       optimizers: { theta: await readOptimizerState(optTheta), h: await readOptimizerState(optH) },
     };
   };
-  const yieldEvents = eventLoopYielder(); // so Ctrl-C is seen within a step or so
+  const aborted = abortPoller(o.signal); // so Ctrl-C is seen within a step or so
   try {
     while (epoch < settings.epochs) {
       const perm = rng.permutation(nTrain);
       let lowerSum = 0;
       for (let s = 0; s < steps; s++) {
-        await yieldEvents();
-        if (o.signal?.aborted) return null;
+        if (await aborted()) return null;
         const t = epoch * steps + s;
         const temperature = temperatureAt({ ...settings.temperature, steps: totalSteps }, t);
         const ids = perm.subarray(s * B, Math.min(nTrain, (s + 1) * B));

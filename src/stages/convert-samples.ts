@@ -5,10 +5,16 @@ import { writeFileAtomic } from '../core/atomic-write.js';
 import { pathExists, readJsonOrNull } from '../core/json-file.js';
 import { loadDataset, inputShape, partArrays } from '../data/store.js';
 import { resolveArch } from '../model/builtins.js';
-import { readSamples, SampleWriter, scanSamples, type WeightDtype } from '../teacher/sample-store.js';
+import {
+  readSamples,
+  SampleWriter,
+  scanSamples,
+  weightBytes,
+  type WeightDtype,
+} from '../teacher/sample-store.js';
 import type { StageContext } from './context.js';
 import { openTeacherRun, runPath, runSampleFiles } from './run-folder.js';
-import type { SampleConfig, TeacherSummary } from './sample.js';
+import { sampleDtypeField, type SampleConfig, type TeacherSummary } from './sample.js';
 import { evaluateTeacher } from './teacher-report.js';
 
 export interface ConvertSamplesOptions extends Pick<StageContext, 'force' | 'dataDir' | 'runsDir' | 'log'> {
@@ -30,8 +36,6 @@ export interface ConvertSummary {
   /** The ensemble's test metrics from the original samples and from the converted ones, and after − before. */
   metrics: { before: Record<string, number>; after: Record<string, number>; change: Record<string, number> };
 }
-
-const bytesPerWeight = (dtype: WeightDtype) => (dtype === 'float16' ? 2 : 4);
 
 /**
  * Copies teacher run `run` into a new run `outRun` whose samples files store the weights as
@@ -65,7 +69,7 @@ export async function convertSamples(opts: ConvertSamplesOptions): Promise<Conve
         await fs.copyFile(path.join(teacherDir, name), path.join(tmpDir, name));
     }
     const { sampleDtype: _old, ...rest } = teacherConfig as SampleConfig & { datasetChecksum?: string };
-    const config: SampleConfig = opts.sampleDtype === 'float16' ? { ...rest, sampleDtype: 'float16' } : rest;
+    const config: SampleConfig = { ...rest, ...sampleDtypeField(opts.sampleDtype) };
     await writeFileAtomic(path.join(tmpDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
     for (const [i, file] of files.entries()) {
       const { format: _f, version: _v, parameterCount, ...meta } = scans[i].meta;
@@ -113,11 +117,8 @@ export async function convertSamples(opts: ConvertSamplesOptions): Promise<Conve
       sampleDtype: opts.sampleDtype,
       samples,
       bytes: {
-        before: scans.reduce(
-          (s, sc) => s + sc.records * sc.parameterCount * bytesPerWeight(sc.weightDtype),
-          0,
-        ),
-        after: weights * bytesPerWeight(opts.sampleDtype),
+        before: scans.reduce((s, sc) => s + sc.records * sc.parameterCount * weightBytes(sc.weightDtype), 0),
+        after: weights * weightBytes(opts.sampleDtype),
       },
       metrics: {
         before: before.metrics,

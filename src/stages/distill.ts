@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { eventLoopYielder } from '../core/event-loop.js';
+import { abortPoller } from '../core/event-loop.js';
 import { UserError } from '../core/errors.js';
 import { pathExists } from '../core/json-file.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
@@ -252,7 +252,7 @@ async function train_(
   const k = Math.min(config.samplesPerBatch, samples.rows);
   const noiseBuf = new Float32Array(Math.min(config.batchSize, base.length / d + boxN) * d);
   let interrupted = false;
-  const yieldEvents = eventLoopYielder(); // so Ctrl-C is seen within a step or so
+  const aborted = abortPoller(opts.signal); // so Ctrl-C is seen within a step or so
   try {
     while (epoch < config.epochs) {
       if (box) {
@@ -268,8 +268,7 @@ async function train_(
       const perm = rng.permutation(n);
       let lossSum = 0;
       for (let s = 0; s < steps; s++) {
-        await yieldEvents();
-        if (opts.signal?.aborted) {
+        if (await aborted()) {
           interrupted = true;
           break;
         }

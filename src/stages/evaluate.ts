@@ -11,7 +11,7 @@ import { chainSeed, type DrawnSample } from '../teacher/chains.js';
 import { runMcDropout } from '../teacher/mc-dropout.js';
 import { noiseModel, type PosteriorModel } from '../teacher/posterior.js';
 import { ensemblePredictive } from '../teacher/predictive.js';
-import { readSamples, scanSamples, type SampleBatch } from '../teacher/sample-store.js';
+import { readSamples, scanSamples, weightBytes, type SampleBatch } from '../teacher/sample-store.js';
 import type { StageContext } from './context.js';
 import { metricsFromOutputs } from './distill.js';
 import { runPath, runSampleFiles } from './run-folder.js';
@@ -135,7 +135,7 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<EvaluationRepo
   const scans = await Promise.all(sampleFiles.map((f) => scanSamples(f)));
   const sampleRows = scans.reduce((sum, sc) => sum + sc.records, 0);
   const storedBytes = scans.reduce(
-    (sum, sc) => sum + sc.records * sc.parameterCount * (sc.weightDtype === 'float16' ? 2 : 4),
+    (sum, sc) => sum + sc.records * sc.parameterCount * weightBytes(sc.weightDtype),
     0,
   );
   const first = await firstSample(sampleFiles);

@@ -58,11 +58,18 @@ export interface SampleConfig {
   rmsDecay: number;
   rmsEpsilon: number;
   /**
-   * How the samples file stores the weights; absent means float32. `float16` halves the file and the
-   * memory distillation needs for it (chains still run in float32; only the stored copies are rounded).
+   * How the samples file stores the weights; absent means float32. `float16` halves the file (chains
+   * still run in float32; only the stored copies are rounded).
    */
   sampleDtype?: WeightDtype;
 }
+
+/**
+ * The `sampleDtype` field of a config: float32, the format's default, is left out, so configs written
+ * before the option existed still compare equal.
+ */
+export const sampleDtypeField = (dtype: WeightDtype | undefined): { sampleDtype?: 'float16' } =>
+  dtype === 'float16' ? { sampleDtype: 'float16' } : {};
 
 export interface SampleOptions extends StageContext {
   run: string;

@@ -7,7 +7,13 @@ import { describeDataset } from '../data/store.js';
 import { DEFAULT_SAMPLER } from '../teacher/chains.js';
 import type { PipelineConfig } from '../pipeline/schema.js';
 import type { StageContext } from './context.js';
-import { defaultStepSize, sampleTeacher, type SampleConfig, type TeacherSummary } from './sample.js';
+import {
+  defaultStepSize,
+  sampleDtypeField,
+  sampleTeacher,
+  type SampleConfig,
+  type TeacherSummary,
+} from './sample.js';
 import { runPath } from './run-folder.js';
 
 /** The pipeline's `teacher` section (defaults applied by the schema). */
@@ -82,7 +88,7 @@ export async function sampleSplits(
       friction: teacher.friction ?? DEFAULT_SAMPLER.friction,
       rmsDecay: teacher.rmsDecay ?? DEFAULT_SAMPLER.rmsDecay,
       rmsEpsilon: teacher.rmsEpsilon ?? DEFAULT_SAMPLER.rmsEpsilon,
-      ...(teacher.sampleDtype === 'float16' ? { sampleDtype: 'float16' as const } : {}),
+      ...sampleDtypeField(teacher.sampleDtype),
     };
     if (teacher.stepSize === undefined) config.stepSize = await defaultStepSize(config, opts.dataDir);
     const run = teacherRun(pipeline, k);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { eventLoopYielder } from '../core/event-loop.js';
+import { abortPoller } from '../core/event-loop.js';
 import { Rng } from '../core/rng.js';
 import { initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
 import { psgld, sghmc, sgld, type Kernel, type KernelState } from './kernels.js';
@@ -197,10 +197,9 @@ export async function runChains(o: ChainRunOptions): Promise<ChainRunResult> {
 
   const checkpointMs = (o.checkpointSeconds ?? 60) * 1000;
   let lastCheckpoint = Date.now();
-  const yieldEvents = eventLoopYielder(); // so Ctrl-C is seen within a step or so
+  const aborted = abortPoller(o.signal); // so Ctrl-C is seen within a step or so
   while (step < total) {
-    await yieldEvents();
-    if (o.signal?.aborted) {
+    if (await aborted()) {
       const snap = snapshot();
       tf.dispose([...state.position, ...state.aux]);
       return { snapshot: snap, completed: false };

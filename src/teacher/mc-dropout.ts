@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { eventLoopYielder } from '../core/event-loop.js';
+import { abortPoller } from '../core/event-loop.js';
 import { Rng } from '../core/rng.js';
 import { initialWeights, unflatten, flatten } from '../model/forward.js';
 import { INPUT } from '../model/spec.js';
@@ -152,10 +152,9 @@ export async function runMcDropout(o: {
   const stack = denseStack(a);
   const total = s.steps + s.samples;
   const [b1, b2, eps] = [0.9, 0.999, 1e-8];
-  const yieldEvents = eventLoopYielder(); // so Ctrl-C is seen within a step or so
+  const aborted = abortPoller(o.signal); // so Ctrl-C is seen within a step or so
   for (let t = 1; t <= s.steps; t++) {
-    await yieldEvents();
-    if (o.signal?.aborted) {
+    if (await aborted()) {
       tf.dispose([...pos, ...m1, ...m2]);
       return false;
     }

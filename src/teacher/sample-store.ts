@@ -41,7 +41,8 @@ export const SAMPLES_META_KEY = 'bdk';
 export type WeightDtype = 'float32' | 'float16';
 export const WEIGHT_DTYPES: readonly WeightDtype[] = ['float32', 'float16'];
 
-const weightBytes = (dtype: WeightDtype): number => (dtype === 'float16' ? 2 : 4);
+/** Bytes a samples file spends on one weight. */
+export const weightBytes = (dtype: WeightDtype): number => (dtype === 'float16' ? 2 : 4);
 
 export interface SampleRecord {
   chain: number;
@@ -612,6 +613,18 @@ function allocRows(rows: number, p: number): RowTarget {
   };
 }
 
+/** The shards' common parameter count; a one-line error naming both files when one differs. */
+function commonParameterCount(files: string[], counts: number[]): number {
+  const p = counts[0] ?? 0;
+  counts.forEach((c, i) => {
+    if (c !== p)
+      throw new UserError(
+        `${files[i]}: has ${c} parameters per sample but ${files[0]} has ${p}; shards of one run must match`,
+      );
+  });
+  return p;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Public API
 
@@ -639,16 +652,9 @@ export async function* readSamples(
 ): AsyncGenerator<SampleBatch> {
   if (files.length === 0) return;
   // Validate every header first, so a mismatched shard fails before anything is yielded.
-  let p = 0;
-  for (const [i, file] of files.entries()) {
-    const header = await withReader(file, readHeader);
-    if (i === 0) p = header.parameterCount;
-    else if (header.parameterCount !== p) {
-      throw new UserError(
-        `${file}: has ${header.parameterCount} parameters per sample but ${files[0]} has ${p}; shards of one run must match`,
-      );
-    }
-  }
+  const counts: number[] = [];
+  for (const file of files) counts.push((await withReader(file, readHeader)).parameterCount);
+  const p = commonParameterCount(files, counts);
   const chunkRows =
     opts.batchRecords ?? Math.max(1, Math.min(1 << 16, Math.floor(DEFAULT_CHUNK_BYTES / (4 * p))));
   if (!Number.isSafeInteger(chunkRows) || chunkRows <= 0) {
@@ -751,13 +757,10 @@ export class SampleRowReader {
   static async open(files: string[]): Promise<SampleRowReader> {
     const scans: FullScan[] = [];
     for (const file of files) scans.push(await scanFile(file));
-    const p = scans[0]?.header.parameterCount ?? 0;
-    scans.forEach((sc, i) => {
-      if (sc.header.parameterCount !== p)
-        throw new UserError(
-          `${files[i]}: has ${sc.header.parameterCount} parameters per sample but ${files[0]} has ${p}; shards of one run must match`,
-        );
-    });
+    const p = commonParameterCount(
+      files,
+      scans.map((sc) => sc.header.parameterCount),
+    );
     const total = scans.reduce((sum, sc) => sum + sc.records, 0);
     const fileOf = new Uint32Array(total);
     const weightsAt = new Float64Array(total);

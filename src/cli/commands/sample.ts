@@ -3,7 +3,7 @@ import { describeBackend, selectBackend, type BackendChoice } from '../../backen
 import { parseSchedule } from '../../teacher/schedule.js';
 import { UserError } from '../../core/errors.js';
 import { DEFAULT_SAMPLER } from '../../teacher/chains.js';
-import { defaultStepSize, sampleTeacher, type SampleConfig } from '../../stages/sample.js';
+import { defaultStepSize, sampleDtypeField, sampleTeacher, type SampleConfig } from '../../stages/sample.js';
 import {
   addBackendOption,
   addJsonOption,
@@ -130,7 +130,7 @@ export function registerSample(program: Command): void {
     .addOption(
       new Option(
         '--sample-dtype <dtype>',
-        'how the samples file stores the weights: float16 halves the file and the memory distillation needs (chains still run in float32)',
+        'how the samples file stores the weights: float16 halves the file (chains still run in float32; the stored samples are rounded)',
       )
         .choices(['float32', 'float16'])
         .default('float32'),
@@ -169,8 +169,7 @@ export function registerSample(program: Command): void {
       friction: o.friction,
       rmsDecay: o.rmsDecay,
       rmsEpsilon: o.rmsEpsilon,
-      // float32 is the format's default: left out, so runs made before this option still match.
-      ...(o.sampleDtype === 'float16' ? { sampleDtype: 'float16' as const } : {}),
+      ...sampleDtypeField(o.sampleDtype),
     };
     if (o.stepSize === undefined) config.stepSize = await defaultStepSize(config);
     const result = await runStage(`sample ${o.run}`, o.json, (hooks) =>
