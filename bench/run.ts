@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { describeBackend, requestedBackend, selectBackend, type BackendInfo } from '../src/backend/select.js';
+import { BACKEND_BATCH_MATMUL } from '../src/backend/wasm-matmul.js';
 import { messageOf } from '../src/core/errors.js';
 import { CHILD_MARK, ensembleChild, runEnsembleChild, type EnsembleChildResult } from './ensemble.js';
 import { round, withTarget, type Figure } from './measure.js';
@@ -157,6 +158,34 @@ function trainFigures(section: 'sgld' | 'distill', r: TrainStepResult, y: Yardst
     },
     r.arch === 'mlp-400-400' ? withTarget(gf, EFFICIENCY_TARGET) : gf,
   ];
+}
+
+/** Runs `f` with the sampler's draws made in the main thread (no prefetching worker). */
+async function drawsInline<T>(f: () => Promise<T>): Promise<T> {
+  const saved = process.env.BDK_DRAW_WORKER;
+  process.env.BDK_DRAW_WORKER = '0';
+  try {
+    return await f();
+  } finally {
+    if (saved === undefined) delete process.env.BDK_DRAW_WORKER;
+    else process.env.BDK_DRAW_WORKER = saved;
+  }
+}
+
+const INLINE_NOTE =
+  'random draws (minibatch indices, noise) made in the main thread between steps (BDK_DRAW_WORKER=0), ' +
+  'instead of one step ahead by a worker thread on the other core';
+
+function inlineSgldFigure(r: TrainStepResult, y: Yardstick): Figure {
+  return {
+    key: `sgld.${r.arch}.inlineDraws.gflops`,
+    section: 'sgld',
+    label: `${r.arch} SGLD step (batch ${r.batch}), useful, one thread`,
+    value: r.gflops,
+    unit: 'GFLOP/s',
+    ratio: efficiency(r.gflops, y),
+    note: `${round(r.ms)} ms/step (median of ${r.steps}); ${INLINE_NOTE}`,
+  };
 }
 
 function sampleStepFigure(rec: TrainStepResult, plain: TrainStepResult, y: Yardstick): Figure {
@@ -341,8 +370,12 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   const raw: Record<string, unknown> = {};
 
-  log('yardstick: 512×512×512 matMul');
-  const y = await yardstick(budget);
+  // On wasm, tf.matMul runs bdk's own kernel; the yardstick stays the backend's (XNNPACK) kernel.
+  const ownKernel = tf.getKernel(BACKEND_BATCH_MATMUL, tf.getBackend()) !== undefined;
+  const yardstickKernel = ownKernel ? BACKEND_BATCH_MATMUL : 'BatchMatMul';
+  const yardstickWhat = ownKernel ? `the backend's own kernel (${BACKEND_BATCH_MATMUL})` : 'tf.matMul';
+  log(`yardstick: 512×512×512 matMul, ${yardstickWhat}`);
+  const y = await yardstick(budget, 512, 1, yardstickKernel);
   raw.yardstick = y;
   figures.push(
     {
@@ -352,7 +385,7 @@ async function main(): Promise<void> {
       value: y.gflops,
       unit: 'GFLOP/s',
       ratio: { value: 1, meaning: 'the yardstick itself' },
-      note: `median of ${y.repeats} repeats`,
+      note: `median of ${y.repeats} repeats; ${yardstickWhat}`,
     },
     {
       key: 'yardstick.ms',
@@ -365,7 +398,7 @@ async function main(): Promise<void> {
   );
   log(`  ${round(y.gflops)} GFLOP/s (${round(y.ms)} ms per product)`);
   log('yardstick: batched matMul, 4 × 512×512×512');
-  const yb = await yardstick(budget, 512, 4);
+  const yb = await yardstick(budget, 512, 4, yardstickKernel);
   raw.batchedYardstick = yb;
   figures.push({
     key: 'yardstick.batched4.gflops',
@@ -374,9 +407,33 @@ async function main(): Promise<void> {
     value: yb.gflops,
     unit: 'GFLOP/s',
     ratio: efficiency(yb.gflops, y),
-    note: `median of ${yb.repeats} repeats; the form of the vectorized chains' and the ensemble's products`,
+    note: `median of ${yb.repeats} repeats; ${yardstickWhat}; the form of the vectorized chains' and the ensemble's products`,
   });
   log(`  ${round(yb.gflops)} GFLOP/s`);
+  if (ownKernel) {
+    // The same two products through tf.matMul, i.e. bdk's SIMD kernel (src/backend/wasm-matmul.ts).
+    const [ours, oursBatched] = [await yardstick(budget), await yardstick(budget, 512, 4)];
+    raw.bdkKernel = { plain: ours, batched: oursBatched };
+    for (const [key, r, label] of [
+      ['yardstick.bdk.gflops', ours, `bdk's wasm kernel: ${ours.n}×${ours.n}×${ours.n} matMul`],
+      [
+        'yardstick.bdk.batched4.gflops',
+        oursBatched,
+        `bdk's wasm kernel: batched [4, 512, 512]·[4, 512, 512]`,
+      ],
+    ] as const) {
+      figures.push({
+        key,
+        section: 'yardstick',
+        label,
+        value: r.gflops,
+        unit: 'GFLOP/s',
+        ratio: efficiency(r.gflops, y),
+        note: `median of ${r.repeats} repeats; tf.matMul, which every bdk product uses on wasm`,
+      });
+      log(`  ${label}: ${round(r.gflops)} GFLOP/s`);
+    }
+  }
 
   for (const section of ['sgld', 'distill'] as const) {
     if (!o.sections.has(section)) continue;
@@ -397,6 +454,11 @@ async function main(): Promise<void> {
         log(`  ${round(rec.ms)} ms/step`);
         rs.push(rec);
         figures.push(sampleStepFigure(rec, r, y));
+        log(`sgld: ${arch}, batch ${batch}, draws in the main thread`);
+        const one = await drawsInline(() => sgldStep(arch, batch, budget));
+        log(`  ${round(one.ms)} ms/step`);
+        rs.push({ ...one, inlineDraws: true } as TrainStepResult);
+        figures.push(inlineSgldFigure(one, y));
       }
     }
     raw[section] = rs;
@@ -439,6 +501,22 @@ async function main(): Promise<void> {
     }
     raw.chains = rs;
     figures.push(...chainFigures(rs, y));
+    const c32 = rs.find((r) => r.chains === 32);
+    const c1 = rs.find((r) => r.chains === 1);
+    if (c32 && c1) {
+      log('chains: mlp-50, C = 32, draws in the main thread');
+      const r = await drawsInline(() => chainsStep(32, budget));
+      log(`  ${round(r.ms)} ms/step, ${round(r.chainStepsPerSecond)} chain-steps/s`);
+      raw.chainsInlineDraws = r;
+      figures.push({
+        key: 'chains.speedup.C32.inlineDraws',
+        section: 'chains',
+        label: 'chain-steps/s, C = 32 ÷ C = 1, one thread',
+        value: r.chainStepsPerSecond / c1.chainStepsPerSecond,
+        unit: '×',
+        note: `C = 32: ${round(r.chainStepsPerSecond)} chain-steps/s, ${round(r.ms)} ms per step; ${INLINE_NOTE}`,
+      });
+    }
   }
 
   if (o.sections.has('pipelines')) {

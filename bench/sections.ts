@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { FlatAdam } from '../src/model/flat-adam.js';
 import { Rng } from '../src/core/rng.js';
 import { studentLoss, teacherBatch, teacherRowsOf } from '../src/distill/student-loss.js';
 import { resolveArch } from '../src/model/builtins.js';
@@ -25,13 +26,21 @@ export interface Yardstick {
   repeats: number;
 }
 
+const NO_TRANSPOSE = { transposeA: false, transposeB: false } as unknown as tf.NamedAttrMap;
+
 /**
  * Raw matMul throughput: C = A·B with A, B n×n float32 (2n³ FLOPs), or B of them as one batched
  * product [B, n, n]·[B, n, n] (the form the vectorized chains and the ensemble use). Each timed repeat
  * issues `inner` products back to back and synchronises once, on the last product's data, so the
  * readback is outside the products but inside the timed region; the median repeat gives ms per product.
+ * `kernelName` picks the kernel: BatchMatMul (what `tf.matMul` runs), or on wasm the backend's own one.
  */
-export async function yardstick(b: Budget, n = 512, batch = 1): Promise<Yardstick> {
+export async function yardstick(
+  b: Budget,
+  n = 512,
+  batch = 1,
+  kernelName = 'BatchMatMul',
+): Promise<Yardstick> {
   const shape = batch === 1 ? [n, n] : [batch, n, n];
   const a = tf.randomNormal(shape, 0, 1, 'float32', 1);
   const m = tf.randomNormal(shape, 0, 1, 'float32', 2);
@@ -39,7 +48,7 @@ export async function yardstick(b: Budget, n = 512, batch = 1): Promise<Yardstic
     let last: tf.Tensor | null = null;
     for (let i = 0; i < inner; i++) {
       last?.dispose();
-      last = tf.matMul(a as tf.Tensor3D, m as tf.Tensor3D);
+      last = tf.engine().runKernel(kernelName, { a, b: m }, NO_TRANSPOSE) as tf.Tensor;
     }
     last!.dataSync();
     last!.dispose();
@@ -209,7 +218,7 @@ export async function distillStep(arch: string, batch: number, b: Budget): Promi
   for (let s = 0; s < teacherPool; s++) tw.set(initialWeights(teacherA, new Rng(100 + s)), s * P);
   const teacher = teacherRowsOf(tw, P, null);
   const rng = new Rng(0);
-  const optimizer = tf.train.adam(1e-3);
+  const optimizer = new FlatAdam(1e-3); // what src/stages/distill.ts uses
   const params = tf
     .tidy(() => unflatten(studentA, tf.tensor2d(initialWeights(studentA, rng), [1, P])))
     .map((t) => {

@@ -1,11 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { registerWasmFusedKernels } from '../src/backend/wasm-fused.js';
 import { Rng } from '../src/core/rng.js';
 import { FlatAdam } from '../src/model/flat-adam.js';
 import { readOptimizerState, restoreOptimizerState } from '../src/model/optimizer-state.js';
 
 beforeAll(async () => {
+  // The production set-up: on wasm FlatAdam's step is one fused kernel (tf.train.adam keeps tfjs's).
+  registerWasmFusedKernels();
   await tf.setBackend('wasm');
 });
 

@@ -5,7 +5,7 @@ import { Rng } from '../src/core/rng.js';
 import { BUILTIN_ARCHS, resolveArch } from '../src/model/builtins.js';
 import { flatten, forward, initialWeights, unflatten } from '../src/model/forward.js';
 import { buildLayersModel } from '../src/model/layers-model.js';
-import { chainMatMul, dataMatMul2d, matMul2d } from '../src/model/fast-matmul.js';
+import { chainMatMul, dataMatMul2d } from '../src/model/fast-matmul.js';
 import { analyzeSpec, type ArchSpec } from '../src/model/spec.js';
 import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
 
@@ -211,23 +211,19 @@ describe('chainMatMul', () => {
   });
 });
 
-describe('matMul2d', () => {
-  it('has the value and gradient of tf.matMul; the data form only the kernel gradient', () => {
+describe('dataMatMul2d', () => {
+  it('has the value of tf.matMul and only its kernel gradient', () => {
     const a = tf.randomNormal([6, 5], 0, 1, 'float32', 4) as tf.Tensor2D;
     const b = tf.randomNormal([5, 3], 0, 1, 'float32', 5) as tf.Tensor2D;
     const r = tf.randomNormal([6, 3], 0, 1, 'float32', 6);
     const loss = (mm: (x: tf.Tensor2D, y: tf.Tensor2D) => tf.Tensor) => (x: tf.Tensor, y: tf.Tensor) =>
       tf.sum(tf.mul(tf.tanh(mm(x as tf.Tensor2D, y as tf.Tensor2D)), r));
-    expect(Array.from(matMul2d(a, b).dataSync())).toEqual(Array.from(tf.matMul(a, b).dataSync()));
+    expect(Array.from(dataMatMul2d(a, b).dataSync())).toEqual(Array.from(tf.matMul(a, b).dataSync()));
     const ref = tf.grads(loss((x, y) => tf.matMul(x, y)))([a, b]);
-    const ours = tf.grads(loss(matMul2d))([a, b]);
     const data = tf.grads(loss(dataMatMul2d))([a, b]);
-    for (let i = 0; i < 2; i++) {
-      expect(ours[i].shape).toEqual(ref[i].shape);
-      expect(tf.max(tf.abs(tf.sub(ours[i], ref[i]))).dataSync()[0]).toBeLessThan(1e-5);
-    }
+    expect(data[1].shape).toEqual(ref[1].shape);
     expect(tf.max(tf.abs(data[0])).dataSync()[0]).toBe(0);
     expect(tf.max(tf.abs(tf.sub(data[1], ref[1]))).dataSync()[0]).toBeLessThan(1e-5);
-    tf.dispose([a, b, r, ...ref, ...ours, ...data]);
+    tf.dispose([a, b, r, ...ref, ...data]);
   });
 });

@@ -78,6 +78,15 @@ describe('bdk sample', () => {
     const one = small.map((v) => (v === '2' ? '1' : v));
     expect(bdk(['sample', ...one, '--samples', '6', '--run', 'c', '--chain-offset', '0'], env).code).toBe(0);
     expect(bdk(['sample', ...one, '--samples', '6', '--run', 'c', '--chain-offset', '1'], env).code).toBe(0);
+    // Draws made one step ahead by the worker thread (forced on: these chains are small) are the same
+    // draws: identical samples and identical saved chain state, generator positions included.
+    expect(
+      bdk(['sample', ...small, '--samples', '6', '--run', 'w'], { ...env, BDK_DRAW_WORKER: '1' }).code,
+    ).toBe(0);
+    const w = await samplesOf('w');
+    expect(Buffer.from(w.weights.buffer).equals(Buffer.from(a.weights.buffer))).toBe(true);
+    const state = (run: string) => fs.readFile(path.join(env.BDK_RUNS_DIR, run, 'state-c0.bin'));
+    expect((await state('w')).equals(await state('a'))).toBe(true);
     const c = await samplesOf('c');
     expect(c.rows).toBe(12);
     const pick = (x: typeof a, chain: number) =>

@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installZeroCopyTape, uninstallZeroCopyTape } from '../src/backend/zero-copy-tape.js';
 import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
-import { matMul2d } from '../src/model/fast-matmul.js';
+import { dataMatMul2d } from '../src/model/fast-matmul.js';
 
 beforeAll(async () => {
   await tf.setBackend('wasm');
@@ -16,7 +16,7 @@ const x0 = [0.3, -1.2, 0.8, 2.1, -0.4, 0.05];
 /** A loss with matmuls (a custom gradient among them), activations and reductions. */
 function loss(w: tf.Tensor, v: tf.Tensor): tf.Scalar {
   const x = tf.tensor2d(x0, [2, 3]);
-  const h = tf.softplus(matMul2d(x, w as tf.Tensor2D));
+  const h = tf.softplus(dataMatMul2d(x, w as tf.Tensor2D));
   const o = tf.tanh(tf.matMul(h, v as tf.Tensor2D));
   return tf.sum(tf.mul(tf.square(o), tf.sigmoid(o)));
 }

@@ -70,6 +70,10 @@ export async function loadBackend(
       registerWasmTrainingKernels();
       const { registerWasmGather } = await import('./wasm-gather.js');
       registerWasmGather();
+      const { registerWasmMatMul } = await import('./wasm-matmul.js');
+      registerWasmMatMul();
+      const { registerWasmFusedKernels } = await import('./wasm-fused.js');
+      registerWasmFusedKernels();
     }
   } catch (err) {
     if (isModuleNotFound(err, pkg)) {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedAdamUpdate, hasFusedAdamUpdate } from './fused-ops.js';
 
 type NamedTensor = { name: string; tensor: tf.Tensor };
 
@@ -8,7 +9,7 @@ type NamedTensor = { name: string; tensor: tf.Tensor };
  * values are split back. tfjs's Adam runs about 13 kernels per variable per step; on the wasm backend a
  * kernel costs microseconds of dispatch whatever its size, so for a model with many small tensors (the
  * structure-search supernet has 64) the optimizer was a fifth of a step. Here it is a fixed dozen kernels
- * plus one reshape and one assign per variable.
+ * plus one reshape and one assign per variable; on wasm, one fused kernel and one assign per variable.
  *
  * Every operation is elementwise and in the same order as tfjs's, so the trajectory is bit-identical to
  * `tf.train.adam(learningRate)` (a test checks this). `getWeights`/`setWeights` use tfjs's layout
@@ -60,26 +61,54 @@ export class FlatAdam extends tf.Optimizer {
         `FlatAdam: updates must name the same variables in the same order (got ${list.map((g) => g.name).join(', ')})`,
       );
     tf.tidy(() => {
-      const flat = tf.concat(list.map((x) => tf.reshape(x.tensor, [-1])));
-      const g = this.maximize ? tf.neg(flat) : flat;
-      const oneMinusAccBeta1 = tf.sub(1, this.accBeta1);
-      const oneMinusAccBeta2 = tf.sub(1, this.accBeta2);
-      const newM = tf.add(tf.mul(this.m!, this.beta1), tf.mul(g, 1 - this.beta1));
-      const newV = tf.add(tf.mul(this.v!, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
-      const mHat = tf.div(newM, oneMinusAccBeta1);
-      const vHat = tf.div(newV, oneMinusAccBeta2);
-      this.m!.assign(newM);
-      this.v!.assign(newV);
-      const step = tf.mul(tf.div(mHat, tf.add(tf.sqrt(vHat), this.epsilon)), -this.learningRate);
-      const parts = list.length === 1 ? [step] : tf.split(step, this.sizes);
-      list.forEach((x, i) => {
-        const value = tf.engine().registeredVariables[x.name];
-        value.assign(tf.add(tf.reshape(parts[i], this.shapes[i]), value));
-      });
+      if (hasFusedAdamUpdate()) this.fusedUpdate(list);
+      else this.update(list);
       this.accBeta1.assign(tf.mul(this.accBeta1, this.beta1));
       this.accBeta2.assign(tf.mul(this.accBeta2, this.beta2));
     });
     this.incrementIterations();
+  }
+
+  /** The update by tfjs kernels: a dozen over the flattened gradients, then one add per variable. */
+  private update(list: readonly NamedTensor[]): void {
+    const flat = tf.concat(list.map((x) => tf.reshape(x.tensor, [-1])));
+    const g = this.maximize ? tf.neg(flat) : flat;
+    const oneMinusAccBeta1 = tf.sub(1, this.accBeta1);
+    const oneMinusAccBeta2 = tf.sub(1, this.accBeta2);
+    const newM = tf.add(tf.mul(this.m!, this.beta1), tf.mul(g, 1 - this.beta1));
+    const newV = tf.add(tf.mul(this.v!, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
+    const mHat = tf.div(newM, oneMinusAccBeta1);
+    const vHat = tf.div(newV, oneMinusAccBeta2);
+    this.m!.assign(newM);
+    this.v!.assign(newV);
+    const step = tf.mul(tf.div(mHat, tf.add(tf.sqrt(vHat), this.epsilon)), -this.learningRate);
+    const parts = list.length === 1 ? [step] : tf.split(step, this.sizes);
+    list.forEach((x, i) => {
+      const value = tf.engine().registeredVariables[x.name];
+      value.assign(tf.add(tf.reshape(parts[i], this.shapes[i]), value));
+    });
+  }
+
+  /**
+   * The same arithmetic as one fused kernel per variable (wasm): no flattening, and the moments,
+   * which only this optimizer holds, updated in place.
+   */
+  private fusedUpdate(list: readonly NamedTensor[]): void {
+    let offset = 0;
+    list.forEach((x, i) => {
+      const value = tf.engine().registeredVariables[x.name];
+      value.assign(
+        fusedAdamUpdate(x.tensor, value, this.m!, this.v!, this.accBeta1, this.accBeta2, {
+          beta1: this.beta1,
+          beta2: this.beta2,
+          epsilon: this.epsilon,
+          learningRate: this.learningRate,
+          maximize: this.maximize,
+          offset,
+        }),
+      );
+      offset += this.sizes[i];
+    });
   }
 
   /** Fixes the variable order and builds the flat moments (zeros, or what `setWeights` restored). */
@@ -115,11 +144,9 @@ export class FlatAdam extends tf.Optimizer {
       return [iterations, ...restored.map(([name, t]) => ({ name, tensor: t.clone() }))];
     }
     const slots = (flat: tf.Tensor, suffix: string) => {
-      const tensors = tf.tidy(() =>
-        (this.names!.length === 1 ? [flat] : tf.split(flat, this.sizes)).map((p, i) =>
-          tf.reshape(p, this.shapes[i]),
-        ),
-      );
+      // split copies (a reshape of the whole vector would share its buffer, which the fused update
+      // writes in place).
+      const tensors = tf.tidy(() => tf.split(flat, this.sizes).map((p, i) => tf.reshape(p, this.shapes[i])));
       return tensors.map((tensor, i) => ({ name: `${this.names![i]}/${suffix}`, tensor }));
     };
     const m = slots(this.m!, 'm');

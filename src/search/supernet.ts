@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../core/rng.js';
 import { activate } from '../model/forward.js';
-import { dataMatMul2d, matMul2d } from '../model/fast-matmul.js';
+import { dataMatMul2d } from '../model/fast-matmul.js';
 import { INPUT } from '../model/spec.js';
 import type { ChoiceGroup, SpaceAnalysis } from './space.js';
 
@@ -139,7 +139,7 @@ function preActivation(
   noise?: tf.Tensor,
 ): tf.Tensor {
   const op = g.info.op;
-  const mm = xIsData ? dataMatMul2d : matMul2d;
+  const mm = xIsData ? dataMatMul2d : (p: tf.Tensor2D, q: tf.Tensor2D) => tf.matMul(p, q);
   const apply = (inp: tf.Tensor, k: tf.Tensor) =>
     op.type === 'dense'
       ? mm(inp as tf.Tensor2D, k as tf.Tensor2D)

@@ -5,6 +5,7 @@ import { initialWeights, readFlatWeights, unflatten } from '../model/forward.js'
 import { psgld, sghmc, sgld, type Kernel, type KernelState } from './kernels.js';
 import { disposeGradient, estimateGradient, samplesNoise, type PosteriorModel } from './posterior.js';
 import { stepSizeAt, type Schedule } from './schedule.js';
+import { prefetchedDraws, type DrawLayout } from './step-draws.js';
 
 export type SamplerName = 'sgld' | 'psgld' | 'sghmc';
 
@@ -174,7 +175,7 @@ export async function runChains(o: ChainRunOptions): Promise<ChainRunResult> {
     return {
       step,
       samplesDrawn,
-      rngStates: rngs.map((r) => r.state()),
+      rngStates: rngStates.map((st) => st.slice()),
       weights,
       logNoisePrecision: logNoise,
       auxWeights,
@@ -190,68 +191,75 @@ export async function runChains(o: ChainRunOptions): Promise<ChainRunResult> {
     shape: p.shape,
   }));
   if (noiseSampled) blocks.push({ offset: C * P, size: 1, shape: [1] });
-  const noiseBuf = new Float32Array(C * (P + (noiseSampled ? 1 : 0)));
-  const idx = Int32Array.from({ length: C * M }, (_, i) => i % M);
+  const noiseLength = C * (P + (noiseSampled ? 1 : 0));
+  // With the full batch every chain uses every row, in order, and no indices are drawn.
+  const allRows = Int32Array.from({ length: C * M }, (_, i) => i % M);
+  const layout: DrawLayout = { chains: C, batch: M, dataSize: N, fullBatch, blocks, noiseLength };
+  let rngStates = rngs.map((r) => r.state());
+  const draws = prefetchedDraws(rngStates, layout);
   const traceEvery = o.traceEvery ?? Math.max(1, Math.floor(total / 500));
   const exampleShape = o.x.shape.slice(1);
 
   const checkpointMs = (o.checkpointSeconds ?? 60) * 1000;
   let lastCheckpoint = Date.now();
   const aborted = abortPoller(o.signal); // so Ctrl-C is seen within a step or so
-  while (step < total) {
-    if (await aborted()) {
-      const snap = snapshot();
-      tf.dispose([...state.position, ...state.aux]);
-      return { snapshot: snap, completed: false };
-    }
-    const eta = stepSizeAt(settings.stepSize, settings.schedule, step);
-    for (let c = 0; c < C; c++) {
-      const r = rngs[c];
-      if (!fullBatch) for (let j = 0; j < M; j++) idx[c * M + j] = r.int(N);
-      // Chain c's noise, parameter by parameter, into the parameter-major buffer.
-      for (const b of blocks)
-        r.fillStandardNormal32(noiseBuf.subarray(b.offset + c * b.size, b.offset + (c + 1) * b.size));
-    }
-    const { xb, yb, noise } = tf.tidy(() => {
-      const ids = tf.tensor1d(idx, 'int32');
-      const xb = tf.reshape(tf.gather(o.x, ids), [C, M, ...exampleShape]);
-      const yb = tf.reshape(tf.gather(o.y, ids), [C, M]);
-      const noise = blocks.map((b) =>
-        tf.tensor(noiseBuf.subarray(b.offset, b.offset + C * b.size), [C, ...b.shape]),
-      );
-      return { xb, yb, noise };
-    });
-    const g = estimateGradient(model, state.position, xb, yb);
-    const next = kernel.step(state, g.grad, eta, noise);
-    tf.dispose([...state.position, ...state.aux, xb, yb, ...noise]);
-    state = next;
-    step++;
-    const isSample = step > settings.burnIn && (step - settings.burnIn) % settings.thin === 0;
-    if (isSample || step % traceEvery === 0) {
-      const ll = readFloat(g.logLikelihood);
-      o.onTrace?.(Array.from(ll, (v, c) => ({ step, chain: c, logLikelihood: v, stepSize: eta })));
-      if (isSample) {
-        samplesDrawn++;
-        const w = readFlatWeights(state.position.slice(0, a.params.length));
-        const tau = noiseSampled ? readFloat(state.position[a.params.length]) : null;
-        const fixedTau = model.noise && 'fixed' in model.noise ? model.noise.fixed : NaN;
-        const samples: DrawnSample[] = Array.from({ length: C }, (_, c) => ({
-          chain: c,
-          step,
-          logLikelihood: ll[c],
-          noisePrecision: tau ? Math.exp(tau[c]) : fixedTau,
-          weights: w.slice(c * P, (c + 1) * P),
-        }));
-        if (o.onSamples) await o.onSamples(samples, snapshot);
+  try {
+    while (step < total) {
+      if (await aborted()) {
+        const snap = snapshot();
+        tf.dispose([...state.position, ...state.aux]);
+        return { snapshot: snap, completed: false };
       }
+      const eta = stepSizeAt(settings.stepSize, settings.schedule, step);
+      // Each chain's minibatch indices, then its noise parameter by parameter into the parameter-major
+      // buffer (drawn one step ahead by a worker thread when the noise is large).
+      const d = draws.next();
+      rngStates = d.states;
+      const noiseBuf = d.noise;
+      const idx = fullBatch ? allRows : d.idx;
+      const { xb, yb, noise } = tf.tidy(() => {
+        const ids = tf.tensor1d(idx, 'int32');
+        const xb = tf.reshape(tf.gather(o.x, ids), [C, M, ...exampleShape]);
+        const yb = tf.reshape(tf.gather(o.y, ids), [C, M]);
+        const noise = blocks.map((b) =>
+          tf.tensor(noiseBuf.subarray(b.offset, b.offset + C * b.size), [C, ...b.shape]),
+        );
+        return { xb, yb, noise };
+      });
+      const g = estimateGradient(model, state.position, xb, yb, {}, kernel.needsPrior);
+      const next = kernel.step(state, g.grad, eta, noise);
+      tf.dispose([...state.position, ...state.aux, xb, yb, ...noise]);
+      state = next;
+      step++;
+      const isSample = step > settings.burnIn && (step - settings.burnIn) % settings.thin === 0;
+      if (isSample || step % traceEvery === 0) {
+        const ll = readFloat(g.logLikelihood);
+        o.onTrace?.(Array.from(ll, (v, c) => ({ step, chain: c, logLikelihood: v, stepSize: eta })));
+        if (isSample) {
+          samplesDrawn++;
+          const w = readFlatWeights(state.position.slice(0, a.params.length));
+          const tau = noiseSampled ? readFloat(state.position[a.params.length]) : null;
+          const fixedTau = model.noise && 'fixed' in model.noise ? model.noise.fixed : NaN;
+          const samples: DrawnSample[] = Array.from({ length: C }, (_, c) => ({
+            chain: c,
+            step,
+            logLikelihood: ll[c],
+            noisePrecision: tau ? Math.exp(tau[c]) : fixedTau,
+            weights: w.slice(c * P, (c + 1) * P),
+          }));
+          if (o.onSamples) await o.onSamples(samples, snapshot);
+        }
+      }
+      disposeGradient(g);
+      if (isSample) lastCheckpoint = Date.now();
+      else if (o.onCheckpoint && Date.now() - lastCheckpoint >= checkpointMs) {
+        await o.onCheckpoint(snapshot());
+        lastCheckpoint = Date.now();
+      }
+      o.onProgress?.(step, total);
     }
-    disposeGradient(g);
-    if (isSample) lastCheckpoint = Date.now();
-    else if (o.onCheckpoint && Date.now() - lastCheckpoint >= checkpointMs) {
-      await o.onCheckpoint(snapshot());
-      lastCheckpoint = Date.now();
-    }
-    o.onProgress?.(step, total);
+  } finally {
+    draws.close();
   }
   const final = snapshot();
   tf.dispose([...state.position, ...state.aux]);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { batchedMatMul } from '../model/fast-matmul.js';
+import { sumOverRows } from '../model/fast-matmul.js';
 import { activate } from '../model/forward.js';
 import type { Activation, Analysis } from '../model/spec.js';
 
@@ -12,7 +12,7 @@ import type { Activation, Analysis } from '../model/spec.js';
  *
  *   dz_l = da_l ⊙ act′(z_l),  dW_l = a_{l−1}ᵀ·dz_l,  db_l = Σ_batch dz_l,  da_{l−1} = dz_l·W_lᵀ
  *
- * with the transposes taken explicitly before the products (wasm runs transposed products slowly).
+ * (on wasm bdk's product kernel reads the transposed operands in place).
  */
 export interface DenseLayer {
   /** Indices into the analysis' params (and so into the positions) of the kernel [C, in, out] and bias [C, out]. */
@@ -61,8 +61,6 @@ export function denseStack(a: Analysis): DenseLayer[] | null {
   return result;
 }
 
-const SWAP_LAST = [0, 2, 1];
-
 /** da ⊙ act′(z), from the layer's output a = act(z). */
 function throughActivation(da: tf.Tensor, a: tf.Tensor, activation: Activation): tf.Tensor {
   switch (activation) {
@@ -93,7 +91,7 @@ export function denseStackPass(
   let h = (x.rank === 3 ? x : tf.reshape(x, [c, m, -1])) as tf.Tensor3D;
   for (const l of layers) {
     inputs.push(h);
-    const z = tf.add(batchedMatMul(h, params[l.kernel] as tf.Tensor3D), tf.expandDims(params[l.bias], 1));
+    const z = tf.add(tf.matMul(h, params[l.kernel] as tf.Tensor3D), tf.expandDims(params[l.bias], 1));
     h = activate(z, l.activation) as tf.Tensor3D;
     outs.push(h);
   }
@@ -103,11 +101,11 @@ export function denseStackPass(
     for (let i = layers.length - 1; i >= 0; i--) {
       const l = layers[i];
       const dz = throughActivation(da, outs[i], l.activation) as tf.Tensor3D;
-      let dW: tf.Tensor = batchedMatMul(tf.transpose(inputs[i], SWAP_LAST), dz);
+      let dW: tf.Tensor = tf.matMul(inputs[i], dz, true, false);
       if (dW.shape[0] !== params[l.kernel].shape[0]) dW = tf.sum(dW, 0, true);
       grads[l.kernel] = dW;
-      grads[l.bias] = tf.sum(dz, 1);
-      if (i > 0) da = batchedMatMul(dz, tf.transpose(params[l.kernel] as tf.Tensor3D, SWAP_LAST));
+      grads[l.bias] = sumOverRows(dz);
+      if (i > 0) da = tf.matMul(dz, params[l.kernel] as tf.Tensor3D, false, true);
     }
     return grads;
   };

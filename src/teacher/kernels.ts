@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { linearCombination } from '../model/fused-ops.js';
 
 /**
  * SG-MCMC solvers as pure functions over lists of tensors (one per parameter, each with a leading
@@ -25,6 +26,8 @@ export interface Kernel {
   name: string;
   /** Names of the auxiliary tensors, for saving chain state. */
   auxName: string | null;
+  /** Whether `step` reads `grad.logPrior` (otherwise the estimator may leave it empty). */
+  needsPrior: boolean;
   init(position: tf.Tensor[]): KernelState;
   step(state: KernelState, grad: GradientEstimate, stepSize: number, noise: tf.Tensor[]): KernelState;
 }
@@ -36,11 +39,12 @@ export function sgld(opts: { temperature: number }): Kernel {
   return {
     name: 'sgld',
     auxName: null,
+    needsPrior: false,
     init: (position) => ({ position, aux: [] }),
     step: (state, grad, eta, noise) => {
       const noiseScale = Math.sqrt(eta * opts.temperature);
       const position = state.position.map((p, i) =>
-        tf.tidy(() => tf.add(tf.add(p, tf.mul(grad.logPosterior[i], eta / 2)), tf.mul(noise[i], noiseScale))),
+        linearCombination([p, grad.logPosterior[i], noise[i]], [1, eta / 2, noiseScale]),
       );
       return { position, aux: [] };
     },
@@ -61,6 +65,7 @@ export function psgld(opts: {
   return {
     name: 'psgld',
     auxName: 'meanSquare',
+    needsPrior: true,
     init: (position) => ({ position, aux: position.map((p) => tf.zerosLike(p)) }),
     step: (state, grad, eta, noise) => {
       const aux: tf.Tensor[] = [];
@@ -89,13 +94,12 @@ export function sghmc(opts: { temperature: number; friction: number }): Kernel {
   return {
     name: 'sghmc',
     auxName: 'momentum',
+    needsPrior: false,
     init: (position) => ({ position, aux: position.map((p) => tf.zerosLike(p)) }),
     step: (state, grad, eta, noise) => {
       const scale = Math.sqrt(2 * alpha * eta * opts.temperature);
       const aux = state.aux.map((v, i) =>
-        tf.tidy(() =>
-          tf.add(tf.add(tf.mul(v, 1 - alpha), tf.mul(grad.logPosterior[i], eta)), tf.mul(noise[i], scale)),
-        ),
+        linearCombination([v, grad.logPosterior[i], noise[i]], [1 - alpha, eta, scale]),
       );
       const position = state.position.map((p, i) => tf.add(p, aux[i]));
       return { position, aux };

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { linearCombination } from '../model/fused-ops.js';
 import { forward } from '../model/forward.js';
 import type { Analysis } from '../model/spec.js';
 import type { GradientEstimate } from './kernels.js';
@@ -65,15 +66,29 @@ export function batchLogLikelihood(
   });
 }
 
-/** ∇log p(θ): −α·θ for the weights, a₀ − b₀·eˢ for s = log τ. */
-export function priorGradient(m: PosteriorModel, positions: tf.Tensor[]): tf.Tensor[] {
+/** ∇log p(θ): −α·θ for the weights, a₀ − b₀·eˢ for s = log τ (positions from index `first` on). */
+export function priorGradient(m: PosteriorModel, positions: tf.Tensor[], first = 0): tf.Tensor[] {
   const nNet = m.analysis.params.length;
-  return positions.map((p, i) =>
+  return positions.map((p, j) =>
     tf.tidy(() => {
+      const i = first + j;
       if (i < nNet) return tf.mul(p, -m.priorPrecision);
       const g = m.noise as { shape: number; rate: number };
       return tf.sub(tf.scalar(g.shape), tf.mul(tf.exp(p), g.rate));
     }),
+  );
+}
+
+/**
+ * ∇log p̃(θ) = g + ∇log p(θ) from the likelihood part g (already scaled by N/M): for the weights one
+ * fused g + (−α)·θ (the same float32 result as adding the prior gradient), for log τ the sum.
+ */
+function addPrior(m: PosteriorModel, g: tf.Tensor[], positions: tf.Tensor[]): tf.Tensor[] {
+  const nNet = m.analysis.params.length;
+  return g.map((gi, i) =>
+    i < nNet
+      ? linearCombination([gi, positions[i]], [1, -m.priorPrecision])
+      : tf.add(gi, priorGradient(m, [positions[i]], i)[0]),
   );
 }
 
@@ -94,6 +109,8 @@ export function estimateGradient(
   x: tf.Tensor,
   y: tf.Tensor,
   forwardOpts: { training?: boolean; dropoutSeed?: number } = {},
+  /** Also return ∇log p(θ) alone (pSGLD needs it; the others get an empty list). */
+  withPrior = true,
 ): GradientResult {
   const nNet = m.analysis.params.length;
   const batch = x.shape[1] as number;
@@ -109,8 +126,10 @@ export function estimateGradient(
       const { dOut, dS } = logLikelihoodOutputGradient(m, pass.outputs, y, s);
       const g = pass.backward(tf.mul(dOut, scale));
       if (s) g.push(tf.mul(dS!, scale));
-      const prior = priorGradient(m, positions);
-      return { logPosterior: g.map((gi, i) => tf.add(gi, prior[i])), logPrior: prior };
+      return {
+        logPosterior: addPrior(m, g, positions),
+        logPrior: withPrior ? priorGradient(m, positions) : [],
+      };
     });
     return { grad: grads, logLikelihood: logLik! };
   }
@@ -122,8 +141,10 @@ export function estimateGradient(
       return tf.mul(tf.sum(ll), scale) as tf.Scalar;
     };
     const g = tf.grads(f)(positions);
-    const prior = priorGradient(m, positions);
-    return { logPosterior: g.map((gi, i) => tf.add(gi, prior[i])), logPrior: prior };
+    return {
+      logPosterior: addPrior(m, g, positions),
+      logPrior: withPrior ? priorGradient(m, positions) : [],
+    };
   });
   return { grad: grads, logLikelihood: logLik! };
 }
