@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { bdkWasm, type WasmBackend } from '../src/backend/bdk-wasm.js';
 import { BACKEND_BATCH_MATMUL, hasWasmMatMul, registerWasmMatMul } from '../src/backend/wasm-matmul.js';
 import { Rng } from '../src/core/rng.js';
 
@@ -151,6 +152,12 @@ describe('wasm BatchMatMul (bdk SIMD kernel)', () => {
       expect(maxAbsDiff(got[0], want[0])).toBeLessThan(1e-4);
       expect(maxAbsDiff(got[1], want[1])).toBeLessThan(1e-4);
     }
+  });
+
+  it('declines a shared memory (the multi-threaded build of tfjs-wasm), leaving the backend kernels', () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 4, shared: true });
+    expect(bdkWasm({ wasm: { asm: { memory } } } as unknown as WasmBackend)).toBeNull();
+    expect(bdkWasm(tf.backend() as unknown as WasmBackend)).not.toBeNull();
   });
 
   it('does not leak tensors', () => {

@@ -75,17 +75,31 @@ interface WasmApi {
 const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 let compiled: object | null = null;
-const instances = new WeakMap<object, BdkWasmExports>();
+const instances = new WeakMap<object, BdkWasmExports | null>();
 
-/** bdk's module instantiated in `backend`'s memory (one instance per backend object). */
-export function bdkWasm(backend: WasmBackend): BdkWasmExports {
-  let inst = instances.get(backend);
-  if (!inst) {
-    compiled ??= new WA.Module(Buffer.from(BDK_WASM_BASE64, 'base64'));
-    inst = new WA.Instance(compiled, { env: { memory: backend.wasm.asm.memory } }).exports as BdkWasmExports;
+/**
+ * bdk's module instantiated in `backend`'s memory (one instance per backend object), or null where it
+ * cannot be: the multi-threaded build of tfjs-wasm has a shared memory, which this module does not
+ * declare. Callers then use the backend's own kernels.
+ */
+export function bdkWasm(backend: WasmBackend): BdkWasmExports | null {
+  if (!instances.has(backend)) {
+    let inst: BdkWasmExports | null = null;
+    try {
+      compiled ??= new WA.Module(Buffer.from(BDK_WASM_BASE64, 'base64'));
+      inst = new WA.Instance(compiled, { env: { memory: backend.wasm.asm.memory } })
+        .exports as BdkWasmExports;
+    } catch {
+      inst = null;
+    }
     instances.set(backend, inst);
   }
-  return inst;
+  return instances.get(backend)!;
+}
+
+/** Whether bdk's module runs on the current backend. */
+export function bdkWasmUsable(backend: unknown): boolean {
+  return bdkWasm(backend as WasmBackend) !== null;
 }
 
 /** Heap offset of a tensor held by the wasm backend. */

@@ -70,10 +70,13 @@ export async function loadBackend(
       registerWasmTrainingKernels();
       const { registerWasmGather } = await import('./wasm-gather.js');
       registerWasmGather();
-      const { registerWasmMatMul } = await import('./wasm-matmul.js');
-      registerWasmMatMul();
-      const { registerWasmFusedKernels } = await import('./wasm-fused.js');
-      registerWasmFusedKernels();
+      // bdk's own WebAssembly kernels; BDK_WASM_KERNELS=0 keeps tfjs-wasm's (to compare, or to rule them out).
+      if (process.env.BDK_WASM_KERNELS !== '0') {
+        const { registerWasmMatMul } = await import('./wasm-matmul.js');
+        registerWasmMatMul();
+        const { registerWasmFusedKernels } = await import('./wasm-fused.js');
+        registerWasmFusedKernels();
+      }
     }
   } catch (err) {
     if (isModuleNotFound(err, pkg)) {

@@ -50,7 +50,7 @@ function linearCombinationWasm({ inputs, backend, attrs }: KernelArgs): tf.Tenso
   if (n === 0) return out;
   const p = xs.map((x) => heapOffset(wasm, x));
   const [c0, c1, c2 = 0] = coefficients;
-  bdkWasm(wasm).linear_combination(p[0], p[1], p[2] ?? 0, heapOffset(wasm, out), n, terms, c0, c1, c2);
+  bdkWasm(wasm)!.linear_combination(p[0], p[1], p[2] ?? 0, heapOffset(wasm, out), n, terms, c0, c1, c2);
   return out;
 }
 
@@ -74,7 +74,7 @@ function adamUpdateWasm({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const out = wasm.makeOutput(value.shape, 'float32');
   if (n === 0) return out;
   const f = Math.fround;
-  bdkWasm(wasm).adam_update(
+  bdkWasm(wasm)!.adam_update(
     heapOffset(wasm, g),
     heapOffset(wasm, value),
     heapOffset(wasm, m) + 4 * a.offset,

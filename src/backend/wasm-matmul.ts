@@ -19,7 +19,7 @@
  * registered under the same kernel name.
  */
 import * as tf from '@tensorflow/tfjs';
-import { bdkWasm, heapOffset, HeapBuffer, type WasmBackend } from './bdk-wasm.js';
+import { bdkWasm, bdkWasmUsable, heapOffset, HeapBuffer, type WasmBackend } from './bdk-wasm.js';
 
 /** tfjs-wasm's own BatchMatMul (XNNPACK), kept under this name: the benchmark's yardstick on wasm. */
 export const BACKEND_BATCH_MATMUL = 'BdkBackendBatchMatMul';
@@ -46,7 +46,8 @@ function batchMatMulWasm(args: KernelArgs): tf.TensorInfo {
   const outerB = b.shape.slice(0, -2);
   const ba = tf.util.sizeFromShape(outerA);
   const bb = tf.util.sizeFromShape(outerB);
-  if (a.dtype !== 'float32' || b.dtype !== 'float32' || (ba !== bb && ba !== 1 && bb !== 1))
+  const kernels = bdkWasm(wasm);
+  if (!kernels || a.dtype !== 'float32' || b.dtype !== 'float32' || (ba !== bb && ba !== 1 && bb !== 1))
     return backendKernel!(args) as tf.TensorInfo;
   const [m, k] = transposeA ? [a.shape[ar - 1], a.shape[ar - 2]] : [a.shape[ar - 2], a.shape[ar - 1]];
   const [k2, n] = transposeB ? [b.shape[br - 1], b.shape[br - 2]] : [b.shape[br - 2], b.shape[br - 1]];
@@ -62,7 +63,7 @@ function batchMatMulWasm(args: KernelArgs): tf.TensorInfo {
   let scratch = scratches.get(wasm);
   if (!scratch) scratches.set(wasm, (scratch = new HeapBuffer(wasm)));
   const ptr = (t: tf.TensorInfo) => heapOffset(wasm, t);
-  bdkWasm(wasm).batch_matmul(
+  kernels.batch_matmul(
     ptr(a),
     ptr(b),
     ptr(out),
@@ -101,7 +102,11 @@ export function registerWasmMatMul(): void {
   });
 }
 
-/** Whether the current backend's BatchMatMul is {@link batchMatMulWasm}. */
+/** Whether the current backend's BatchMatMul is {@link batchMatMulWasm}, with bdk's module running. */
 export function hasWasmMatMul(): boolean {
-  return tf.getBackend() === 'wasm' && tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc === batchMatMulWasm;
+  return (
+    tf.getBackend() === 'wasm' &&
+    tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc === batchMatMulWasm &&
+    bdkWasmUsable(tf.backend())
+  );
 }

@@ -4,10 +4,12 @@
  * same float32 results, bit for bit.
  */
 import * as tf from '@tensorflow/tfjs';
+import { bdkWasmUsable } from '../backend/bdk-wasm.js';
 import { ADAM_UPDATE, LINEAR_COMBINATION, type AdamUpdateAttrs } from '../backend/wasm-fused.js';
 
 function fused(kernel: string): boolean {
-  return tf.getKernel(kernel, tf.getBackend()) !== undefined;
+  const name = tf.getBackend();
+  return tf.getKernel(kernel, name) !== undefined && (name !== 'wasm' || bdkWasmUsable(tf.backend()));
 }
 
 /**

@@ -125,7 +125,12 @@ export function prefetchedDraws(
   const control = new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS));
   const slots = new SharedArrayBuffer(2 * slotBytes(layout).total);
   const data: WorkerData = { control: control.buffer as SharedArrayBuffer, slots, layout, states };
-  const worker = new Worker(file, { workerData: data });
+  let worker: Worker;
+  try {
+    worker = new Worker(file, { workerData: data });
+  } catch {
+    return inlineDraws(states, layout); // e.g. no thread can be started
+  }
   worker.unref();
   let failure: Error | null = null;
   worker.on('error', (e) => {
