@@ -155,7 +155,10 @@ describe('wasm BatchMatMul (bdk SIMD kernel)', () => {
   });
 
   it('declines a shared memory (the multi-threaded build of tfjs-wasm), leaving the backend kernels', () => {
-    const memory = new WebAssembly.Memory({ initial: 1, maximum: 4, shared: true });
+    // The project's lib (ES2022, no DOM) has no WebAssembly types.
+    const { Memory } = (globalThis as unknown as { WebAssembly: { Memory: new (d: object) => object } })
+      .WebAssembly;
+    const memory = new Memory({ initial: 1, maximum: 4, shared: true });
     expect(bdkWasm({ wasm: { asm: { memory } } } as unknown as WasmBackend)).toBeNull();
     expect(bdkWasm(tf.backend() as unknown as WasmBackend)).not.toBeNull();
   });
