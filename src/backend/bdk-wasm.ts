@@ -10,7 +10,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { BDK_WASM_BASE64 } from './bdk-wasm-module.js';
 
 /** The parts of tfjs-wasm's backend object used here (not in its public typings). */
-export interface WasmBackendInternals {
+interface WasmBackendInternals {
   wasm: {
     asm: { memory: object };
     HEAPU8: Uint8Array;
@@ -22,7 +22,7 @@ export interface WasmBackendInternals {
 
 export type WasmBackend = BackendWasm & WasmBackendInternals;
 
-export interface BdkWasmExports {
+interface BdkWasmExports {
   batch_matmul(
     a: number,
     b: number,

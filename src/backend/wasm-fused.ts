@@ -12,7 +12,7 @@ import { bdkWasm, heapOffset, type WasmBackend } from './bdk-wasm.js';
 export const LINEAR_COMBINATION = 'BdkLinearCombination';
 export const ADAM_UPDATE = 'BdkAdamUpdate';
 
-export interface LinearCombinationAttrs {
+interface LinearCombinationAttrs {
   coefficients: number[];
 }
 

@@ -70,16 +70,16 @@ export function inlineDraws(states: number[][], layout: DrawLayout): DrawSource 
  * 45 µs, about what drawing 8 000 normals costs (measured with `npm run bench`: 8 `mlp-50` chains,
  * 6 000 normals a step, ran at the same speed either way; 32 chains, 24 000, ran 1.3× faster).
  */
-export const PREFETCH_MIN_NORMALS = 1 << 14;
+const PREFETCH_MIN_NORMALS = 1 << 14;
 
 /** Slot flags in the shared control array: the worker fills EMPTY slots, the main thread takes FULL ones. */
 export const EMPTY = 0;
 export const FULL = 1;
 /** Control words: [flag slot 0, flag slot 1, stop]. */
-export const CONTROL_WORDS = 3;
+const CONTROL_WORDS = 3;
 
 /** Bytes of one slot: indices, noise, then each chain's 5 state numbers as float64. */
-export function slotBytes(layout: DrawLayout): { idx: number; noise: number; states: number; total: number } {
+function slotBytes(layout: DrawLayout): { idx: number; noise: number; states: number; total: number } {
   const idx = 4 * layout.chains * layout.batch;
   const noise = 4 * layout.noiseLength;
   const states = 8 * 5 * layout.chains;
