@@ -64,7 +64,7 @@ function setup(analysis: Analysis, task: 'regression' | 'classification', noise:
       [C, ...p.shape],
     ),
   );
-  if (task === 'regression' && noise && !('fixed' in noise))
+  if (task === 'regression' && typeof noise === 'object' && !('fixed' in noise))
     positions.push(
       tf.tensor2d(
         Float32Array.from({ length: C }, () => rng.normal() * 0.3),
@@ -92,6 +92,15 @@ const cases: [string, () => ReturnType<typeof setup>][] = [
         shape: 6,
         rate: 6,
       }),
+  ],
+  [
+    'mlp-50 heteroscedastic regression (mean and log-variance outputs)',
+    () =>
+      setup(
+        analyzeSpec(BUILTIN_ARCHS['mlp-50'].build({ input: [5], outputUnits: 2 })),
+        'regression',
+        'heteroscedastic',
+      ),
   ],
   [
     'tanh/sigmoid stack, regression with fixed noise precision',
@@ -176,6 +185,27 @@ describe('hand-written gradient of dense stacks', () => {
         expect(Math.abs(g[j] - tape[i][j])).toBeLessThan(1e-5 * scale + 1e-6);
     });
     tf.dispose([...positions, x, y]);
+  });
+
+  it('heteroscedastic log-likelihood: Σ −½a − ½log 2π − ½e^(−a)(y − μ)² over the batch, per chain', () => {
+    const { model, positions, x, y } = setup(
+      analyzeSpec(BUILTIN_ARCHS['mlp-50'].build({ input: [5], outputUnits: 2 })),
+      'regression',
+      'heteroscedastic',
+    );
+    const out = forward(model.analysis, positions, x);
+    const o = out.dataSync();
+    const yv = y.dataSync();
+    const got = batchLogLikelihood(model, out, y, null).dataSync();
+    for (let c = 0; c < C; c++) {
+      let want = 0;
+      for (let i = 0; i < M; i++) {
+        const [mu, a] = [o[(c * M + i) * 2], o[(c * M + i) * 2 + 1]];
+        want += -a / 2 - Math.log(2 * Math.PI) / 2 - (Math.exp(-a) * (yv[c * M + i] - mu) ** 2) / 2;
+      }
+      expect(got[c]).toBeCloseTo(want, 3);
+    }
+    tf.dispose([...positions, x, y, out]);
   });
 
   it('is used only for plain dense stacks', () => {

@@ -30,24 +30,28 @@ beforeAll(async () => {
   const rng = new Rng(21);
   const cls = ['x1,x2,y'];
   const reg = ['x1,x2,y'];
+  const het = ['x1,x2,y'];
   for (let i = 0; i < 240; i++) {
     const [a, b] = [rng.normal(), rng.normal()];
     cls.push(`${a},${b},${a + 0.5 * b + 0.7 * rng.normal() > 0 ? 1 : a - b > 1 ? 2 : 0}`);
     reg.push(`${a},${b},${2 * a - b + 0.5 * rng.normal()}`);
+    het.push(`${a},${b},${2 * a - b + 0.5 * Math.exp(0.8 * a) * rng.normal()}`); // log-variance linear in x1
   }
   await fs.mkdir(dir, { recursive: true });
   await fs.writeFile(path.join(dir, 'cls.csv'), cls.join('\n') + '\n');
   await fs.writeFile(path.join(dir, 'reg.csv'), reg.join('\n') + '\n');
+  await fs.writeFile(path.join(dir, 'het.csv'), het.join('\n') + '\n');
   await importTable(
     { file: path.join(dir, 'cls.csv'), name: 'cls', target: 'y', task: 'classification' },
     {},
     { dir: dataDir },
   );
-  await importTable(
-    { file: path.join(dir, 'reg.csv'), name: 'reg', target: 'y', task: 'regression' },
-    { count: 1 },
-    { dir: dataDir },
-  );
+  for (const name of ['reg', 'het'])
+    await importTable(
+      { file: path.join(dir, `${name}.csv`), name, target: 'y', task: 'regression' },
+      { count: 1 },
+      { dir: dataDir },
+    );
 });
 afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
@@ -146,6 +150,31 @@ describe('distillation', () => {
       expect(Math.abs(Math.log(variance / pred.variance[i]))).toBeLessThan(0.25);
     }
     expect(r.summary!.metrics.rmse).toBeGreaterThan(0);
+  });
+
+  it('a heteroscedastic teacher (mean and log-variance outputs): the student follows its input-dependent variance', async () => {
+    await sampleTeacher(
+      { ...teacher('het'), heteroscedastic: true, stepSize: 2e-4, burnIn: 4000 },
+      { run: 'het-t', dataDir, runsDir },
+    );
+    const spec = JSON.parse(await fs.readFile(path.join(runsDir, 'het-t', 'spec.json'), 'utf8'));
+    expect(analyzeSpec(spec).outputShape).toEqual([2]);
+    const stored = await readAllSamples(await runSampleFiles(path.join(runsDir, 'het-t')));
+    expect(Array.from(stored.noisePrecision).every(Number.isNaN)).toBe(true); // no τ is sampled
+    await distillStudent(student('het-t', { epochs: 200 }), { run: 'het-s', dataDir, runsDir });
+    const { pred, out, test } = await compare('het', 'het-t', 'het-s');
+    if (pred.task !== 'regression') throw new Error('task');
+    // The teacher learned noise that grows with x1 (the data's log-variance is linear in x1) ...
+    const v = Array.from(pred.variance);
+    expect(Math.max(...v) / Math.min(...v)).toBeGreaterThan(4);
+    // ... and the student's variance head follows it input by input.
+    const t = test.normalization.target!;
+    for (let i = 0; i < out.length; i++) {
+      const mean = t.mean + t.std * out[i][0];
+      const variance = Math.exp(out[i][1]) * t.std ** 2;
+      expect(Math.abs(mean - pred.mean[i])).toBeLessThan(0.25 * Math.sqrt(pred.variance[i]));
+      expect(Math.abs(Math.log(variance / pred.variance[i]))).toBeLessThan(0.35);
+    }
   });
 
   it('a float16 teacher stores its samples rounded, and distilling from it equals distilling from the rounded values', async () => {

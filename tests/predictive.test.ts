@@ -100,6 +100,39 @@ describe('ensemble predictive', () => {
     expect(pred.tracked[1][4]).toBeCloseTo(target.mean + target.std * outs[4][1], 3);
   });
 
+  it('heteroscedastic regression: every sample’s variance is e^(its second output) at each input', async () => {
+    const a = analyzeSpec(BUILTIN_ARCHS['mlp-50'].build({ input: [4], outputUnits: 2 }));
+    const n = 19;
+    const S = 13;
+    const x = tf.tensor2d(new Rng(3).fillNormal(new Float32Array(n * 4)), [n, 4]);
+    const y = new Rng(4).fillNormal(new Float32Array(n));
+    // τ of the samples file is NaN for a heteroscedastic teacher: it must not be read.
+    const bs = batches(a, S, 5, () => NaN);
+    const target = { mean: -3, std: 2 };
+    const pred = await ensemblePredictive(
+      { analysis: a, task: 'regression', x, y, target, activationBudget: 200 },
+      iterate(bs),
+    );
+    if (pred.task !== 'regression') throw new Error('wrong task');
+    const outs = naive(a, bs, x); // [n, 2] per sample
+    for (const i of [0, 9, 18]) {
+      const mus = outs.map((o) => o[2 * i]);
+      const vars = outs.map((o) => Math.exp(o[2 * i + 1]));
+      expect(new Set(vars.map((v) => v.toFixed(6))).size).toBeGreaterThan(1);
+      const mean = mus.reduce((s, v) => s + v, 0) / S;
+      const second = mus.reduce((s, v, k) => s + v * v + vars[k], 0) / S;
+      expect(pred.mean[i]).toBeCloseTo(target.mean + target.std * mean, 4);
+      expect(pred.variance[i]).toBeCloseTo((second - mean * mean) * target.std ** 2, 3);
+      const dens =
+        mus.reduce(
+          (s, mu, k) => s + Math.exp(-((y[i] - mu) ** 2) / vars[k] / 2) / Math.sqrt(2 * Math.PI * vars[k]),
+          0,
+        ) / S;
+      expect(pred.logDensity[i]).toBeCloseTo(Math.log(dens) - Math.log(target.std), 5);
+    }
+    x.dispose();
+  });
+
   it('classification: the mean of softmaxes equals a per-sample loop, and tensors do not leak', async () => {
     const a = analyzeSpec(BUILTIN_ARCHS.lenet5.build({ input: [12, 12, 1], outputUnits: 4 }));
     const n = 9;

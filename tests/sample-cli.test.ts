@@ -287,6 +287,17 @@ describe('bdk sample', () => {
     expect((await fs.readdir(env.BDK_RUNS_DIR)).filter((d) => d.includes('.tmp-'))).toEqual([]);
   });
 
+  it('--heteroscedastic: mean and log-variance outputs, no τ sampled, a finite mixture log-likelihood', async () => {
+    const r = bdk(['sample', ...small, '--heteroscedastic', '--samples', '4', '--run', 'het', '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary.parameterCount).toBe(13 * 50 + 50 + 50 * 2 + 2);
+    expect(Number.isFinite(summary.metrics.ll)).toBe(true);
+    const cfg = JSON.parse(await fs.readFile(path.join(env.BDK_RUNS_DIR, 'het', 'config.json'), 'utf8'));
+    expect(cfg.heteroscedastic).toBe(true);
+    expect(Array.from((await samplesOf('het')).noisePrecision).every(Number.isNaN)).toBe(true);
+  });
+
   it('bad settings are one-line errors', () => {
     const r = bdk(['sample', '--run', 'x', '--dataset', 'nope'], env);
     expect(expectOneLineError(r)).toMatch(/^bdk: dataset 'nope' not found at /);
@@ -297,6 +308,27 @@ describe('bdk sample', () => {
     const leak = bdk(['sample', '--run', 'v', '--evaluate-on', 'validation'], env);
     expect(expectOneLineError(leak)).toBe(
       'bdk: scoring on the validation rows needs --train-on train (the whole training part includes them)',
+    );
+    const diverged = bdk(
+      [
+        'sample',
+        '--run',
+        'd',
+        '--step-size',
+        '10',
+        '--burn-in',
+        '20',
+        '--thin',
+        '1',
+        '--samples',
+        '1',
+        '--chains',
+        '1',
+      ],
+      env,
+    );
+    expect(expectOneLineError(diverged)).toBe(
+      'bdk: chain 0 diverged before step 21 (its weights are no longer finite); use a smaller --step-size',
     );
     const sampler = bdk(['sample', '--run', 'z', '--sampler', 'hmc'], env);
     expect(sampler.code).toBe(1);

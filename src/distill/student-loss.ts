@@ -14,10 +14,10 @@ export interface StudentLossSettings {
 export interface TeacherBatch {
   /** inputs [1, B, ...example] */
   xin: tf.Tensor;
-  /** teacher outputs [k, B, units] */
+  /** teacher outputs [k, B, units] (regression: the means [k, B, 1]) */
   outputs: tf.Tensor;
-  /** [k] predictive variances σ²_s = τ_s⁻¹ (regression), else null */
-  variances: tf.Tensor1D | null;
+  /** regression: [k] predictive variances σ²_s = τ_s⁻¹, or [k, B] per input (heteroscedastic); else null */
+  variances: tf.Tensor1D | tf.Tensor2D | null;
 }
 
 /** Teacher samples on the JavaScript side: in memory, or read from their files on demand. */
@@ -27,15 +27,32 @@ export interface TeacherRows {
   parameterCount: number;
   /** Copies weights [offset, offset + dest.length) of sample `row` into `dest`. */
   read(row: number, offset: number, dest: Float32Array): void;
-  /** [S] predictive variances σ²_s = τ_s⁻¹ (regression), else null */
-  variances: Float32Array | null;
+  /**
+   * Regression: [S] predictive variances σ²_s = τ_s⁻¹, or `per-input` when the teacher is
+   * heteroscedastic (its second output is the log-variance a_s(x), σ²_s(x) = e^a); else null.
+   */
+  variances: Float32Array | 'per-input' | null;
+}
+
+/**
+ * The `variances` of a teacher's rows: per input for a heteroscedastic regression teacher (two
+ * outputs), τ_s⁻¹ of each sample for a homoscedastic one, null for classification.
+ */
+export function teacherVariances(
+  task: 'regression' | 'classification',
+  teacherA: Analysis,
+  noisePrecision: ArrayLike<number>,
+): TeacherRows['variances'] {
+  if (task !== 'regression') return null;
+  if (teacherA.outputShape[0] === 2) return 'per-input';
+  return Float32Array.from(noisePrecision, (t) => 1 / t);
 }
 
 /** `TeacherRows` over flat weights [S, P] held in memory. */
 export function teacherRowsOf(
   weights: Float32Array,
   parameterCount: number,
-  variances: Float32Array | null,
+  variances: Float32Array | 'per-input' | null,
 ): TeacherRows {
   return {
     rows: weights.length / parameterCount,
@@ -77,16 +94,22 @@ export function teacherBatch(
       teacher.read(picked[j], p.offset, buf.subarray(j * p.size, (j + 1) * p.size));
     return tf.tensor(buf, [picked.length, ...p.shape]);
   });
-  const [xin, outputs] = tf.tidy(() => {
+  const perInput = teacher.variances === 'per-input';
+  const [xin, outputs, perInputVariances] = tf.tidy((): tf.Tensor[] => {
     let xb = tf.tensor(xRows, [B, ...exampleShape]);
     if (noise) xb = tf.add(xb, tf.mul(tf.tensor(noise.values.subarray(0, xb.size), xb.shape), noise.sigma));
     const xin = tf.expandDims(xb, 0);
-    return [xin, forward(teacherA, params, xin)];
+    const out = forward(teacherA, params, xin);
+    if (!perInput) return [xin, out];
+    const [mu, logVar] = tf.split(out, 2, 2);
+    return [xin, mu, tf.exp(tf.squeeze(logVar, [2]))];
   });
   tf.dispose(params);
-  const variances = teacher.variances
-    ? tf.tensor1d(Float32Array.from(picked, (j) => teacher.variances![j]))
-    : null;
+  const tv = teacher.variances;
+  const variances =
+    tv instanceof Float32Array
+      ? tf.tensor1d(Float32Array.from(picked, (j) => tv[j]))
+      : ((perInputVariances as tf.Tensor2D | undefined) ?? null);
   return { xin, outputs, variances };
 }
 
@@ -109,7 +132,7 @@ export function studentLoss(
   const [mu, logVar] = tf.split(tf.squeeze(sOut, [0]), 2, 1);
   return gaussianStudentLoss(
     tf.squeeze(tOut, [2]),
-    tf.expandDims(batch.variances!, 1),
+    batch.variances!.rank === 1 ? tf.expandDims(batch.variances!, 1) : batch.variances!,
     tf.squeeze(mu, [1]),
     tf.squeeze(logVar, [1]),
   );

@@ -50,6 +50,8 @@ const schedule = z.discriminatedUnion('kind', [
   }),
   /** η multiplied by `factor` every `every` steps. */
   z.strictObject({ kind: z.literal('step'), every: positiveInt, factor: z.number().gt(0).lte(1) }),
+  /** Cosine cycles of `cycle` steps from a down towards 0 (cyclical SG-MCMC). */
+  z.strictObject({ kind: z.literal('cyclical'), cycle: positiveInt }),
 ]);
 
 const teacherSection = z.strictObject({
@@ -69,6 +71,8 @@ const teacherSection = z.strictObject({
   noisePrecision: positive.optional(),
   /** Gamma(shape, rate) prior of a sampled τ. */
   noisePrior: z.strictObject({ shape: positive, rate: positive }).default({ shape: 6, rate: 6 }),
+  /** Regression: mean and log-variance outputs, noise that depends on the input. */
+  heteroscedastic: z.boolean().optional(),
   /** Learn from the whole training part (`trainval`) or without its validation carve-out (`train`). */
   trainOn: z.enum(['train', 'trainval']).default('trainval'),
   /** SGHMC friction; pSGLD RMSProp decay ρ and damping λ. */

@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../core/atomic-write.js';
 import { pathExists, readJsonOrNull } from '../core/json-file.js';
 import { loadDataset, inputShape, partArrays } from '../data/store.js';
 import { resolveArch } from '../model/builtins.js';
+import { teacherOutputUnits } from '../teacher/posterior.js';
 import {
   readSamples,
   SampleWriter,
@@ -102,7 +103,7 @@ export async function convertSamples(opts: ConvertSamplesOptions): Promise<Conve
     const task = ds.meta.task;
     const analysis = await resolveArch(path.join(teacherDir, 'spec.json'), {
       input: inputShape(ds),
-      outputUnits: task === 'classification' ? ds.meta.classCount! : 1,
+      outputUnits: teacherOutputUnits(task, ds.meta.classCount, teacherConfig.heteroscedastic),
     });
     const test = partArrays(ds, teacherConfig.split, teacherConfig.evaluateOn ?? 'test');
     const old = await readJsonOrNull<TeacherSummary>(path.join(teacherDir, 'teacher.json'));

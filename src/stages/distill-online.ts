@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../core/atomic-write.js';
 import { pathExists } from '../core/json-file.js';
 import { Rng } from '../core/rng.js';
 import type { PartArrays } from '../data/store.js';
-import { studentLoss, teacherBatch, teacherRowsOf } from '../distill/student-loss.js';
+import { studentLoss, teacherBatch, teacherRowsOf, teacherVariances } from '../distill/student-loss.js';
 import { initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
 import { FlatAdam } from '../model/flat-adam.js';
 import {
@@ -97,7 +97,7 @@ export async function trainOnline(
           task,
           dataSize: train.rows,
           priorPrecision: tc.priorPrecision,
-          noise: noiseModel(task, tc.noisePrecision, tc.noisePrior),
+          noise: noiseModel(task, tc.noisePrecision, tc.noisePrior, tc.heteroscedastic),
         },
         // After the teacher's burn-in, every step is a "sample" handed to one student step.
         settings: { ...tc, thin: 1, samples: (resume?.samplesDrawn ?? 0) + studentStepsLeft },
@@ -128,7 +128,11 @@ export async function trainOnline(
             teacherRowsOf(
               tW,
               teacherA.parameterCount,
-              task === 'regression' ? Float32Array.from(samples, (smp) => 1 / smp.noisePrecision) : null,
+              teacherVariances(
+                task,
+                teacherA,
+                samples.map((smp) => smp.noisePrecision),
+              ),
             ),
             null,
           );

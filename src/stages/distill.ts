@@ -10,6 +10,7 @@ import { Rng } from '../core/rng.js';
 import { inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
 import { brier, ece, errorRate, nll, rmse } from '../eval/metrics.js';
 import { resolveArch } from '../model/builtins.js';
+import { teacherOutputUnits } from '../teacher/posterior.js';
 import { forward, initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
 import { FlatAdam } from '../model/flat-adam.js';
 import {
@@ -23,7 +24,7 @@ import type { Analysis } from '../model/spec.js';
 import { loadChainState, saveChainState } from '../teacher/chain-state.js';
 import { readInputTable, standardizedInputs } from '../data/input-table.js';
 import { SampleRowReader } from '../teacher/sample-store.js';
-import { studentLoss, teacherBatch, type TeacherRows } from '../distill/student-loss.js';
+import { studentLoss, teacherBatch, teacherVariances, type TeacherRows } from '../distill/student-loss.js';
 import type { StageContext } from './context.js';
 import { readStudentWeights, STUDENT_WEIGHTS } from './student-run.js';
 import { checkRunFolder, openTeacherRun, prepareRunFolder, runSampleFiles } from './run-folder.js';
@@ -97,7 +98,7 @@ export async function distillStudent(
     const units = task === 'classification' ? ds.meta.classCount! : 1;
     const teacherA = await resolveArch(path.join(teacherDir, 'spec.json'), {
       input: shape,
-      outputUnits: units,
+      outputUnits: teacherOutputUnits(task, ds.meta.classCount, teacherConfig.heteroscedastic),
     });
     const studentA = await resolveArch(config.arch, {
       input: shape,
@@ -242,7 +243,7 @@ async function train_(
     rows: samples.rows,
     parameterCount: samples.parameterCount,
     read: (row, offset, dest) => samples.readWeights(row, offset, dest),
-    variances: task === 'regression' ? Float32Array.from(samples.noisePrecision, (t) => 1 / t) : null,
+    variances: teacherVariances(task, teacherA, samples.noisePrecision),
   };
   const d = shape.reduce((a, b) => a * b, 1);
   const base = extra ? concatRows(train.x, extra) : train.x;

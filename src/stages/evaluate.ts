@@ -278,7 +278,7 @@ async function trainMap(
     task,
     dataSize: train.rows,
     priorPrecision: tc.priorPrecision,
-    noise: noiseModel(task, tc.noisePrecision, tc.noisePrior),
+    noise: noiseModel(task, tc.noisePrecision, tc.noisePrior, tc.heteroscedastic),
   };
   const { x, y } = partTensors(shape, train);
   const drawn: DrawnSample[] = [];

@@ -17,7 +17,7 @@ import {
   type SamplerName,
   type TracePoint,
 } from '../teacher/chains.js';
-import { noiseModel, type PosteriorModel } from '../teacher/posterior.js';
+import { noiseModel, teacherOutputUnits, type PosteriorModel } from '../teacher/posterior.js';
 import { runMcDropout } from '../teacher/mc-dropout.js';
 import type { StageContext } from './context.js';
 import { SampleWriter, type WeightDtype } from '../teacher/sample-store.js';
@@ -54,6 +54,11 @@ export interface SampleConfig {
   noisePrecision: number | null;
   /** Regression: Gamma(shape, rate) prior on τ when it is sampled. */
   noisePrior: { shape: number; rate: number };
+  /**
+   * Regression: the network has two outputs, mean and log-variance, so the noise depends on the input
+   * (τ is then neither sampled nor fixed). Absent means false.
+   */
+  heteroscedastic?: boolean;
   friction: number;
   rmsDecay: number;
   rmsEpsilon: number;
@@ -70,6 +75,10 @@ export interface SampleConfig {
  */
 export const sampleDtypeField = (dtype: WeightDtype | undefined): { sampleDtype?: 'float16' } =>
   dtype === 'float16' ? { sampleDtype: 'float16' } : {};
+
+/** The `heteroscedastic` field of a config, left out when false (like `sampleDtype`). */
+export const heteroscedasticField = (on: boolean | undefined): { heteroscedastic?: true } =>
+  on ? { heteroscedastic: true } : {};
 
 export interface SampleOptions extends StageContext {
   run: string;
@@ -192,7 +201,11 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
     );
   }
   const test = partArrays(ds, config.split, config.evaluateOn ?? 'test');
-  const outputUnits = task === 'classification' ? ds.meta.classCount! : 1;
+  if (config.heteroscedastic && task !== 'regression')
+    throw new UserError(
+      `--heteroscedastic needs a regression dataset; '${config.dataset}' is classification`,
+    );
+  const outputUnits = teacherOutputUnits(task, ds.meta.classCount, config.heteroscedastic);
   const analysis = await resolveArch(config.arch, { input: inputShape(ds), outputUnits });
   await fs.mkdir(runDir, { recursive: true });
   const lock = await acquireLock(lockFile(runDir, offset), `run '${opts.run}' chains from ${offset}`);
@@ -217,7 +230,7 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
       task,
       dataSize: train.rows,
       priorPrecision: config.priorPrecision,
-      noise: noiseModel(task, config.noisePrecision, config.noisePrior),
+      noise: noiseModel(task, config.noisePrecision, config.noisePrior, config.heteroscedastic),
     };
     const C = config.chains;
     const seeds = Array.from({ length: C }, (_, c) => chainSeed(config.seed, offset + c));

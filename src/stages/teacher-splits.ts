@@ -9,6 +9,7 @@ import type { PipelineConfig } from '../pipeline/schema.js';
 import type { StageContext } from './context.js';
 import {
   defaultStepSize,
+  heteroscedasticField,
   sampleDtypeField,
   sampleTeacher,
   type SampleConfig,
@@ -88,6 +89,7 @@ export async function sampleSplits(
       friction: teacher.friction ?? DEFAULT_SAMPLER.friction,
       rmsDecay: teacher.rmsDecay ?? DEFAULT_SAMPLER.rmsDecay,
       rmsEpsilon: teacher.rmsEpsilon ?? DEFAULT_SAMPLER.rmsEpsilon,
+      ...heteroscedasticField(teacher.heteroscedastic),
       ...sampleDtypeField(teacher.sampleDtype),
     };
     if (teacher.stepSize === undefined) config.stepSize = await defaultStepSize(config, opts.dataDir);

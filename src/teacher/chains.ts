@@ -1,9 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { abortPoller } from '../core/event-loop.js';
+import { UserError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
 import { psgld, sghmc, sgld, type Kernel, type KernelState } from './kernels.js';
-import { disposeGradient, estimateGradient, samplesNoise, type PosteriorModel } from './posterior.js';
+import {
+  disposeGradient,
+  estimateGradient,
+  fixedNoisePrecision,
+  samplesNoise,
+  type PosteriorModel,
+} from './posterior.js';
 import { stepSizeAt, type Schedule } from './schedule.js';
 import { prefetchedDraws, type DrawLayout } from './step-draws.js';
 
@@ -239,7 +246,13 @@ export async function runChains(o: ChainRunOptions): Promise<ChainRunResult> {
           samplesDrawn++;
           const w = readFlatWeights(state.position.slice(0, a.params.length));
           const tau = noiseSampled ? readFloat(state.position[a.params.length]) : null;
-          const fixedTau = model.noise && 'fixed' in model.noise ? model.noise.fixed : NaN;
+          const badWeight = w.findIndex((v) => !Number.isFinite(v));
+          const badTau = tau ? tau.findIndex((s) => !Number.isFinite(Math.exp(s))) : -1;
+          if (badWeight >= 0 || badTau >= 0)
+            throw new UserError(
+              `chain ${badWeight >= 0 ? Math.floor(badWeight / P) : badTau} diverged before step ${step} (its ${badWeight >= 0 ? 'weights are' : 'noise precision τ is'} no longer finite); use a smaller --step-size`,
+            );
+          const fixedTau = fixedNoisePrecision(model);
           const samples: DrawnSample[] = Array.from({ length: C }, (_, c) => ({
             chain: c,
             step,

@@ -6,6 +6,7 @@ import { INPUT } from '../model/spec.js';
 import { denseStack, denseStackPass } from './dense-gradient.js';
 import {
   batchLogLikelihood,
+  fixedNoisePrecision,
   logLikelihoodOutputGradient,
   priorGradient,
   samplesNoise,
@@ -178,7 +179,7 @@ export async function runMcDropout(o: {
   }
   tf.dispose([...m1, ...m2]);
   const tau = noise ? Array.from(pos[nNet].dataSync(), (v) => Math.exp(v)) : null;
-  const fixedTau = model.noise && 'fixed' in model.noise ? model.noise.fixed : NaN;
+  const fixedTau = fixedNoisePrecision(model);
   for (let k = 0; k < s.samples; k++) {
     const masks = drawMasks(rngs, kernels, s.rate);
     const [xb, yb] = gather();

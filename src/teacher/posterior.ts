@@ -21,22 +21,46 @@ export interface PosteriorModel {
   dataSize: number;
   /** α, the prior precision of every weight. */
   priorPrecision: number;
-  /** Regression: a fixed τ, or the Gamma(shape, rate) prior of a sampled τ. */
-  noise?: { fixed: number } | { shape: number; rate: number };
+  /**
+   * Regression: a fixed τ, the Gamma(shape, rate) prior of a sampled τ, or `heteroscedastic`: the
+   * network has two outputs, the mean μ(x) and the log-variance a(x), y ~ N(μ(x), e^a(x)).
+   */
+  noise?: { fixed: number } | { shape: number; rate: number } | 'heteroscedastic';
 }
 
-/** The regression noise model of a teacher's settings: a fixed τ when given, else its Gamma prior. */
+/**
+ * The regression noise model of a teacher's settings: per-input (the network's second output) when
+ * heteroscedastic, else a fixed τ when given, else its Gamma prior.
+ */
 export function noiseModel(
   task: 'regression' | 'classification',
   noisePrecision: number | null,
   noisePrior: { shape: number; rate: number },
+  heteroscedastic = false,
 ): PosteriorModel['noise'] {
   if (task !== 'regression') return undefined;
+  if (heteroscedastic) return 'heteroscedastic';
   return noisePrecision ? { fixed: noisePrecision } : noisePrior;
 }
 
+/** Units of a teacher network's output: K logits, the regression mean, or mean and log-variance. */
+export function teacherOutputUnits(
+  task: 'regression' | 'classification',
+  classCount: number | null,
+  heteroscedastic = false,
+): number {
+  if (task === 'classification') return classCount!;
+  return heteroscedastic ? 2 : 1;
+}
+
+/** Whether the regression noise precision τ is a sampled parameter (a Gamma prior, not fixed or per-input). */
 export function samplesNoise(m: PosteriorModel): boolean {
-  return m.task === 'regression' && m.noise !== undefined && !('fixed' in m.noise);
+  return m.task === 'regression' && typeof m.noise === 'object' && !('fixed' in m.noise);
+}
+
+/** The fixed τ of a model, NaN when τ is sampled, per-input, or the task is classification. */
+export function fixedNoisePrecision(m: PosteriorModel): number {
+  return typeof m.noise === 'object' && 'fixed' in m.noise ? m.noise.fixed : NaN;
 }
 
 /**
@@ -54,6 +78,17 @@ export function batchLogLikelihood(
       const k = outputs.shape[outputs.rank - 1];
       const logp = tf.logSoftmax(outputs);
       return tf.sum(tf.mul(logp, tf.oneHot(tf.cast(y, 'int32'), k)), [1, 2]) as tf.Tensor1D;
+    }
+    if (m.noise === 'heteroscedastic') {
+      // −½a − ½log 2π − ½e^(−a)(y − μ)² with [μ, a] the two outputs.
+      const [mu, a] = tf.split(outputs, 2, 2);
+      const r2 = tf.square(tf.sub(y, tf.squeeze(mu, [2])));
+      const logVar = tf.squeeze(a, [2]);
+      const perExample = tf.sub(
+        tf.sub(tf.mul(logVar, -0.5), 0.5 * Math.log(2 * Math.PI)),
+        tf.mul(tf.mul(tf.exp(tf.neg(logVar)), r2), 0.5),
+      );
+      return tf.sum(perExample, 1) as tf.Tensor1D;
     }
     const mean = tf.squeeze(outputs, [2]);
     const s = logNoisePrecision ?? tf.scalar(Math.log((m.noise as { fixed: number }).fixed));
@@ -152,7 +187,8 @@ export function estimateGradient(
 /**
  * ∂/∂outputs of Σ_batch log p(y|x,θ) for outputs [C, M, units] (the likelihood of `batchLogLikelihood`),
  * and for a sampled τ its derivative with respect to s = log τ [C, 1]:
- * classification onehot(y) − softmax(f); regression τ·(y − f) and Σ_batch (½ − ½·τ·(y − f)²).
+ * classification onehot(y) − softmax(f); regression τ·(y − f) and Σ_batch (½ − ½·τ·(y − f)²);
+ * heteroscedastic regression e^(−a)·(y − μ) and −½ + ½·e^(−a)·(y − μ)² for the outputs [μ, a].
  */
 export function logLikelihoodOutputGradient(
   m: PosteriorModel,
@@ -163,6 +199,15 @@ export function logLikelihoodOutputGradient(
   if (m.task === 'classification') {
     const k = outputs.shape[outputs.rank - 1];
     return { dOut: tf.sub(tf.oneHot(tf.cast(y, 'int32'), k), tf.softmax(outputs)), dS: null };
+  }
+  if (m.noise === 'heteroscedastic') {
+    // ∂/∂μ = e^(−a)·(y − μ), ∂/∂a = −½ + ½·e^(−a)·(y − μ)².
+    const [mu, a] = tf.split(outputs, 2, 2);
+    const r = tf.sub(tf.expandDims(y, 2), mu);
+    const precision = tf.exp(tf.neg(a));
+    const dMu = tf.mul(precision, r);
+    const dA = tf.sub(tf.mul(tf.mul(precision, tf.square(r)), 0.5), 0.5);
+    return { dOut: tf.concat([dMu, dA], 2), dS: null };
   }
   const r = tf.sub(y, tf.squeeze(outputs, [2]));
   const tau = logNoisePrecision ? tf.exp(logNoisePrecision) : tf.scalar((m.noise as { fixed: number }).fixed);

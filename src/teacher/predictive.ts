@@ -9,8 +9,9 @@ import type { SampleBatch } from './sample-store.js';
  * samples is one vectorized forward pass (samples on the chain axis, inputs broadcast), so there is
  * no per-sample loop, and chunks over samples and inputs keep memory bounded for S in the thousands.
  * Classification: the mean of the samples' softmaxes. Regression: the Gaussian mixture
- * 1/S Σ_s N(μ_s(x), τ_s⁻¹), its mean, variance and log-density (by log-sum-exp), reported in the
- * target's original units.
+ * 1/S Σ_s N(μ_s(x), σ_s²(x)), its mean, variance and log-density (by log-sum-exp), reported in the
+ * target's original units; σ_s² = τ_s⁻¹, or e^(a_s(x)) for a heteroscedastic network (two outputs,
+ * mean and log-variance).
  */
 export interface PredictiveInput {
   analysis: Analysis;
@@ -75,6 +76,7 @@ export async function ensemblePredictive(
   const track = Math.min(input.trackPoints ?? 0, n);
   const tracked: number[][] = Array.from({ length: track }, () => []);
   const regression = input.task === 'regression';
+  const heteroscedastic = regression && units === 2;
   const acc = regression ? new MixtureAccumulator(n, input.y) : null;
   const probSum = regression ? null : new Float64Array(n * units);
   const labels = regression ? null : tf.tensor1d(input.y as Int32Array, 'int32');
@@ -86,6 +88,7 @@ export async function ensemblePredictive(
       const w = batch.weights.subarray(start * batch.parameterCount, (start + s) * batch.parameterCount);
       const params = tf.tidy(() => unflatten(a, tf.tensor2d(w, [s, batch.parameterCount])));
       const means = regression ? new Float64Array(s * n) : null;
+      const variances = regression ? new Float64Array(s * n) : null;
       for (let i0 = 0; i0 < n; i0 += inputChunk) {
         const b = Math.min(inputChunk, n - i0);
         const out = tf.tidy(() => {
@@ -93,8 +96,12 @@ export async function ensemblePredictive(
           return forward(a, params, xb);
         });
         if (regression) {
-          const mu = (await out.data()) as Float32Array; // [s, b, 1]
-          for (let j = 0; j < s; j++) for (let i = 0; i < b; i++) means![j * n + i0 + i] = mu[j * b + i];
+          const o = (await out.data()) as Float32Array; // [s, b, units]
+          for (let j = 0; j < s; j++)
+            for (let i = 0; i < b; i++) {
+              means![j * n + i0 + i] = o[(j * b + i) * units];
+              if (heteroscedastic) variances![j * n + i0 + i] = Math.exp(o[(j * b + i) * units + 1]);
+            }
         } else {
           const [sum, truthProbs] = tf.tidy(() => {
             const p = tf.softmax(out);
@@ -115,9 +122,10 @@ export async function ensemblePredictive(
       }
       tf.dispose(params);
       if (regression) {
-        const variances = new Float64Array(s * n);
-        for (let j = 0; j < s; j++) variances.fill(1 / batch.noisePrecision[start + j], j * n, (j + 1) * n);
-        acc!.add(means!, variances, s);
+        if (!heteroscedastic)
+          for (let j = 0; j < s; j++)
+            variances!.fill(1 / batch.noisePrecision[start + j], j * n, (j + 1) * n);
+        acc!.add(means!, variances!, s);
         for (let i = 0; i < track; i++) for (let j = 0; j < s; j++) tracked[i].push(means![j * n + i]);
       }
       samples += s;

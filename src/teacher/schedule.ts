@@ -4,7 +4,13 @@ export type Schedule =
   /** η_t = a·(b + t)^(−γ), γ ∈ (0.5, 1] (Welling & Teh 2011). */
   | { kind: 'polynomial'; b: number; gamma: number }
   /** η_t = a·factor^⌊t / every⌋. */
-  | { kind: 'step'; every: number; factor: number };
+  | { kind: 'step'; every: number; factor: number }
+  /**
+   * η_t = (a/2)·(cos(π·(t mod L)/L) + 1): cosine cycles of L steps (cyclical SG-MCMC, Zhang et al. 2020).
+   * Each cycle starts at a and anneals towards 0; with burn-in and thin multiples of L, every sample is
+   * taken at the last (smallest) step of a cycle.
+   */
+  | { kind: 'cyclical'; cycle: number };
 
 export function stepSizeAt(a: number, schedule: Schedule, t: number): number {
   switch (schedule.kind) {
@@ -14,10 +20,12 @@ export function stepSizeAt(a: number, schedule: Schedule, t: number): number {
       return a * Math.pow(schedule.b + t, -schedule.gamma);
     case 'step':
       return a * Math.pow(schedule.factor, Math.floor(t / schedule.every));
+    case 'cyclical':
+      return (a / 2) * (Math.cos((Math.PI * (t % schedule.cycle)) / schedule.cycle) + 1);
   }
 }
 
-/** Parses `constant`, `polynomial:B:GAMMA` or `step:EVERY:FACTOR`. */
+/** Parses `constant`, `polynomial:B:GAMMA`, `step:EVERY:FACTOR` or `cyclical:STEPS`. */
 export function parseSchedule(text: string): Schedule {
   const [kind, p1, p2] = text.split(':');
   const num = (v: string | undefined, what: string) => {
@@ -42,5 +50,14 @@ export function parseSchedule(text: string): Schedule {
     }
     return { kind, every, factor };
   }
-  throw new Error(`unknown schedule '${text}': expected constant, polynomial:B:GAMMA or step:EVERY:FACTOR`);
+  if (kind === 'cyclical' && p2 === undefined) {
+    const cycle = num(p1, 'cycle');
+    if (!(Number.isInteger(cycle) && cycle > 0)) {
+      throw new Error(`schedule '${text}': expected cyclical:STEPS with a positive integer STEPS`);
+    }
+    return { kind, cycle };
+  }
+  throw new Error(
+    `unknown schedule '${text}': expected constant, polynomial:B:GAMMA, step:EVERY:FACTOR or cyclical:STEPS`,
+  );
 }

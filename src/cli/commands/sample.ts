@@ -3,7 +3,13 @@ import { describeBackend, selectBackend, type BackendChoice } from '../../backen
 import { parseSchedule } from '../../teacher/schedule.js';
 import { UserError } from '../../core/errors.js';
 import { DEFAULT_SAMPLER } from '../../teacher/chains.js';
-import { defaultStepSize, sampleDtypeField, sampleTeacher, type SampleConfig } from '../../stages/sample.js';
+import {
+  defaultStepSize,
+  heteroscedasticField,
+  sampleDtypeField,
+  sampleTeacher,
+  type SampleConfig,
+} from '../../stages/sample.js';
 import {
   addBackendOption,
   addJsonOption,
@@ -89,7 +95,10 @@ export function registerSample(program: Command): void {
       parsePositive,
     )
     .addOption(
-      new Option('--schedule <s>', 'constant | polynomial:B:GAMMA (η_t = a·(B+t)^−GAMMA) | step:EVERY:FACTOR')
+      new Option(
+        '--schedule <s>',
+        'constant | polynomial:B:GAMMA (η_t = a·(B+t)^−GAMMA) | step:EVERY:FACTOR | cyclical:STEPS (cosine cycles from a to 0)',
+      )
         .argParser(parseScheduleOption)
         .default({ kind: 'constant' }, 'constant'),
     )
@@ -123,6 +132,10 @@ export function registerSample(program: Command): void {
       new Option('--noise-prior <a,b>', 'regression: Gamma(shape, rate) prior on τ')
         .argParser(parseGammaPrior)
         .default({ shape: 6, rate: 6 }, '6,6'),
+    )
+    .option(
+      '--heteroscedastic',
+      'regression: the network predicts a mean and a log-variance, so the noise depends on the input (τ is not sampled)',
     )
     .option('--friction <alpha>', 'SGHMC friction α', parsePositive, DEFAULT_SAMPLER.friction)
     .option('--rms-decay <rho>', 'pSGLD RMSProp decay ρ', parsePositive, DEFAULT_SAMPLER.rmsDecay)
@@ -169,6 +182,7 @@ export function registerSample(program: Command): void {
       friction: o.friction,
       rmsDecay: o.rmsDecay,
       rmsEpsilon: o.rmsEpsilon,
+      ...heteroscedasticField(o.heteroscedastic),
       ...sampleDtypeField(o.sampleDtype),
     };
     if (o.stepSize === undefined) config.stepSize = await defaultStepSize(config);
