@@ -93,7 +93,7 @@ export async function distillStudent(
     const ds = await loadDataset(teacherConfig.dataset, opts.dataDir);
     const task = ds.meta.task;
     const train = partArrays(ds, teacherConfig.split, teacherConfig.trainOn);
-    const test = partArrays(ds, teacherConfig.split, 'test');
+    const test = partArrays(ds, teacherConfig.split, teacherConfig.evaluateOn ?? 'test');
     const shape = inputShape(ds);
     const units = task === 'classification' ? ds.meta.classCount! : 1;
     const teacherA = await resolveArch(path.join(teacherDir, 'spec.json'), {

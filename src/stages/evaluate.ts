@@ -127,7 +127,7 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<EvaluationRepo
   const task = ds.meta.task;
   const shape = inputShape(ds);
   const train = partArrays(ds, tc.split, tc.trainOn);
-  const test = partArrays(ds, tc.split, 'test');
+  const test = partArrays(ds, tc.split, tc.evaluateOn ?? 'test');
   const teacherA = analyzeSpec(JSON.parse(await fs.readFile(path.join(teacherDir, 'spec.json'), 'utf8')));
   // The ensemble is streamed from its files (as in the benchmark), so memory stays bounded for
   // thousands of samples; only the counts are read up front.
