@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { forward } from '../model/forward.js';
 import type { Analysis } from '../model/spec.js';
+import { hasVarianceOutput } from '../teacher/posterior.js';
 import { gaussianStudentLoss, temperedKl, type KlDirection } from './losses.js';
 
 /** What the distillation loss needs besides the networks' weights and the inputs. */
@@ -44,7 +45,7 @@ export function teacherVariances(
   noisePrecision: ArrayLike<number>,
 ): TeacherRows['variances'] {
   if (task !== 'regression') return null;
-  if (teacherA.outputShape[0] === 2) return 'per-input';
+  if (hasVarianceOutput(teacherA, task)) return 'per-input';
   return Float32Array.from(noisePrecision, (t) => 1 / t);
 }
 

@@ -53,6 +53,11 @@ export function teacherOutputUnits(
   return heteroscedastic ? 2 : 1;
 }
 
+/** Whether a teacher network is heteroscedastic: a regression network with two outputs [μ, a]. */
+export function hasVarianceOutput(analysis: Analysis, task: 'regression' | 'classification'): boolean {
+  return task === 'regression' && analysis.outputShape[0] === 2;
+}
+
 /** Whether the regression noise precision τ is a sampled parameter (a Gamma prior, not fixed or per-input). */
 export function samplesNoise(m: PosteriorModel): boolean {
   return m.task === 'regression' && typeof m.noise === 'object' && !('fixed' in m.noise);

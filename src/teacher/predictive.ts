@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { MixtureAccumulator } from '../eval/metrics.js';
 import { forward, unflatten } from '../model/forward.js';
 import type { Analysis } from '../model/spec.js';
+import { hasVarianceOutput } from './posterior.js';
 import type { SampleBatch } from './sample-store.js';
 
 /**
@@ -76,7 +77,7 @@ export async function ensemblePredictive(
   const track = Math.min(input.trackPoints ?? 0, n);
   const tracked: number[][] = Array.from({ length: track }, () => []);
   const regression = input.task === 'regression';
-  const heteroscedastic = regression && units === 2;
+  const heteroscedastic = hasVarianceOutput(a, input.task);
   const acc = regression ? new MixtureAccumulator(n, input.y) : null;
   const probSum = regression ? null : new Float64Array(n * units);
   const labels = regression ? null : tf.tensor1d(input.y as Int32Array, 'int32');
