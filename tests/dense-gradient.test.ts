@@ -103,6 +103,18 @@ const cases: [string, () => ReturnType<typeof setup>][] = [
       ),
   ],
   [
+    'mlp-50 heteroscedastic regression with its own prior precision on the log-variance weights',
+    () => {
+      const s = setup(
+        analyzeSpec(BUILTIN_ARCHS['mlp-50'].build({ input: [5], outputUnits: 2 })),
+        'regression',
+        'heteroscedastic',
+      );
+      s.model.variancePriorPrecision = 40;
+      return s;
+    },
+  ],
+  [
     'tanh/sigmoid stack, regression with fixed noise precision',
     () =>
       setup(
@@ -206,6 +218,33 @@ describe('hand-written gradient of dense stacks', () => {
       expect(got[c]).toBeCloseTo(want, 3);
     }
     tf.dispose([...positions, x, y, out]);
+  });
+
+  it('variance prior precision: −α_v·θ on the output kernel column into the log-variance, −α·θ elsewhere', () => {
+    const { model, positions, x, y } = setup(
+      analyzeSpec(BUILTIN_ARCHS['mlp-50'].build({ input: [5], outputUnits: 2 })),
+      'regression',
+      'heteroscedastic',
+    );
+    model.variancePriorPrecision = 40;
+    const prior = priorGradient(model, positions).map((g) => g.dataSync());
+    const params = model.analysis.params;
+    expect(params.map((p) => p.shape)).toEqual([[5, 50], [50], [50, 2], [2]]);
+    positions.forEach((p, i) => {
+      const v = p.dataSync();
+      for (let j = 0; j < v.length; j++) {
+        // Only the output kernel's second column (the log-variance head) has α_v; its bias keeps α.
+        const alpha = i === 2 && j % 2 === 1 ? 40 : 2;
+        expect(prior[i][j]).toBeCloseTo(-alpha * v[j], 5);
+      }
+    });
+    // α_v = α is the plain model.
+    model.variancePriorPrecision = 2;
+    const same = priorGradient(model, positions).map((g) => g.dataSync());
+    delete model.variancePriorPrecision;
+    const plain = priorGradient(model, positions).map((g) => g.dataSync());
+    expect(same).toEqual(plain);
+    tf.dispose([...positions, x, y]);
   });
 
   it('is used only for plain dense stacks', () => {

@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { registerWasmFusedKernels } from '../src/backend/wasm-fused.js';
 import { Rng } from '../src/core/rng.js';
 import { FlatAdam } from '../src/model/flat-adam.js';
+import { cosineRate } from '../src/model/lr-schedule.js';
 import { readOptimizerState, restoreOptimizerState } from '../src/model/optimizer-state.js';
 
 beforeAll(async () => {
@@ -46,6 +47,32 @@ function run(opt: tf.Optimizer, vars: tf.Variable[], loss: () => tf.Scalar, step
 const values = (vars: tf.Tensor[]) => vars.map((v) => Array.from(v.dataSync()));
 
 describe('FlatAdam', () => {
+  it('takes the learning rate it holds at each update (a schedule can change it)', () => {
+    const p = problem(3);
+    const w = p.make();
+    const before = values(w).flat();
+    const opt = new FlatAdam(0.05);
+    opt.learningRate = 0.01;
+    run(opt, w, p.loss(w), 1);
+    // Adam's first step is −lr·g/(|g| + ε): lr per coordinate, whatever the gradient's size.
+    const after = values(w).flat();
+    after.forEach((v, i) => expect(Math.abs(v - before[i])).toBeCloseTo(0.01, 4));
+    opt.learningRate = 0;
+    run(opt, w, p.loss(w), 1);
+    expect(values(w).flat()).toEqual(after);
+    opt.dispose();
+    tf.dispose(w);
+    p.dispose();
+  });
+
+  it('cosine schedule: lr₀ at the start, lr₀/2 half-way, 0 at the end and after', () => {
+    expect(cosineRate(0.01, 0, 400)).toBe(0.01);
+    expect(cosineRate(0.01, 200, 400)).toBeCloseTo(0.005, 12);
+    expect(cosineRate(0.01, 100, 400)).toBeCloseTo(0.005 * (1 + Math.SQRT1_2), 12);
+    expect(cosineRate(0.01, 400, 400)).toBeCloseTo(0, 12);
+    expect(cosineRate(0.01, 500, 400)).toBeCloseTo(0, 12);
+  });
+
   it('follows tf.train.adam bit for bit, and its saved state is the same', async () => {
     const p = problem(1);
     const a = p.make();

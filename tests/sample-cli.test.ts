@@ -298,6 +298,47 @@ describe('bdk sample', () => {
     expect(Array.from((await samplesOf('het')).noisePrecision).every(Number.isNaN)).toBe(true);
   });
 
+  it('--variance-prior-precision shrinks the output weights into the log-variance, and only those', async () => {
+    const run = (name: string, extra: string[]) =>
+      bdk(
+        [
+          ...['sample', ...small, '--sampler', 'sgld', '--burn-in', '500', '--heteroscedastic'],
+          ...['--samples', '4', '--run', name, '--json', ...extra],
+        ],
+        env,
+      );
+    for (const [name, extra] of [
+      ['hv-default', []],
+      ['hv-tight', ['--variance-prior-precision', '1000']],
+    ] as const) {
+      const r = run(name, [...extra]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const cfg = JSON.parse(await fs.readFile(path.join(env.BDK_RUNS_DIR, 'hv-tight', 'config.json'), 'utf8'));
+    expect(cfg.variancePriorPrecision).toBe(1000);
+    // Root mean square of the weights from the hidden layer into the mean (column 0) and the log-variance (column 1).
+    const headRms = async (name: string) => {
+      const s = await samplesOf(name);
+      const kernel = 13 * 50 + 50;
+      const sq = [0, 0];
+      for (let r = 0; r < s.rows; r++)
+        for (let j = 0; j < 100; j++) sq[j % 2] += s.weights[r * s.parameterCount + kernel + j] ** 2;
+      return sq.map((v) => Math.sqrt(v / (50 * s.rows)));
+    };
+    const [meanDefault, varDefault] = await headRms('hv-default');
+    const [meanTight, varTight] = await headRms('hv-tight');
+    // α_v = 1000 is a prior sd of 0.032: the log-variance weights stay near it, far below the plain model's,
+    // while the mean's weights keep the plain prior's scale.
+    expect(varTight).toBeLessThan(2 / Math.sqrt(1000));
+    expect(varTight).toBeLessThan(varDefault / 2.5);
+    expect(meanTight / meanDefault).toBeGreaterThan(0.7);
+    expect(meanTight / meanDefault).toBeLessThan(1.4);
+    const homo = bdk(['sample', ...small, '--variance-prior-precision', '10', '--run', 'hv-x'], env);
+    expect(expectOneLineError(homo)).toBe(
+      'bdk: --variance-prior-precision needs --heteroscedastic (it is the prior of the log-variance output)',
+    );
+  });
+
   it('bad settings are one-line errors', () => {
     const r = bdk(['sample', '--run', 'x', '--dataset', 'nope'], env);
     expect(expectOneLineError(r)).toMatch(/^bdk: dataset 'nope' not found at /);

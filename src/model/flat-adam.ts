@@ -36,7 +36,8 @@ export class FlatAdam extends tf.Optimizer {
   private restored: Map<string, tf.Tensor> | null = null;
 
   constructor(
-    private readonly learningRate: number,
+    /** The step size; a training loop may change it between updates (a learning-rate schedule). */
+    public learningRate: number,
     private readonly beta1 = 0.9,
     private readonly beta2 = 0.999,
     epsilon: number | null = null,

@@ -73,6 +73,8 @@ const teacherSection = z.strictObject({
   noisePrior: z.strictObject({ shape: positive, rate: positive }).default({ shape: 6, rate: 6 }),
   /** Regression: mean and log-variance outputs, noise that depends on the input. */
   heteroscedastic: z.boolean().optional(),
+  /** Heteroscedastic: prior precision of the output weights into the log-variance (default priorPrecision). */
+  variancePriorPrecision: positive.optional(),
   /** Learn from the whole training part (`trainval`) or without its validation carve-out (`train`). */
   trainOn: z.enum(['train', 'trainval']).default('trainval'),
   /** SGHMC friction; pSGLD RMSProp decay ρ and damping λ. */
@@ -125,6 +127,8 @@ const distillationSection = z.strictObject({
   epochs: positiveInt,
   batchSize: positiveInt,
   learningRate: positive,
+  /** `cosine`: the learning rate falls to 0 over the run (`bdk distill --lr-schedule`). */
+  learningRateSchedule: z.enum(['constant', 'cosine']).optional(),
   samplesPerBatch: positiveInt.optional(),
   /** A CSV/Arrow file of extra student inputs (relative to the pipeline file). */
   unlabeledInputs: z.string().min(1).optional(),

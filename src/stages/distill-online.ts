@@ -8,6 +8,7 @@ import type { PartArrays } from '../data/store.js';
 import { studentLoss, teacherBatch, teacherRowsOf, teacherVariances } from '../distill/student-loss.js';
 import { initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
 import { FlatAdam } from '../model/flat-adam.js';
+import { cosineRate } from '../model/lr-schedule.js';
 import {
   optimizerStateFiles,
   optimizerStateFromFiles,
@@ -18,7 +19,7 @@ import {
 import type { Analysis } from '../model/spec.js';
 import { loadChainState, saveChainState } from '../teacher/chain-state.js';
 import { chainSeed, runChains, type ChainSnapshot } from '../teacher/chains.js';
-import { noiseModel } from '../teacher/posterior.js';
+import { noiseModel, variancePrior } from '../teacher/posterior.js';
 import type { DistillConfig, DistillOptions } from './distill.js';
 import type { SampleConfig } from './sample.js';
 import { STUDENT_WEIGHTS } from './student-run.js';
@@ -98,6 +99,7 @@ export async function trainOnline(
           dataSize: train.rows,
           priorPrecision: tc.priorPrecision,
           noise: noiseModel(task, tc.noisePrecision, tc.noisePrior, tc.heteroscedastic),
+          ...variancePrior(tc),
         },
         // After the teacher's burn-in, every step is a "sample" handed to one student step.
         settings: { ...tc, thin: 1, samples: (resume?.samplesDrawn ?? 0) + studentStepsLeft },
@@ -136,6 +138,8 @@ export async function trainOnline(
             ),
             null,
           );
+          if (config.learningRateSchedule === 'cosine')
+            optimizer.learningRate = cosineRate(config.learningRate, epoch * stepsPerEpoch + s, totalSteps);
           const loss = optimizer.minimize(
             () =>
               tf.tidy(() =>

@@ -49,6 +49,7 @@ export async function distillSplits(
       epochs: d.epochs,
       batchSize: d.batchSize,
       learningRate: d.learningRate,
+      ...(d.learningRateSchedule === 'cosine' ? { learningRateSchedule: 'cosine' as const } : {}),
       seed: d.seed ?? config.seed,
     };
     const run = studentRun(config.name, k);

@@ -13,6 +13,7 @@ import { resolveArch } from '../model/builtins.js';
 import { teacherOutputUnits } from '../teacher/posterior.js';
 import { forward, initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
 import { FlatAdam } from '../model/flat-adam.js';
+import { cosineRate } from '../model/lr-schedule.js';
 import {
   optimizerStateFiles,
   optimizerStateFromFiles,
@@ -50,6 +51,11 @@ export interface DistillConfig {
   epochs: number;
   batchSize: number;
   learningRate: number;
+  /**
+   * `cosine`: the learning rate falls from `learningRate` to 0 over the run, ½(1 + cos(π·t/T)) at step t
+   * of T (Loshchilov & Hutter 2017); absent means constant.
+   */
+  learningRateSchedule?: 'cosine';
   seed: number;
 }
 
@@ -285,6 +291,8 @@ async function train_(
           teacher,
           pick,
         );
+        if (config.learningRateSchedule === 'cosine')
+          optimizer.learningRate = cosineRate(config.learningRate, epoch * steps + s, config.epochs * steps);
         const loss = optimizer.minimize(
           () =>
             tf.tidy(() =>

@@ -9,7 +9,7 @@ import { analyzeSpec, type Analysis } from '../model/spec.js';
 import { forward, unflatten } from '../model/forward.js';
 import { chainSeed, type DrawnSample } from '../teacher/chains.js';
 import { runMcDropout } from '../teacher/mc-dropout.js';
-import { noiseModel, type PosteriorModel } from '../teacher/posterior.js';
+import { noiseModel, variancePrior, type PosteriorModel } from '../teacher/posterior.js';
 import { ensemblePredictive } from '../teacher/predictive.js';
 import { readSamples, scanSamples, weightBytes, type SampleBatch } from '../teacher/sample-store.js';
 import type { StageContext } from './context.js';
@@ -279,6 +279,7 @@ async function trainMap(
     dataSize: train.rows,
     priorPrecision: tc.priorPrecision,
     noise: noiseModel(task, tc.noisePrecision, tc.noisePrior, tc.heteroscedastic),
+    ...variancePrior(tc),
   };
   const { x, y } = partTensors(shape, train);
   const drawn: DrawnSample[] = [];

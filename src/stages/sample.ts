@@ -17,7 +17,7 @@ import {
   type SamplerName,
   type TracePoint,
 } from '../teacher/chains.js';
-import { noiseModel, teacherOutputUnits, type PosteriorModel } from '../teacher/posterior.js';
+import { noiseModel, teacherOutputUnits, variancePrior, type PosteriorModel } from '../teacher/posterior.js';
 import { runMcDropout } from '../teacher/mc-dropout.js';
 import type { StageContext } from './context.js';
 import { SampleWriter, type WeightDtype } from '../teacher/sample-store.js';
@@ -59,6 +59,11 @@ export interface SampleConfig {
    * (τ is then neither sampled nor fixed). Absent means false.
    */
   heteroscedastic?: boolean;
+  /**
+   * Heteroscedastic regression: prior precision of the output weights into the log-variance (absent:
+   * `priorPrecision`); larger values pull the model towards a single noise level.
+   */
+  variancePriorPrecision?: number;
   friction: number;
   rmsDecay: number;
   rmsEpsilon: number;
@@ -201,6 +206,10 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
     );
   }
   const test = partArrays(ds, config.split, config.evaluateOn ?? 'test');
+  if (config.variancePriorPrecision !== undefined && !config.heteroscedastic)
+    throw new UserError(
+      '--variance-prior-precision needs --heteroscedastic (it is the prior of the log-variance output)',
+    );
   if (config.heteroscedastic && task !== 'regression')
     throw new UserError(
       `--heteroscedastic needs a regression dataset; '${config.dataset}' is classification`,
@@ -231,6 +240,7 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
       dataSize: train.rows,
       priorPrecision: config.priorPrecision,
       noise: noiseModel(task, config.noisePrecision, config.noisePrior, config.heteroscedastic),
+      ...variancePrior(config),
     };
     const C = config.chains;
     const seeds = Array.from({ length: C }, (_, c) => chainSeed(config.seed, offset + c));

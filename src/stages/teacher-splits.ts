@@ -90,6 +90,9 @@ export async function sampleSplits(
       rmsDecay: teacher.rmsDecay ?? DEFAULT_SAMPLER.rmsDecay,
       rmsEpsilon: teacher.rmsEpsilon ?? DEFAULT_SAMPLER.rmsEpsilon,
       ...heteroscedasticField(teacher.heteroscedastic),
+      ...(teacher.variancePriorPrecision !== undefined
+        ? { variancePriorPrecision: teacher.variancePriorPrecision }
+        : {}),
       ...sampleDtypeField(teacher.sampleDtype),
     };
     if (teacher.stepSize === undefined) config.stepSize = await defaultStepSize(config, opts.dataDir);

@@ -26,6 +26,33 @@ export interface PosteriorModel {
    * network has two outputs, the mean μ(x) and the log-variance a(x), y ~ N(μ(x), e^a(x)).
    */
   noise?: { fixed: number } | { shape: number; rate: number } | 'heteroscedastic';
+  /**
+   * Heteroscedastic regression: α_v, the prior precision of the output layer's weights into the
+   * log-variance a(x) (absent: α). A large α_v shrinks a(x) towards its bias, the homoscedastic model.
+   */
+  variancePriorPrecision?: number;
+}
+
+/**
+ * Indices of the kernels whose last column feeds the log-variance output: dense edges into the output
+ * node of a heteroscedastic network, when α_v differs from α (else none).
+ */
+function varianceKernels(m: PosteriorModel): Set<number> {
+  const out = new Set<number>();
+  if (m.noise !== 'heteroscedastic' || m.variancePriorPrecision === undefined) return out;
+  if (m.variancePriorPrecision === m.priorPrecision) return out;
+  const { spec, params } = m.analysis;
+  params.forEach((p, i) => {
+    if (p.role === 'kernel' && spec.edges[p.edge].to === spec.output && p.shape[p.shape.length - 1] === 2)
+      out.add(i);
+  });
+  return out;
+}
+
+/** −α·θ, with α_v for the log-variance column of a kernel in `variance`. */
+function priorTerm(m: PosteriorModel, p: tf.Tensor, i: number, variance: Set<number>): tf.Tensor {
+  if (!variance.has(i)) return tf.mul(p, -m.priorPrecision);
+  return tf.mul(p, tf.tensor1d([-m.priorPrecision, -m.variancePriorPrecision!]));
 }
 
 /**
@@ -42,6 +69,15 @@ export function noiseModel(
   if (heteroscedastic) return 'heteroscedastic';
   return noisePrecision ? { fixed: noisePrecision } : noisePrior;
 }
+
+/** The `variancePriorPrecision` of a heteroscedastic teacher's model, absent otherwise. */
+export const variancePrior = (c: {
+  heteroscedastic?: boolean;
+  variancePriorPrecision?: number;
+}): { variancePriorPrecision?: number } =>
+  c.heteroscedastic && c.variancePriorPrecision !== undefined
+    ? { variancePriorPrecision: c.variancePriorPrecision }
+    : {};
 
 /** Units of a teacher network's output: K logits, the regression mean, or mean and log-variance. */
 export function teacherOutputUnits(
@@ -106,13 +142,14 @@ export function batchLogLikelihood(
   });
 }
 
-/** ∇log p(θ): −α·θ for the weights, a₀ − b₀·eˢ for s = log τ (positions from index `first` on). */
+/** ∇log p(θ): −α·θ for the weights (α_v on the log-variance column, see `variancePriorPrecision`), a₀ − b₀·eˢ for s = log τ (positions from index `first` on). */
 export function priorGradient(m: PosteriorModel, positions: tf.Tensor[], first = 0): tf.Tensor[] {
   const nNet = m.analysis.params.length;
+  const variance = varianceKernels(m);
   return positions.map((p, j) =>
     tf.tidy(() => {
       const i = first + j;
-      if (i < nNet) return tf.mul(p, -m.priorPrecision);
+      if (i < nNet) return priorTerm(m, p, i, variance);
       const g = m.noise as { shape: number; rate: number };
       return tf.sub(tf.scalar(g.shape), tf.mul(tf.exp(p), g.rate));
     }),
@@ -125,8 +162,9 @@ export function priorGradient(m: PosteriorModel, positions: tf.Tensor[], first =
  */
 function addPrior(m: PosteriorModel, g: tf.Tensor[], positions: tf.Tensor[]): tf.Tensor[] {
   const nNet = m.analysis.params.length;
+  const variance = varianceKernels(m);
   return g.map((gi, i) =>
-    i < nNet
+    i < nNet && !variance.has(i)
       ? linearCombination([gi, positions[i]], [1, -m.priorPrecision])
       : tf.add(gi, priorGradient(m, [positions[i]], i)[0]),
   );

@@ -18,6 +18,7 @@ import { runStage } from '../interrupt.js';
 type DistillFlags = Omit<DistillConfig, 'mode'> & {
   mode: 'offline' | 'online';
   archFrom?: string;
+  lrSchedule: 'constant' | 'cosine';
   run: string;
   resume?: boolean;
   force?: boolean;
@@ -81,6 +82,14 @@ export function registerDistill(program: Command): void {
     .option('--epochs <e>', 'passes over the training inputs', parseInteger(1), 50)
     .option('--batch-size <b>', 'minibatch size', parseInteger(1), 32)
     .option('--learning-rate <lr>', 'Adam learning rate', parsePositive, 1e-3)
+    .addOption(
+      new Option(
+        '--lr-schedule <s>',
+        'constant, or cosine: the learning rate falls from --learning-rate to 0 over the run',
+      )
+        .choices(['constant', 'cosine'])
+        .default('constant'),
+    )
     .option('--seed <n>', 'random seed', parseInteger(0), 0)
     .option('--resume', 'continue an interrupted run from its last finished epoch')
     .option('--force', 'replace an existing run');
@@ -105,6 +114,7 @@ export function registerDistill(program: Command): void {
       epochs: o.resume && cmd.getOptionValueSource('epochs') !== 'cli' ? 0 : o.epochs,
       batchSize: o.batchSize,
       learningRate: o.learningRate,
+      ...(o.lrSchedule === 'cosine' ? { learningRateSchedule: 'cosine' as const } : {}),
       seed: o.seed,
     };
     const result = await runStage(`distill ${o.run}`, o.json, (hooks) =>

@@ -137,6 +137,11 @@ export function registerSample(program: Command): void {
       '--heteroscedastic',
       'regression: the network predicts a mean and a log-variance, so the noise depends on the input (τ is not sampled)',
     )
+    .option(
+      '--variance-prior-precision <alpha>',
+      'heteroscedastic: prior precision of the output weights into the log-variance (default: --prior-precision); larger pulls towards one noise level',
+      parsePositive,
+    )
     .option('--friction <alpha>', 'SGHMC friction α', parsePositive, DEFAULT_SAMPLER.friction)
     .option('--rms-decay <rho>', 'pSGLD RMSProp decay ρ', parsePositive, DEFAULT_SAMPLER.rmsDecay)
     .option('--rms-epsilon <lambda>', 'pSGLD damping λ', parsePositive, DEFAULT_SAMPLER.rmsEpsilon)
@@ -183,6 +188,7 @@ export function registerSample(program: Command): void {
       rmsDecay: o.rmsDecay,
       rmsEpsilon: o.rmsEpsilon,
       ...heteroscedasticField(o.heteroscedastic),
+      ...(o.variancePriorPrecision !== undefined ? { variancePriorPrecision: o.variancePriorPrecision } : {}),
       ...sampleDtypeField(o.sampleDtype),
     };
     if (o.stepSize === undefined) config.stepSize = await defaultStepSize(config);
