@@ -367,6 +367,29 @@ describe('distillation', () => {
     );
   });
 
+  it('a cosine learning rate changes the result, and an interrupted run resumes it exactly', async () => {
+    const cfg = student('cls-t', { epochs: 6, learningRateSchedule: 'cosine' });
+    await distillStudent(cfg, { run: 'cos-full', dataDir, runsDir });
+    const controller = new AbortController();
+    const first = await distillStudent(cfg, {
+      run: 'cos-part',
+      dataDir,
+      runsDir,
+      signal: controller.signal,
+      onProgress: (step) => {
+        if (step === 20) controller.abort(); // mid-epoch 4: the resumed steps must take the schedule's later rates
+      },
+    });
+    expect(first.completed).toBe(false);
+    await distillStudent(cfg, { run: 'cos-part', resume: true, dataDir, runsDir });
+    const full = await fs.readFile(path.join(runsDir, 'cos-full', 'student.weights.bin'));
+    const part = await fs.readFile(path.join(runsDir, 'cos-part', 'student.weights.bin'));
+    expect(part.equals(full)).toBe(true);
+    await distillStudent(student('cls-t', { epochs: 6 }), { run: 'cos-constant', dataDir, runsDir });
+    const constant = await fs.readFile(path.join(runsDir, 'cos-constant', 'student.weights.bin'));
+    expect(constant.equals(full)).toBe(false);
+  });
+
   it('the live tensor count stays flat over 10 000 distillation steps', async () => {
     const counts: number[] = [];
     const r = await distillStudent(student('cls-t', { epochs: 53, batchSize: 1 }), {
