@@ -99,6 +99,26 @@ const student = (t: string, extra: Partial<DistillConfig> = {}): DistillConfig =
   ...extra,
 });
 
+/** Runs `cfg` into `run`, stopped after student step `step`, then resumed; returns both results' weights files. */
+async function interruptedAndWhole(cfg: DistillConfig, run: string, step: number) {
+  await distillStudent(cfg, { run: `${run}-full`, dataDir, runsDir });
+  const controller = new AbortController();
+  const first = await distillStudent(cfg, {
+    run: `${run}-part`,
+    dataDir,
+    runsDir,
+    signal: controller.signal,
+    onProgress: (s) => {
+      if (s === step) controller.abort();
+    },
+  });
+  expect(first.completed).toBe(false);
+  const resumed = await distillStudent(cfg, { run: `${run}-part`, resume: true, dataDir, runsDir });
+  expect(resumed.completed).toBe(true);
+  const weights = (r: string) => fs.readFile(path.join(runsDir, r, 'student.weights.bin'));
+  return { whole: await weights(`${run}-full`), resumed: await weights(`${run}-part`) };
+}
+
 /** The student's and the teacher ensemble's predictive on the test rows. */
 async function compare(dataset: string, t: string, s: string) {
   const ds = await loadDataset(dataset, dataDir);
@@ -325,69 +345,27 @@ describe('distillation', () => {
     expect(Math.sqrt(se / out.length)).toBeLessThan(0.25 * sd);
     // Interrupted in epoch 3 and resumed: the same weights as the uninterrupted run.
     const short = student('reg-t', { mode: 'online', epochs: 4, samplesPerBatch: 1 });
-    await distillStudent(short, { run: 'online-full', dataDir, runsDir });
-    const controller = new AbortController();
-    const first = await distillStudent(short, {
-      run: 'online-part',
-      dataDir,
-      runsDir,
-      signal: controller.signal,
-      onProgress: (step) => {
-        if (step === 20) controller.abort();
-      },
-    });
-    expect(first.completed).toBe(false);
-    await distillStudent(short, { run: 'online-part', resume: true, dataDir, runsDir });
-    const a = await fs.readFile(path.join(runsDir, 'online-full', 'student.weights.bin'));
-    const b = await fs.readFile(path.join(runsDir, 'online-part', 'student.weights.bin'));
-    expect(b.equals(a)).toBe(true);
+    const { whole, resumed } = await interruptedAndWhole(short, 'online', 20);
+    expect(resumed.equals(whole)).toBe(true);
   });
 
   it('an interrupted distillation resumes to exactly the uninterrupted result', async () => {
     const cfg = student('cls-t', { epochs: 6 });
-    await distillStudent(cfg, { run: 'full', dataDir, runsDir });
-    const controller = new AbortController();
-    const first = await distillStudent(cfg, {
-      run: 'part',
-      dataDir,
-      runsDir,
-      signal: controller.signal,
-      onProgress: (step) => {
-        if (step === 20) controller.abort(); // mid-epoch 4 (6 steps per epoch)
-      },
-    });
-    expect(first.completed).toBe(false);
-    const resumed = await distillStudent(cfg, { run: 'part', resume: true, dataDir, runsDir });
-    expect(resumed.completed).toBe(true);
-    const a = await fs.readFile(path.join(runsDir, 'full', 'student.weights.bin'));
-    const b = await fs.readFile(path.join(runsDir, 'part', 'student.weights.bin'));
-    expect(b.equals(a)).toBe(true);
-    await expect(distillStudent(cfg, { run: 'full', dataDir, runsDir })).rejects.toThrow(
-      `run 'full' already exists at ${path.join(runsDir, 'full')}; pass --resume to continue it or --force to replace it`,
+    const { whole, resumed } = await interruptedAndWhole(cfg, 'cls', 20); // mid-epoch 4 (6 steps per epoch)
+    expect(resumed.equals(whole)).toBe(true);
+    await expect(distillStudent(cfg, { run: 'cls-full', dataDir, runsDir })).rejects.toThrow(
+      `run 'cls-full' already exists at ${path.join(runsDir, 'cls-full')}; pass --resume to continue it or --force to replace it`,
     );
   });
 
   it('a cosine learning rate changes the result, and an interrupted run resumes it exactly', async () => {
     const cfg = student('cls-t', { epochs: 6, learningRateSchedule: 'cosine' });
-    await distillStudent(cfg, { run: 'cos-full', dataDir, runsDir });
-    const controller = new AbortController();
-    const first = await distillStudent(cfg, {
-      run: 'cos-part',
-      dataDir,
-      runsDir,
-      signal: controller.signal,
-      onProgress: (step) => {
-        if (step === 20) controller.abort(); // mid-epoch 4: the resumed steps must take the schedule's later rates
-      },
-    });
-    expect(first.completed).toBe(false);
-    await distillStudent(cfg, { run: 'cos-part', resume: true, dataDir, runsDir });
-    const full = await fs.readFile(path.join(runsDir, 'cos-full', 'student.weights.bin'));
-    const part = await fs.readFile(path.join(runsDir, 'cos-part', 'student.weights.bin'));
-    expect(part.equals(full)).toBe(true);
+    // Stopped mid-epoch 4: the resumed steps must take the schedule's later rates.
+    const { whole, resumed } = await interruptedAndWhole(cfg, 'cos', 20);
+    expect(resumed.equals(whole)).toBe(true);
     await distillStudent(student('cls-t', { epochs: 6 }), { run: 'cos-constant', dataDir, runsDir });
     const constant = await fs.readFile(path.join(runsDir, 'cos-constant', 'student.weights.bin'));
-    expect(constant.equals(full)).toBe(false);
+    expect(constant.equals(whole)).toBe(false);
   });
 
   it('the live tensor count stays flat over 10 000 distillation steps', async () => {
