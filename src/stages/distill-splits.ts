@@ -5,7 +5,12 @@ import { writeFileAtomic } from '../core/atomic-write.js';
 import { readJsonOrNull } from '../core/json-file.js';
 import type { PipelineConfig } from '../pipeline/schema.js';
 import type { StageContext } from './context.js';
-import { distillStudent, type DistillConfig, type StudentSummary } from './distill.js';
+import {
+  distillStudent,
+  learningRateScheduleField,
+  type DistillConfig,
+  type StudentSummary,
+} from './distill.js';
 import { runPath } from './run-folder.js';
 import { resolveRelative } from './prepare.js';
 import { searchedArchPath } from './search.js';
@@ -49,7 +54,7 @@ export async function distillSplits(
       epochs: d.epochs,
       batchSize: d.batchSize,
       learningRate: d.learningRate,
-      ...(d.learningRateSchedule === 'cosine' ? { learningRateSchedule: 'cosine' as const } : {}),
+      ...learningRateScheduleField(d.learningRateSchedule),
       seed: d.seed ?? config.seed,
     };
     const run = studentRun(config.name, k);

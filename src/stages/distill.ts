@@ -59,6 +59,11 @@ export interface DistillConfig {
   seed: number;
 }
 
+/** The `learningRateSchedule` field of a config, left out when constant (configs from before it compare equal). */
+export const learningRateScheduleField = (
+  schedule: 'constant' | 'cosine' | undefined,
+): { learningRateSchedule?: 'cosine' } => (schedule === 'cosine' ? { learningRateSchedule: 'cosine' } : {});
+
 export interface DistillOptions extends StageContext {
   run: string;
   resume?: boolean;

@@ -81,6 +81,10 @@ export interface SampleConfig {
 export const sampleDtypeField = (dtype: WeightDtype | undefined): { sampleDtype?: 'float16' } =>
   dtype === 'float16' ? { sampleDtype: 'float16' } : {};
 
+/** The `variancePriorPrecision` field of a config, left out when not given (the plain prior). */
+export const variancePriorField = (alpha: number | undefined): { variancePriorPrecision?: number } =>
+  alpha !== undefined ? { variancePriorPrecision: alpha } : {};
+
 /** The `heteroscedastic` field of a config, left out when false (like `sampleDtype`). */
 export const heteroscedasticField = (on: boolean | undefined): { heteroscedastic?: true } =>
   on ? { heteroscedastic: true } : {};

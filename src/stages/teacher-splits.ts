@@ -10,6 +10,7 @@ import type { StageContext } from './context.js';
 import {
   defaultStepSize,
   heteroscedasticField,
+  variancePriorField,
   sampleDtypeField,
   sampleTeacher,
   type SampleConfig,
@@ -90,9 +91,7 @@ export async function sampleSplits(
       rmsDecay: teacher.rmsDecay ?? DEFAULT_SAMPLER.rmsDecay,
       rmsEpsilon: teacher.rmsEpsilon ?? DEFAULT_SAMPLER.rmsEpsilon,
       ...heteroscedasticField(teacher.heteroscedastic),
-      ...(teacher.variancePriorPrecision !== undefined
-        ? { variancePriorPrecision: teacher.variancePriorPrecision }
-        : {}),
+      ...variancePriorField(teacher.variancePriorPrecision),
       ...sampleDtypeField(teacher.sampleDtype),
     };
     if (teacher.stepSize === undefined) config.stepSize = await defaultStepSize(config, opts.dataDir);

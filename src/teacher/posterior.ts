@@ -33,24 +33,33 @@ export interface PosteriorModel {
   variancePriorPrecision?: number;
 }
 
+/** Per network: the kernels whose last column feeds a two-unit output (its log-variance), found once. */
+const outputKernels = new WeakMap<Analysis, Set<number>>();
+const NO_KERNELS: ReadonlySet<number> = new Set();
+
 /**
  * Indices of the kernels whose last column feeds the log-variance output: dense edges into the output
  * node of a heteroscedastic network, when α_v differs from α (else none).
  */
-function varianceKernels(m: PosteriorModel): Set<number> {
-  const out = new Set<number>();
-  if (m.noise !== 'heteroscedastic' || m.variancePriorPrecision === undefined) return out;
-  if (m.variancePriorPrecision === m.priorPrecision) return out;
-  const { spec, params } = m.analysis;
-  params.forEach((p, i) => {
-    if (p.role === 'kernel' && spec.edges[p.edge].to === spec.output && p.shape[p.shape.length - 1] === 2)
-      out.add(i);
-  });
-  return out;
+function varianceKernels(m: PosteriorModel): ReadonlySet<number> {
+  if (m.noise !== 'heteroscedastic' || m.variancePriorPrecision === undefined) return NO_KERNELS;
+  if (m.variancePriorPrecision === m.priorPrecision) return NO_KERNELS;
+  let found = outputKernels.get(m.analysis);
+  if (!found) {
+    const { spec, params } = m.analysis;
+    found = new Set(
+      params.flatMap((p, i) =>
+        p.role === 'kernel' && spec.edges[p.edge].to === spec.output && p.shape[p.shape.length - 1] === 2
+          ? [i]
+          : [],
+      ),
+    );
+    outputKernels.set(m.analysis, found);
+  }
+  return found;
 }
-
 /** −α·θ, with α_v for the log-variance column of a kernel in `variance`. */
-function priorTerm(m: PosteriorModel, p: tf.Tensor, i: number, variance: Set<number>): tf.Tensor {
+function priorTerm(m: PosteriorModel, p: tf.Tensor, i: number, variance: ReadonlySet<number>): tf.Tensor {
   if (!variance.has(i)) return tf.mul(p, -m.priorPrecision);
   return tf.mul(p, tf.tensor1d([-m.priorPrecision, -m.variancePriorPrecision!]));
 }

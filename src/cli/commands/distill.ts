@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
 import { UserError } from '../../core/errors.js';
-import { distillStudent, type DistillConfig } from '../../stages/distill.js';
+import { distillStudent, learningRateScheduleField, type DistillConfig } from '../../stages/distill.js';
 import { searchedArchPath } from '../../stages/search.js';
 import {
   addBackendOption,
@@ -114,7 +114,7 @@ export function registerDistill(program: Command): void {
       epochs: o.resume && cmd.getOptionValueSource('epochs') !== 'cli' ? 0 : o.epochs,
       batchSize: o.batchSize,
       learningRate: o.learningRate,
-      ...(o.lrSchedule === 'cosine' ? { learningRateSchedule: 'cosine' as const } : {}),
+      ...learningRateScheduleField(o.lrSchedule),
       seed: o.seed,
     };
     const result = await runStage(`distill ${o.run}`, o.json, (hooks) =>

@@ -6,6 +6,7 @@ import { DEFAULT_SAMPLER } from '../../teacher/chains.js';
 import {
   defaultStepSize,
   heteroscedasticField,
+  variancePriorField,
   sampleDtypeField,
   sampleTeacher,
   type SampleConfig,
@@ -188,7 +189,7 @@ export function registerSample(program: Command): void {
       rmsDecay: o.rmsDecay,
       rmsEpsilon: o.rmsEpsilon,
       ...heteroscedasticField(o.heteroscedastic),
-      ...(o.variancePriorPrecision !== undefined ? { variancePriorPrecision: o.variancePriorPrecision } : {}),
+      ...variancePriorField(o.variancePriorPrecision),
       ...sampleDtypeField(o.sampleDtype),
     };
     if (o.stepSize === undefined) config.stepSize = await defaultStepSize(config);
