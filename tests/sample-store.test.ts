@@ -402,6 +402,13 @@ describe('sample store: float16 storage', () => {
       expect(Array.from(part.subarray(3, 7))).toEqual(Array.from(expected[i].weights.subarray(2, 6)));
       expect([part[2], part[7]]).toEqual([-1, -1]);
     }
+    const all = reader.readAllWeights();
+    expect(all.length).toBe(7 * p);
+    expected.forEach((r, i) =>
+      expect(bitsEqual(all.subarray(i * p, (i + 1) * p), r.weights), `sample ${i} of readAllWeights`).toBe(
+        true,
+      ),
+    );
     expect(() => reader.readWeights(7, 0, new Float32Array(1))).toThrow(
       'sample 7, weights 0..1: out of range',
     );

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { channelPair } from '../model/channel-pairs.js';
 import { forward } from '../model/forward.js';
 import type { Analysis } from '../model/spec.js';
 import { hasVarianceOutput } from '../teacher/posterior.js';
@@ -102,8 +103,8 @@ export function teacherBatch(
     const xin = tf.expandDims(xb, 0);
     const out = forward(teacherA, params, xin);
     if (!perInput) return [xin, out];
-    const [mu, logVar] = tf.split(out, 2, 2);
-    return [xin, mu, tf.exp(tf.squeeze(logVar, [2]))];
+    const [mu, logVar] = channelPair(out);
+    return [xin, tf.expandDims(mu, 2), tf.exp(logVar)];
   });
   tf.dispose(params);
   const tv = teacher.variances;
@@ -130,11 +131,11 @@ export function studentLoss(
   const sOut = forward(studentA, studentParams, batch.xin); // [1, B, units]
   if (s.task === 'classification')
     return temperedKl(tOut, sOut, { temperature: s.temperature, direction: s.klDirection });
-  const [mu, logVar] = tf.split(tf.squeeze(sOut, [0]), 2, 1);
+  const [mu, logVar] = channelPair(tf.squeeze(sOut, [0]));
   return gaussianStudentLoss(
     tf.squeeze(tOut, [2]),
     batch.variances!.rank === 1 ? tf.expandDims(batch.variances!, 1) : batch.variances!,
-    tf.squeeze(mu, [1]),
-    tf.squeeze(logVar, [1]),
+    mu,
+    logVar,
   );
 }

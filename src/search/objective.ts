@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { channelPair } from '../model/channel-pairs.js';
 import { groupMasks, supernetForward, type SupernetLayout } from './supernet.js';
 
 /**
@@ -91,7 +92,7 @@ export function batchLogLikelihood(
       objective === 'labels' ? tf.oneHot(tf.cast(batch.y, 'int32') as tf.Tensor1D, out.shape[1]!) : batch.y;
     return tf.sum(tf.mul(target, logp));
   }
-  const [mu, a] = tf.split(out, 2, 1).map((t) => tf.squeeze(t, [1]));
+  const [mu, a] = channelPair(out);
   let spread = tf.square(tf.sub(batch.y, mu));
   if (objective === 'distill' && batch.yVar) spread = tf.add(spread, batch.yVar);
   return tf.mul(-0.5, tf.sum(tf.add(tf.add(a, Math.log(2 * Math.PI)), tf.mul(tf.exp(tf.neg(a)), spread))));

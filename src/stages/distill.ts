@@ -25,7 +25,13 @@ import type { Analysis } from '../model/spec.js';
 import { loadChainState, saveChainState } from '../teacher/chain-state.js';
 import { readInputTable, standardizedInputs } from '../data/input-table.js';
 import { SampleRowReader } from '../teacher/sample-store.js';
-import { studentLoss, teacherBatch, teacherVariances, type TeacherRows } from '../distill/student-loss.js';
+import {
+  studentLoss,
+  teacherBatch,
+  teacherRowsOf,
+  teacherVariances,
+  type TeacherRows,
+} from '../distill/student-loss.js';
 import type { StageContext } from './context.js';
 import { readStudentWeights, STUDENT_WEIGHTS } from './student-run.js';
 import { checkRunFolder, openTeacherRun, prepareRunFolder, runSampleFiles } from './run-folder.js';
@@ -81,6 +87,9 @@ export interface StudentSummary {
 }
 
 const STATE = 'student-state.bin';
+
+/** Offline distillation holds the teacher's samples in memory up to this size (float32), else streams them. */
+export const IN_MEMORY_SAMPLE_BYTES = 256 * 2 ** 20;
 
 /**
  * Distills a teacher's Monte-Carlo ensemble into one student (DESIGN §2, offline mode): each step
@@ -250,12 +259,18 @@ async function train_(
     tf.variable(t, true, `student_${i}`),
   );
   if (optimizerState) await restoreOptimizerState(optimizer, optimizerState); // iteration count and both moments
-  const teacher: TeacherRows = {
-    rows: samples.rows,
-    parameterCount: samples.parameterCount,
-    read: (row, offset, dest) => samples.readWeights(row, offset, dest),
-    variances: teacherVariances(task, teacherA, samples.noisePrecision),
-  };
+  const variances = teacherVariances(task, teacherA, samples.noisePrecision);
+  // Samples that fit in IN_MEMORY_SAMPLE_BYTES are read once; larger ensembles are read from their
+  // files minibatch by minibatch (a few small reads per sample and parameter tensor each step).
+  const teacher: TeacherRows =
+    samples.rows * samples.parameterCount * 4 <= IN_MEMORY_SAMPLE_BYTES
+      ? teacherRowsOf(samples.readAllWeights(), samples.parameterCount, variances)
+      : {
+          rows: samples.rows,
+          parameterCount: samples.parameterCount,
+          read: (row, offset, dest) => samples.readWeights(row, offset, dest),
+          variances,
+        };
   const d = shape.reduce((a, b) => a * b, 1);
   const base = extra ? concatRows(train.x, extra) : train.x;
   const boxN = config.boxSamples ?? 0;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { channelPair, joinChannelPair } from '../model/channel-pairs.js';
 import { linearCombination } from '../model/fused-ops.js';
 import { forward } from '../model/forward.js';
 import type { Analysis } from '../model/spec.js';
@@ -131,9 +132,8 @@ export function batchLogLikelihood(
     }
     if (m.noise === 'heteroscedastic') {
       // −½a − ½log 2π − ½e^(−a)(y − μ)² with [μ, a] the two outputs.
-      const [mu, a] = tf.split(outputs, 2, 2);
-      const r2 = tf.square(tf.sub(y, tf.squeeze(mu, [2])));
-      const logVar = tf.squeeze(a, [2]);
+      const [mu, logVar] = channelPair(outputs);
+      const r2 = tf.square(tf.sub(y, mu));
       const perExample = tf.sub(
         tf.sub(tf.mul(logVar, -0.5), 0.5 * Math.log(2 * Math.PI)),
         tf.mul(tf.mul(tf.exp(tf.neg(logVar)), r2), 0.5),
@@ -254,12 +254,12 @@ export function logLikelihoodOutputGradient(
   }
   if (m.noise === 'heteroscedastic') {
     // ∂/∂μ = e^(−a)·(y − μ), ∂/∂a = −½ + ½·e^(−a)·(y − μ)².
-    const [mu, a] = tf.split(outputs, 2, 2);
-    const r = tf.sub(tf.expandDims(y, 2), mu);
+    const [mu, a] = channelPair(outputs);
+    const r = tf.sub(y, mu);
     const precision = tf.exp(tf.neg(a));
     const dMu = tf.mul(precision, r);
     const dA = tf.sub(tf.mul(tf.mul(precision, tf.square(r)), 0.5), 0.5);
-    return { dOut: tf.concat([dMu, dA], 2), dS: null };
+    return { dOut: joinChannelPair(dMu, dA), dS: null };
   }
   const r = tf.sub(y, tf.squeeze(outputs, [2]));
   const tau = logNoisePrecision ? tf.exp(logNoisePrecision) : tf.scalar((m.noise as { fixed: number }).fixed);

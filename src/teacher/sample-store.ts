@@ -824,6 +824,14 @@ export class SampleRowReader {
     if (half) decodeFloat16(this.scratch.subarray(0, n), dest);
   }
 
+  /** Every sample's weights as one float32 matrix [rows, parameterCount], in row order. */
+  readAllWeights(): Float32Array {
+    const p = this.parameterCount;
+    const out = new Float32Array(this.rows * p);
+    for (let row = 0; row < this.rows; row++) this.readWeights(row, 0, out.subarray(row * p, (row + 1) * p));
+    return out;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
