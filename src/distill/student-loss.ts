@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { channelPair } from '../model/channel-pairs.js';
+import { denseDag, denseDagPass } from '../model/dense-dag.js';
 import { forward } from '../model/forward.js';
 import type { Analysis } from '../model/spec.js';
 import { hasVarianceOutput } from '../teacher/posterior.js';
@@ -127,8 +128,16 @@ export function studentLoss(
   studentParams: tf.Tensor[],
   batch: TeacherBatch,
 ): tf.Scalar {
+  return lossOfStudentOutputs(s, forward(studentA, studentParams, batch.xin), batch);
+}
+
+/** {@link studentLoss} from the student's outputs [1, B, units] on `batch.xin`. */
+export function lossOfStudentOutputs(
+  s: StudentLossSettings,
+  sOut: tf.Tensor,
+  batch: TeacherBatch,
+): tf.Scalar {
   const tOut = batch.outputs;
-  const sOut = forward(studentA, studentParams, batch.xin); // [1, B, units]
   if (s.task === 'classification')
     return temperedKl(tOut, sOut, { temperature: s.temperature, direction: s.klDirection });
   const [mu, logVar] = channelPair(tf.squeeze(sOut, [0]));
@@ -138,4 +147,53 @@ export function studentLoss(
     mu,
     logVar,
   );
+}
+
+/**
+ * The loss of one minibatch and its gradient with respect to every student parameter, in the
+ * analysis' order. A student made of dense layers with sum aggregation (stacks, and the searched
+ * students with skip edges) takes the hand-written backward pass of `denseDagPass`, with the tape
+ * only over the loss of its outputs; any other student goes through tfjs's tape.
+ */
+export function studentGradients(
+  s: StudentLossSettings,
+  studentA: Analysis,
+  studentParams: tf.Variable[],
+  batch: TeacherBatch,
+): { loss: tf.Scalar; grads: tf.Tensor[] } {
+  const plan = denseDag(studentA);
+  if (!plan) {
+    const { value, grads } = tf.variableGrads(
+      () => studentLoss(s, studentA, studentParams, batch),
+      studentParams,
+    );
+    return { loss: value, grads: studentParams.map((p) => grads[p.name]) };
+  }
+  const out = tf.tidy(() => {
+    const pass = denseDagPass(studentA, plan, studentParams, batch.xin);
+    const { value, grad } = tf.valueAndGrad((o: tf.Tensor) => lossOfStudentOutputs(s, o, batch))(
+      pass.outputs,
+    );
+    return [value, ...pass.backward(grad)];
+  });
+  return { loss: out[0] as tf.Scalar, grads: out.slice(1) };
+}
+
+/**
+ * One optimizer step of the student on `batch` ({@link studentGradients}, then the update); disposes
+ * the batch and returns the minibatch's loss.
+ */
+export function studentStep(
+  s: StudentLossSettings,
+  studentA: Analysis,
+  studentParams: tf.Variable[],
+  optimizer: tf.Optimizer,
+  batch: TeacherBatch,
+): number {
+  const { loss, grads } = studentGradients(s, studentA, studentParams, batch);
+  optimizer.applyGradients(studentParams.map((p, i) => ({ name: p.name, tensor: grads[i] })));
+  tf.dispose([batch.xin, batch.outputs, batch.variances ?? [], ...grads]);
+  const value = loss.dataSync()[0];
+  loss.dispose();
+  return value;
 }

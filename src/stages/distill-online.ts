@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../core/atomic-write.js';
 import { pathExists } from '../core/json-file.js';
 import { Rng } from '../core/rng.js';
 import type { PartArrays } from '../data/store.js';
-import { studentLoss, teacherBatch, teacherRowsOf, teacherVariances } from '../distill/student-loss.js';
+import { studentStep, teacherBatch, teacherRowsOf, teacherVariances } from '../distill/student-loss.js';
 import { initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
 import { FlatAdam } from '../model/flat-adam.js';
 import { cosineRate } from '../model/lr-schedule.js';
@@ -140,22 +140,13 @@ export async function trainOnline(
           );
           if (config.learningRateSchedule === 'cosine')
             optimizer.learningRate = cosineRate(config.learningRate, epoch * stepsPerEpoch + s, totalSteps);
-          const loss = optimizer.minimize(
-            () =>
-              tf.tidy(() =>
-                studentLoss(
-                  { task, temperature: config.temperature, klDirection: config.klDirection },
-                  studentA,
-                  params,
-                  batch,
-                ),
-              ),
-            true,
+          lossSum += studentStep(
+            { task, temperature: config.temperature, klDirection: config.klDirection },
+            studentA,
             params,
+            optimizer,
+            batch,
           );
-          tf.dispose([batch.xin, batch.outputs, batch.variances ?? []]);
-          lossSum += loss!.dataSync()[0];
-          loss!.dispose();
           s++;
           if (s === stepsPerEpoch) {
             epoch++;

@@ -26,7 +26,7 @@ import { loadChainState, saveChainState } from '../teacher/chain-state.js';
 import { readInputTable, standardizedInputs } from '../data/input-table.js';
 import { SampleRowReader } from '../teacher/sample-store.js';
 import {
-  studentLoss,
+  studentStep,
   teacherBatch,
   teacherRowsOf,
   teacherVariances,
@@ -87,6 +87,9 @@ export interface StudentSummary {
 }
 
 const STATE = 'student-state.bin';
+
+/** Offline distillation writes its resumable state at most this often (ms), and at the end. */
+const CHECKPOINT_MS = 2000;
 
 /** Offline distillation holds the teacher's samples in memory up to this size (float32), else streams them. */
 export const IN_MEMORY_SAMPLE_BYTES = 256 * 2 ** 20;
@@ -279,6 +282,34 @@ async function train_(
   const k = Math.min(config.samplesPerBatch, samples.rows);
   const noiseBuf = new Float32Array(Math.min(config.batchSize, base.length / d + boxN) * d);
   let interrupted = false;
+  // The state of the last finished epoch, kept in memory and written at most every CHECKPOINT_MS
+  // (and at the end, and when interrupted): a checkpoint with its fsyncs costs about as much as an
+  // epoch of Boston's 26 steps. A killed run resumes from the last written epoch.
+  type EpochState = { epoch: number; rng: number[]; weights: Float32Array; optimizer: SavedOptimizerSlot[] };
+  let unsaved: EpochState | null = null;
+  let savedAt = Date.now();
+  const trace: string[] = [];
+  const snapshot = async (): Promise<EpochState> => ({
+    epoch,
+    rng: rng.state(),
+    weights: readFlatWeights(params),
+    optimizer: await readOptimizerState(optimizer),
+  });
+  const save = async (st: EpochState): Promise<void> => {
+    await writeFileAtomic(
+      path.join(runDir, STUDENT_WEIGHTS),
+      new Uint8Array(st.weights.buffer, st.weights.byteOffset, st.weights.byteLength),
+    );
+    const opt = optimizerStateFiles(st.optimizer);
+    await saveChainState(
+      statePath,
+      { epoch: st.epoch, rng: st.rng, optimizer: opt.meta },
+      { weights: st.weights, ...opt.arrays },
+    );
+    await fs.appendFile(path.join(runDir, 'distill-trace.csv'), trace.splice(0).join(''));
+    unsaved = null;
+    savedAt = Date.now();
+  };
   const aborted = abortPoller(opts.signal); // so Ctrl-C is seen within a step or so
   try {
     while (epoch < config.epochs) {
@@ -313,22 +344,13 @@ async function train_(
         );
         if (config.learningRateSchedule === 'cosine')
           optimizer.learningRate = cosineRate(config.learningRate, epoch * steps + s, config.epochs * steps);
-        const loss = optimizer.minimize(
-          () =>
-            tf.tidy(() =>
-              studentLoss(
-                { task, temperature: config.temperature, klDirection: config.klDirection },
-                studentA,
-                params,
-                batch,
-              ),
-            ),
-          true,
+        lossSum += studentStep(
+          { task, temperature: config.temperature, klDirection: config.klDirection },
+          studentA,
           params,
+          optimizer,
+          batch,
         );
-        tf.dispose([batch.xin, batch.outputs, batch.variances ?? []]);
-        lossSum += loss!.dataSync()[0];
-        loss!.dispose();
         opts.onProgress?.(
           epoch * steps + s + 1,
           config.epochs * steps,
@@ -337,23 +359,14 @@ async function train_(
       }
       if (interrupted) break;
       epoch++;
-      const weights = readFlatWeights(params);
-      await writeFileAtomic(
-        path.join(runDir, STUDENT_WEIGHTS),
-        new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength),
-      );
-      const opt = optimizerStateFiles(await readOptimizerState(optimizer));
-      const arrays: Record<string, Float32Array> = { weights, ...opt.arrays };
-      await saveChainState(
-        path.join(runDir, STATE),
-        { epoch, rng: rng.state(), optimizer: opt.meta },
-        arrays,
-      );
-      await fs.appendFile(path.join(runDir, 'distill-trace.csv'), `${epoch},${lossSum / steps}\n`);
+      trace.push(`${epoch},${lossSum / steps}\n`);
+      unsaved = await snapshot();
+      if (epoch === config.epochs || Date.now() - savedAt >= CHECKPOINT_MS) await save(unsaved);
       if (epoch % Math.max(1, Math.ceil(config.epochs / 10)) === 0 || epoch === config.epochs) {
         opts.log?.(`epoch ${epoch}/${config.epochs}: loss ${(lossSum / steps).toFixed(5)}`);
       }
     }
+    if (unsaved) await save(unsaved); // interrupted: keep the last finished epoch
   } finally {
     tf.dispose(params);
     optimizer.dispose();

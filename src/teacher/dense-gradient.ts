@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { sumOverRows } from '../model/fast-matmul.js';
+import { throughActivation } from '../model/dense-dag.js';
 import { activate } from '../model/forward.js';
 import type { Activation, Analysis } from '../model/spec.js';
 
@@ -59,20 +60,6 @@ export function denseStack(a: Analysis): DenseLayer[] | null {
   const result = ok && prev === a.spec.output && layers.length > 0 ? layers : null;
   stacks.set(a, result);
   return result;
-}
-
-/** da ⊙ act′(z), from the layer's output a = act(z). */
-function throughActivation(da: tf.Tensor, a: tf.Tensor, activation: Activation): tf.Tensor {
-  switch (activation) {
-    case 'relu':
-      return tf.mul(da, tf.step(a));
-    case 'tanh':
-      return tf.mul(da, tf.sub(1, tf.square(a)));
-    case 'sigmoid':
-      return tf.mul(da, tf.mul(a, tf.sub(1, a)));
-    default:
-      return da;
-  }
 }
 
 /**
