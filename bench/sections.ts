@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { FlatAdam } from '../src/model/flat-adam.js';
 import { Rng } from '../src/core/rng.js';
-import { studentLoss, teacherBatch, teacherRowsOf } from '../src/distill/student-loss.js';
+import { studentStep, teacherBatch, teacherRowsOf } from '../src/distill/student-loss.js';
 import { resolveArch } from '../src/model/builtins.js';
 import { initialWeights, unflatten } from '../src/model/forward.js';
 import type { Analysis } from '../src/model/spec.js';
@@ -205,7 +205,8 @@ export async function sgldStep(
  * (its rows copied from the stored weights, the teacher run outside the gradient tape by the stage's
  * own `teacherBatch`) and the student on a minibatch of inputs (no input noise, like
  * pipelines/mnist-quick.json), the loss read back with `dataSync` as the stage does for its trace.
- * The loss is the stages' own `studentLoss`; the teacher has the same architecture as the student.
+ * The step is the stages' own `studentStep` (the hand-written dense backward pass where the student
+ * allows it); the teacher has the same architecture as the student.
  */
 export async function distillStep(arch: string, batch: number, b: Budget): Promise<TrainStepResult> {
   const studentA = await resolveArch(arch, { input: MNIST_SHAPE, outputUnits: 10 });
@@ -234,22 +235,13 @@ export async function distillStep(arch: string, batch: number, b: Budget): Promi
     const ids = Int32Array.from({ length: batch }, () => rng.int(rows));
     const pick = Int32Array.from({ length: k }, () => rng.int(teacherPool));
     const tb = teacherBatch(teacherA, X, MNIST_SHAPE, ids, null, teacher, pick);
-    const loss = optimizer.minimize(
-      () =>
-        tf.tidy(() =>
-          studentLoss(
-            { task: 'classification', temperature: config.temperature, klDirection: config.klDirection },
-            studentA,
-            params,
-            tb,
-          ),
-        ),
-      true,
+    sink += studentStep(
+      { task: 'classification', temperature: config.temperature, klDirection: config.klDirection },
+      studentA,
       params,
+      optimizer,
+      tb,
     );
-    tf.dispose([tb.xin, tb.outputs]);
-    sink += loss!.dataSync()[0];
-    loss!.dispose();
   };
   try {
     const times = await timeRepeats(step, { warmup: 3, ...b, maxRepeats: 10_000 });
