@@ -59,12 +59,16 @@ describe('bdk CLI', () => {
   });
 
   it('prepares, describes and lists datasets', () => {
-    const prep = bdk(['data', 'prepare', 'boston'], env);
+    const badTransform = bdk(['data', 'prepare', 'boston', '--target-transform', 'sqrt'], env);
+    expect(badTransform.code).not.toBe(0);
+    expect(badTransform.stderr).toContain("option '--target-transform <kind>' argument 'sqrt' is invalid");
+    // The log target of the Boston pipelines (the quick one runs on this dataset below).
+    const prep = bdk(['data', 'prepare', 'boston', '--target-transform', 'log'], env);
     expect(prep.code).toBe(0);
     expect(prep.stdout).toMatch(
       /^wrote .*boston\.arrow \(506 rows, 13 features, regression\); 20 splits \(train 364 \/ validation 91 \/ test 51\)\n$/,
     );
-    const again = bdk(['data', 'prepare', 'boston'], env);
+    const again = bdk(['data', 'prepare', 'boston', '--target-transform', 'log'], env);
     expect(again.stdout).toMatch(/^up to date: /);
     const info = JSON.parse(bdk(['data', 'info', 'boston', '--json', '--verify'], env).stdout);
     expect(info.meta.rows).toBe(506);
@@ -73,9 +77,12 @@ describe('bdk CLI', () => {
       protocol: 'uci',
       count: 20,
       seed: 0,
+      targetTransform: 'log',
       sizes: { train: 364, validation: 91, test: 51 },
     });
-    expect(bdk(['data', 'info', 'boston'], env).stdout).toMatch(/task: +regression; target MEDV/);
+    expect(bdk(['data', 'info', 'boston'], env).stdout).toMatch(
+      /task: +regression; target MEDV \(modelled as log MEDV\)/,
+    );
     expect(bdk(['data', 'list'], env).stdout).toMatch(
       /^boston\tregression\t506 rows\t13 features\t20 splits$/m,
     );
@@ -137,7 +144,7 @@ describe('bdk CLI', () => {
       search,
       JSON.stringify({
         name: 's',
-        dataset: { name: 'boston', use: [0] },
+        dataset: { name: 'boston', splits: { targetTransform: 'log' }, use: [0] },
         search: { space: 'mlp', epochs: 1 },
       }),
     );

@@ -1,6 +1,10 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadDataset } from '../src/data/store.js';
+import { loadLayersModelFromDir } from '../src/export/model-files.js';
+import { predictFile } from '../src/stages/predict.js';
 import { loadPipeline, parsePipeline } from '../src/pipeline/load.js';
 import { plannedStages, runPipeline } from '../src/pipeline/run.js';
 import { ROOT, tempDir } from './helpers.js';
@@ -112,6 +116,29 @@ describe('pipeline files', () => {
       'group1-shard1of1.bin',
       'model.json',
     ]);
+    // The export models log MEDV: predict reports the student's log-normal mean and sd in dollars/1000.
+    const exportDir = path.join(runsDir, 'boston-quick', 'export');
+    const manifest = JSON.parse(await fs.readFile(path.join(exportDir, 'bdk.json'), 'utf8'));
+    const t = manifest.standardization.target;
+    expect(t.transform).toBe('log');
+    const ds = await loadDataset('boston', dir);
+    const d = ds.meta.featureCount;
+    const csv = path.join(dir, 'two-houses.csv');
+    const rowsCsv = [0, 1].map((r) => Array.from(ds.features.subarray(r * d, (r + 1) * d)).join(','));
+    await fs.writeFile(csv, [ds.meta.features.join(','), ...rowsCsv].join('\n') + '\n');
+    const predicted = await predictFile(exportDir, csv);
+    expect(predicted.columns).toEqual(['mean', 'sd']);
+    const f = manifest.standardization.features;
+    const x = Float32Array.from({ length: 2 * d }, (_, k) => (ds.features[k] - f.mean[k % d]) / f.std[k % d]);
+    const model = await loadLayersModelFromDir(exportDir);
+    const out = (model.predict(tf.tensor2d(x, [2, d])) as tf.Tensor).dataSync();
+    model.dispose();
+    for (const r of [0, 1]) {
+      const m = t.mean + t.std * out[2 * r]; // log-normal parameters of MEDV
+      const v = t.std ** 2 * Math.exp(out[2 * r + 1]);
+      expect(predicted.rows[r][0]).toBeCloseTo(Math.exp(m + v / 2), 4);
+      expect(predicted.rows[r][1]).toBeCloseTo(Math.sqrt((Math.exp(v) - 1) * Math.exp(2 * m + v)), 4);
+    }
     expect(lines[1]).toMatch(/^stage prepare: wrote .*boston\.arrow \(506 rows, 20 splits\)$/);
     expect(lines).toContainEqual(
       expect.stringMatching(
@@ -146,7 +173,7 @@ describe('pipeline files', () => {
     const config = parsePipeline(
       {
         name: 'with-search',
-        dataset: { name: 'boston', use: [1] },
+        dataset: { name: 'boston', splits: { targetTransform: 'log' }, use: [1] },
         search: { space: 'mlp', objective: 'labels', epochs: 2, widths: [8, 16], activations: ['tanh'] },
       },
       'p.json',
@@ -184,7 +211,7 @@ describe('pipeline files', () => {
     const noSearch = parsePipeline(
       {
         name: 'no-search',
-        dataset: { name: 'boston', use: [1] },
+        dataset: { name: 'boston', splits: { targetTransform: 'log' }, use: [1] },
         teacher: { arch: 'mlp-50', samples: 2, batchSize: 32, stepSize: 1e-5 },
         student: { arch: 'search' },
         distillation: { epochs: 1, batchSize: 32, learningRate: 1e-3 },

@@ -133,6 +133,41 @@ describe('ensemble predictive', () => {
     x.dispose();
   });
 
+  it('log target: a mixture of log-normals in original units (mean, variance, density with the Jacobian)', async () => {
+    const a = analyzeSpec(BUILTIN_ARCHS['mlp-50'].build({ input: [4], outputUnits: 2 }));
+    const n = 11;
+    const S = 9;
+    const x = tf.tensor2d(new Rng(5).fillNormal(new Float32Array(n * 4)), [n, 4]);
+    const z = new Rng(6).fillNormal(new Float32Array(n));
+    const bs = batches(a, S, 4, () => NaN);
+    const target = { mean: 3, std: 0.4, transform: 'log' as const };
+    const pred = await ensemblePredictive(
+      { analysis: a, task: 'regression', x, y: z, target, trackPoints: 2, activationBudget: 200 },
+      iterate(bs),
+    );
+    if (pred.task !== 'regression') throw new Error('wrong task');
+    const outs = naive(a, bs, x);
+    for (const i of [0, 5, 10]) {
+      // Each sample: log y ~ N(m, v) with m = 3 + 0.4·μ, v = 0.16·e^a; y itself in original units.
+      const m = outs.map((o) => 3 + 0.4 * o[2 * i]);
+      const v = outs.map((o) => 0.16 * Math.exp(o[2 * i + 1]));
+      const y = Math.exp(3 + 0.4 * z[i]);
+      const mean = m.reduce((s, mk, k) => s + Math.exp(mk + v[k] / 2), 0) / S;
+      const second = m.reduce((s, mk, k) => s + Math.exp(2 * mk + 2 * v[k]), 0) / S;
+      const dens =
+        m.reduce(
+          (s, mk, k) =>
+            s + Math.exp(-((Math.log(y) - mk) ** 2) / (2 * v[k])) / (y * Math.sqrt(2 * Math.PI * v[k])),
+          0,
+        ) / S;
+      expect(pred.mean[i]).toBeCloseTo(mean, 4);
+      expect(pred.variance[i] / (second - mean * mean)).toBeCloseTo(1, 4);
+      expect(pred.logDensity[i]).toBeCloseTo(Math.log(dens), 5);
+    }
+    expect(pred.tracked[1][3]).toBeCloseTo(Math.exp(3 + 0.4 * outs[3][2]), 4); // the sample's median
+    x.dispose();
+  });
+
   it('classification: the mean of softmaxes equals a per-sample loop, and tensors do not leak', async () => {
     const a = analyzeSpec(BUILTIN_ARCHS.lenet5.build({ input: [12, 12, 1], outputUnits: 4 }));
     const n = 9;

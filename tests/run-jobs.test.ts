@@ -20,7 +20,7 @@ beforeAll(async () => {
   quick.evaluation = { ...quick.evaluation, plots: false, map: false };
   pipeline = path.join(dir, 'two.json');
   await fs.writeFile(pipeline, JSON.stringify(quick));
-  expect(bdk(['data', 'prepare', 'boston'], env('seq')).code).toBe(0);
+  expect(bdk(['data', 'prepare', 'boston', '--target-transform', 'log'], env('seq')).code).toBe(0);
 });
 afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });

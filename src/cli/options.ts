@@ -1,5 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { BACKENDS } from '../backend/select.js';
+import { TARGET_TRANSFORMS } from '../data/target-transform.js';
 import { Progress } from '../core/progress.js';
 
 export function parseInteger(min: number) {
@@ -57,6 +58,12 @@ export function addSplitOptions(cmd: Command): Command {
       '--validation-fraction <f>',
       'fraction of each training part carved out for validation',
       parseFraction,
+    )
+    .addOption(
+      new Option(
+        '--target-transform <kind>',
+        'regression: standardize log y instead of y (a log-normal likelihood for positive targets)',
+      ).choices(TARGET_TRANSFORMS),
     )
     .option('--force', 'replace an existing dataset whose content or splits differ');
 }

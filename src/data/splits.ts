@@ -3,6 +3,7 @@ import { Rng } from '../core/rng.js';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import type { DatasetContent, DatasetMeta } from './dataset-meta.js';
+import { checkTransformable, transformTarget, type TargetScaling } from './target-transform.js';
 
 /**
  * Train/validation/test splits of a prepared dataset, stored beside it as `<name>.splits.json`.
@@ -22,8 +23,8 @@ export interface FeatureScaling {
 /** Standardization fitted on the split's `train` part only. */
 export interface Normalization {
   features: FeatureScaling;
-  /** Regression only: y' = (y − mean)/std. */
-  target: { mean: number; std: number } | null;
+  /** Regression only: y' = (T(y) − mean)/std, T the identity or log (`transform`). */
+  target: TargetScaling | null;
 }
 
 export interface Split {
@@ -48,6 +49,11 @@ export interface SplitSettings {
   testFraction: number;
   /** Fraction of each training part carved out for validation. */
   validationFraction: number;
+  /**
+   * Regression: standardize log y instead of y (a log-normal likelihood for positive targets).
+   * Absent for the identity, so older splits files read the same.
+   */
+  targetTransform?: 'log';
 }
 
 export interface SplitsFile extends SplitSettings {
@@ -88,9 +94,14 @@ export function rangeSize(ranges: Ranges): number {
 /**
  * Fits the normalization on the given training rows: per-feature mean and (population) standard
  * deviation for tabular data, a constant division by 255 for uint8 images; the regression target
- * is standardized too. A constant feature gets std 1 so it maps to 0 instead of dividing by zero.
+ * (or its log, for `transform` log) is standardized too. A constant feature gets std 1 so it maps to
+ * 0 instead of dividing by zero.
  */
-export function fitNormalization(content: DatasetContent, trainRows: Int32Array): Normalization {
+export function fitNormalization(
+  content: DatasetContent,
+  trainRows: Int32Array,
+  transform?: 'log',
+): Normalization {
   const { meta, features, targets } = content;
   const d = meta.featureCount;
   let featuresScaling: FeatureScaling;
@@ -112,12 +123,13 @@ export function fitNormalization(content: DatasetContent, trainRows: Int32Array)
   }
   let target: Normalization['target'] = null;
   if (meta.task === 'regression') {
+    const u = Float64Array.from(trainRows, (i) => transformTarget(transform, targets[i]));
     let mean = 0;
-    for (const i of trainRows) mean += targets[i];
-    mean /= trainRows.length;
+    for (const v of u) mean += v;
+    mean /= u.length;
     let m2 = 0;
-    for (const i of trainRows) m2 += (targets[i] - mean) ** 2;
-    target = { mean, std: Math.sqrt(m2 / trainRows.length) || 1 };
+    for (const v of u) m2 += (v - mean) ** 2;
+    target = { mean, std: Math.sqrt(m2 / u.length) || 1, ...(transform ? { transform } : {}) };
   }
   return { features: featuresScaling, target };
 }
@@ -140,9 +152,21 @@ export function makeSplits(
   const { meta } = content;
   const n = meta.rows;
   const splits: Split[] = [];
+  const transform = settings.targetTransform;
+  if (transform) {
+    if (meta.task !== 'regression')
+      throw new UserError(
+        `${meta.name}: --target-transform ${transform} applies to regression targets; this dataset is ${meta.task}`,
+      );
+    checkTransformable(content.targets, transform, { dataset: meta.name, column: meta.target });
+  }
   if (settings.protocol === 'fixed') {
     if (!fixed) throw new Error('makeSplits: the fixed protocol needs explicit ranges');
-    splits.push({ index: 0, ...fixed, normalization: fitNormalization(content, fromRanges(fixed.train)) });
+    splits.push({
+      index: 0,
+      ...fixed,
+      normalization: fitNormalization(content, fromRanges(fixed.train), transform),
+    });
   } else {
     checkFraction('test fraction', settings.testFraction);
     checkFraction('validation fraction', settings.validationFraction);
@@ -170,7 +194,7 @@ export function makeSplits(
         train: toRanges(train),
         validation: toRanges(validation),
         test: toRanges(test),
-        normalization: fitNormalization(content, train.sort()),
+        normalization: fitNormalization(content, train.sort(), transform),
       });
     }
   }

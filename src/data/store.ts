@@ -5,6 +5,7 @@ import { pathExists } from '../core/json-file.js';
 import { checkName, dataDir } from '../core/paths.js';
 import { contentChecksum, readDataset, readDatasetMeta, writeDataset } from './arrow-dataset.js';
 import type { DatasetContent, DatasetMeta } from './dataset-meta.js';
+import { standardizeTarget } from './target-transform.js';
 import {
   fromRanges,
   getSplit,
@@ -80,9 +81,11 @@ export async function saveDataset(
 }
 
 function describeSettings(s: SplitSettings): string {
-  return s.protocol === 'fixed'
-    ? 'fixed'
-    : `${s.protocol} ×${s.count}, seed ${s.seed}, test ${s.testFraction}, validation ${s.validationFraction}`;
+  const base =
+    s.protocol === 'fixed'
+      ? 'fixed'
+      : `${s.protocol} ×${s.count}, seed ${s.seed}, test ${s.testFraction}, validation ${s.validationFraction}`;
+  return s.targetTransform ? `${base}, ${s.targetTransform} target` : base;
 }
 
 export interface LoadedDataset extends DatasetContent {
@@ -156,7 +159,7 @@ export function partArrays(ds: LoadedDataset, k: number, part: Part): PartArrays
   let yRaw: Float64Array | null = null;
   if (t) {
     yRaw = Float64Array.from(indices, (i) => ds.targets[i]);
-    y = Float32Array.from(yRaw, (v) => (v - t.mean) / t.std);
+    y = Float32Array.from(yRaw, (v) => standardizeTarget(t, v));
   } else {
     y = Int32Array.from(indices, (i) => ds.targets[i]);
   }

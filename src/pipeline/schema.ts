@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BACKENDS } from '../backend/select.js';
+import { TARGET_TRANSFORMS } from '../data/target-transform.js';
 import { ACTIVATIONS } from '../model/spec.js';
 
 /**
@@ -28,6 +29,8 @@ const splitsSection = z.strictObject({
   count: positiveInt.optional(),
   testFraction: fraction.optional(),
   validationFraction: fraction.optional(),
+  /** Regression: `log` models log y (a log-normal likelihood for positive targets); default `none`. */
+  targetTransform: z.enum(TARGET_TRANSFORMS).optional(),
 });
 
 const datasetSection = z.strictObject({

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { pathExists, readJsonOrNull } from '../core/json-file.js';
-import { loadDataset, inputShape, partArrays } from '../data/store.js';
+import { inputShape, partArrays } from '../data/store.js';
 import { resolveArch } from '../model/builtins.js';
 import { teacherOutputUnits } from '../teacher/posterior.js';
 import {
@@ -14,7 +14,7 @@ import {
   type WeightDtype,
 } from '../teacher/sample-store.js';
 import type { StageContext } from './context.js';
-import { openTeacherRun, runPath, runSampleFiles } from './run-folder.js';
+import { loadTeacherDataset, openTeacherRun, runPath, runSampleFiles } from './run-folder.js';
 import { sampleDtypeField, type SampleConfig, type TeacherSummary } from './sample.js';
 import { evaluateTeacher } from './teacher-report.js';
 
@@ -99,7 +99,7 @@ export async function convertSamples(opts: ConvertSamplesOptions): Promise<Conve
     }
     log(`converted ${samples} samples of '${opts.run}' to ${opts.sampleDtype}; evaluating both ensembles`);
 
-    const ds = await loadDataset(teacherConfig.dataset, opts.dataDir);
+    const ds = await loadTeacherDataset(opts.run, teacherConfig, opts.dataDir);
     const task = ds.meta.task;
     const analysis = await resolveArch(path.join(teacherDir, 'spec.json'), {
       input: inputShape(ds),

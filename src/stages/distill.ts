@@ -7,7 +7,7 @@ import { pathExists } from '../core/json-file.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { acquireLock } from '../core/run-lock.js';
 import { Rng } from '../core/rng.js';
-import { inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
+import { inputShape, partArrays, type PartArrays } from '../data/store.js';
 import { brier, ece, errorRate, nll, rmse } from '../eval/metrics.js';
 import { resolveArch } from '../model/builtins.js';
 import { teacherOutputUnits } from '../teacher/posterior.js';
@@ -34,8 +34,15 @@ import {
 } from '../distill/student-loss.js';
 import type { StageContext } from './context.js';
 import { readStudentWeights, STUDENT_WEIGHTS } from './student-run.js';
-import { checkRunFolder, openTeacherRun, prepareRunFolder, runSampleFiles } from './run-folder.js';
+import {
+  checkRunFolder,
+  loadTeacherDataset,
+  openTeacherRun,
+  prepareRunFolder,
+  runSampleFiles,
+} from './run-folder.js';
 import { trainOnline } from './distill-online.js';
+import { originalGaussianLogDensity, originalMoments, standardizeTarget } from '../data/target-transform.js';
 
 /** Settings of a distillation run (`bdk distill`), stored as `distill-config.json`. */
 export interface DistillConfig {
@@ -113,7 +120,7 @@ export async function distillStudent(
   await prepareRunFolder(folder, opts.force);
   const lock = await acquireLock(path.join(runDir, '.lock'), `run '${opts.run}'`);
   try {
-    const ds = await loadDataset(teacherConfig.dataset, opts.dataDir);
+    const ds = await loadTeacherDataset(config.teacher, teacherConfig, opts.dataDir);
     const task = ds.meta.task;
     const train = partArrays(ds, teacherConfig.split, teacherConfig.trainOn);
     const test = partArrays(ds, teacherConfig.split, teacherConfig.evaluateOn ?? 'test');
@@ -413,7 +420,7 @@ export async function studentMetrics(
 /**
  * Metrics of raw student outputs [n, units] on the test rows: classification logits → error, NLL,
  * Brier, ECE; regression (mean, log-variance) in standardized units → RMSE and mean Gaussian
- * log-likelihood in the target's original units.
+ * (log-normal, for a log target) log-likelihood in the target's original units.
  */
 export function metricsFromOutputs(
   v: Float32Array,
@@ -442,6 +449,13 @@ export function metricsFromOutputs(
   const mean = new Float64Array(test.rows);
   let ll = 0;
   for (let i = 0; i < test.rows; i++) {
+    if (t.transform === 'log') {
+      // A log-normal in original units: its mean for the RMSE, the Gaussian over log y for the density.
+      const varianceZ = Math.exp(v[2 * i + 1]);
+      mean[i] = originalMoments(t, v[2 * i], varianceZ).mean;
+      ll += originalGaussianLogDensity(t, standardizeTarget(t, test.yRaw![i]), v[2 * i], varianceZ);
+      continue;
+    }
     mean[i] = t.mean + t.std * v[2 * i];
     const variance = Math.exp(v[2 * i + 1]) * t.std * t.std;
     ll += -0.5 * Math.log(2 * Math.PI * variance) - (test.yRaw![i] - mean[i]) ** 2 / (2 * variance);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
-import { datasetFile, inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
+import { datasetFile, inputShape, partArrays, type PartArrays } from '../data/store.js';
 import { readJsonOrNull } from '../core/json-file.js';
 import { analyzeSpec, type Analysis } from '../model/spec.js';
 import { forward, unflatten } from '../model/forward.js';
@@ -14,13 +14,14 @@ import { ensemblePredictive } from '../teacher/predictive.js';
 import { readSamples, scanSamples, weightBytes, type SampleBatch } from '../teacher/sample-store.js';
 import type { StageContext } from './context.js';
 import { metricsFromOutputs } from './distill.js';
-import { runPath, runSampleFiles } from './run-folder.js';
+import { loadTeacherDataset, runPath, runSampleFiles } from './run-folder.js';
 import { openStudentRun, STUDENT_WEIGHTS } from './student-run.js';
 import { partTensors, type SampleConfig } from './sample.js';
 import { predictiveMetrics } from './teacher-report.js';
 import { lineChartSvg, predictiveIntervalSvg, reliabilityDiagramSvg } from '../eval/plots.js';
 import { ece, reliabilityBins } from '../eval/metrics.js';
 import type { Predictive } from '../teacher/predictive.js';
+import { originalMoments } from '../data/target-transform.js';
 
 export type ModelName = 'map' | 'teacher_single' | 'ensemble' | 'student';
 
@@ -123,7 +124,7 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<EvaluationRepo
     analysis: studentA,
     weights: studentW,
   } = student;
-  const ds = await loadDataset(tc.dataset, opts.dataDir);
+  const ds = await loadTeacherDataset(dc.teacher, tc, opts.dataDir);
   const task = ds.meta.task;
   const shape = inputShape(ds);
   const train = partArrays(ds, tc.split, tc.trainOn);
@@ -376,8 +377,11 @@ async function writePlots(
   } else if (ensemble.task === 'regression') {
     const t = test.normalization.target!;
     const y = test.yRaw!;
-    const sMean = Float64Array.from({ length: test.rows }, (_, i) => t.mean + t.std * student[2 * i]);
-    const sSd = Float64Array.from({ length: test.rows }, (_, i) => t.std * Math.exp(student[2 * i + 1] / 2));
+    const moments = Array.from({ length: test.rows }, (_, i) =>
+      originalMoments(t, student[2 * i], Math.exp(student[2 * i + 1])),
+    );
+    const sMean = Float64Array.from(moments, (o) => o.mean);
+    const sSd = Float64Array.from(moments, (o) => Math.sqrt(o.variance));
     await svg(
       'predictive-ensemble.svg',
       predictiveIntervalSvg(y, ensemble.mean, ensemble.variance.map(Math.sqrt), {

@@ -5,13 +5,14 @@ import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { pathExists } from '../core/json-file.js';
 import { getSplit } from '../data/splits.js';
-import { inputShape, loadDataset, partArrays } from '../data/store.js';
+import { inputShape, partArrays } from '../data/store.js';
 import { loadLayersModelFromDir, MODEL_FILE, saveLayersModel } from '../export/model-files.js';
 import type { Quantization } from '../export/quantize.js';
 import { buildLayersModel } from '../model/layers-model.js';
 import type { StageContext } from './context.js';
 import { metricsFromOutputs } from './distill.js';
 import { openStudentRun } from './student-run.js';
+import { loadTeacherDataset } from './run-folder.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -66,7 +67,7 @@ export async function exportStudent(opts: ExportOptions): Promise<{ dir: string;
   if (!opts.force && (await pathExists(path.join(out, MODEL_FILE)))) {
     throw new UserError(`${path.join(out, MODEL_FILE)} already exists; pass --force to replace it`);
   }
-  const ds = await loadDataset(tc.dataset, opts.dataDir);
+  const ds = await loadTeacherDataset(dc.teacher, tc, opts.dataDir);
   const test = partArrays(ds, tc.split, 'test');
   const task = ds.meta.task;
   const units = a.outputShape[0];

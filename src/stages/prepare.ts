@@ -5,12 +5,15 @@ import { BOSTON_SPLITS, bostonContent } from '../data/sources/boston.js';
 import { MNIST_FIXED, MNIST_SPLITS, mnistContent } from '../data/sources/mnist.js';
 import { userTableContent, type ImportOptions } from '../data/sources/user-table.js';
 import type { SplitSettings } from '../data/splits.js';
+import type { TargetTransform } from '../data/target-transform.js';
 
 export interface SplitOverrides {
   seed?: number;
   count?: number;
   testFraction?: number;
   validationFraction?: number;
+  /** Regression: `log` standardizes log y (a log-normal likelihood); `none` (the default) y itself. */
+  targetTransform?: TargetTransform;
 }
 
 export interface StoreOptions {
@@ -30,7 +33,7 @@ export async function prepareBuiltin(
   opts: StoreOptions = {},
 ): Promise<SaveResult> {
   if (source === 'boston') {
-    return saveDataset(await bostonContent(), { ...BOSTON_SPLITS, ...defined(overrides) }, opts);
+    return saveDataset(await bostonContent(), splitSettings(BOSTON_SPLITS, overrides), opts);
   }
   if (source === 'mnist') {
     const extra = defined(overrides);
@@ -43,7 +46,10 @@ export async function prepareBuiltin(
         'mnist uses the fixed 50k/10k/10k train/validation/test split; only --seed may be given',
       );
     }
-    return saveDataset(await mnistContent(), { ...MNIST_SPLITS, ...extra }, { ...opts, fixed: MNIST_FIXED });
+    return saveDataset(await mnistContent(), splitSettings(MNIST_SPLITS, overrides), {
+      ...opts,
+      fixed: MNIST_FIXED,
+    });
   }
   throw new UserError(
     `unknown built-in dataset '${source}': expected one of ${BUILTIN_SOURCES.join(', ')} (use \`bdk data import\` for your own files)`,
@@ -70,12 +76,21 @@ export async function importTable(
     );
   }
   const content = await userTableContent(options);
-  return saveDataset(content, { ...defaultSplits(options.task), ...defined(overrides) }, opts);
+  return saveDataset(content, splitSettings(defaultSplits(options.task), overrides), opts);
 }
 
 /** Resolves an import file named in a pipeline relative to the pipeline file's folder. */
 export function resolveRelative(file: string, baseFile: string): string {
   return path.isAbsolute(file) ? file : path.resolve(path.dirname(baseFile), file);
+}
+
+/** Split settings from defaults and overrides; `targetTransform: none` is stored as no transform. */
+function splitSettings(base: SplitSettings, overrides: SplitOverrides): SplitSettings {
+  const { targetTransform, ...rest } = defined(overrides);
+  const settings: SplitSettings = { ...base, ...rest };
+  if (targetTransform === 'log') settings.targetTransform = 'log';
+  else delete settings.targetTransform;
+  return settings;
 }
 
 function defined<T extends object>(o: T): Partial<T> {

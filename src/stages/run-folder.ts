@@ -3,6 +3,7 @@ import path from 'node:path';
 import { UserError } from '../core/errors.js';
 import { pathExists, readJsonOrNull } from '../core/json-file.js';
 import { checkName, runsDir } from '../core/paths.js';
+import { loadDataset, type LoadedDataset } from '../data/store.js';
 import type { SampleConfig } from './sample.js';
 
 /** The folder of run `run` under the runs folder. */
@@ -64,4 +65,32 @@ export async function openTeacherRun(
       `teacher run '${teacher}' not found at ${teacherDir} (run \`bdk sample --run ${teacher}\` first)`,
     );
   return { teacherDir, teacherConfig };
+}
+
+/** The `targetTransform` field of a teacher config for a dataset's splits, left out for the identity. */
+export const targetTransformField = (splits: { targetTransform?: 'log' }): { targetTransform?: 'log' } =>
+  splits.targetTransform ? { targetTransform: splits.targetTransform } : {};
+
+/**
+ * Fails when a teacher run was sampled on another target transform than its dataset's splits now
+ * have (the dataset was prepared again): its samples model the other scale.
+ */
+export function checkTeacherTarget(run: string, config: SampleConfig, ds: LoadedDataset): void {
+  const was = config.targetTransform ?? 'none';
+  const now = ds.splits.targetTransform ?? 'none';
+  if (was !== now)
+    throw new UserError(
+      `teacher run '${run}' was sampled with target transform ${was}, but dataset '${config.dataset}' is now prepared with ${now}; sample it again (--force) or prepare the dataset with --target-transform ${was}`,
+    );
+}
+
+/** A teacher run's dataset, checked to have the target transform the run was sampled with. */
+export async function loadTeacherDataset(
+  run: string,
+  config: SampleConfig,
+  dataDir?: string,
+): Promise<LoadedDataset> {
+  const ds = await loadDataset(config.dataset, dataDir);
+  checkTeacherTarget(run, config, ds);
+  return ds;
 }

@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../core/atomic-write.js';
 import { acquireLock, lockOwner } from '../core/run-lock.js';
 import { describeDataset, inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
 import { getSplit, rangeSize } from '../data/splits.js';
-import { runPath } from './run-folder.js';
+import { checkTeacherTarget, runPath, targetTransformField } from './run-folder.js';
 import { resolveArch } from '../model/builtins.js';
 import { loadChainState, saveChainState } from '../teacher/chain-state.js';
 import {
@@ -64,6 +64,11 @@ export interface SampleConfig {
    * `priorPrecision`); larger values pull the model towards a single noise level.
    */
   variancePriorPrecision?: number;
+  /**
+   * Regression: the dataset's target transform when the run was sampled (`log`: the samples model
+   * log y); absent for the identity. Stages that read the samples check it against the dataset.
+   */
+  targetTransform?: 'log';
   friction: number;
   rmsDecay: number;
   rmsEpsilon: number;
@@ -152,9 +157,9 @@ async function checkNoLiveShard(runDir: string, run: string): Promise<void> {
   }
 }
 
-/** The settings that must agree between shards of one run. */
+/** The settings that must agree between shards of one run (the target transform is checked on the dataset). */
 function shardKey(c: SampleConfig & { datasetChecksum?: string }): string {
-  const { chains: _c, samples: _s, datasetChecksum: _d, ...rest } = c;
+  const { chains: _c, samples: _s, datasetChecksum: _d, targetTransform: _t, ...rest } = c;
   return JSON.stringify(rest);
 }
 
@@ -179,9 +184,11 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
   let config = requested;
   const shardExists =
     (await pathExists(samplesFile(runDir, offset))) || (await pathExists(stateFile(runDir, offset)));
+  let stored: SampleConfig | null = null;
   if (await pathExists(configPath)) {
-    const stored = JSON.parse(await fs.readFile(configPath, 'utf8')) as SampleConfig;
+    stored = JSON.parse(await fs.readFile(configPath, 'utf8')) as SampleConfig;
     if (opts.force) {
+      stored = null;
       await checkNoLiveShard(runDir, opts.run);
       await fs.rm(runDir, { recursive: true, force: true });
     } else if (opts.resume) {
@@ -202,6 +209,12 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
   }
 
   const ds = await loadDataset(config.dataset, opts.dataDir);
+  // The samples model the dataset's target scale: a run continued (or one whose settings name a
+  // transform) must be on the transform the dataset now has.
+  if (stored) checkTeacherTarget(opts.run, stored, ds);
+  if (requested.targetTransform !== undefined) checkTeacherTarget(opts.run, requested, ds);
+  const { targetTransform: _transform, ...untransformed } = config;
+  config = { ...untransformed, ...targetTransformField(ds.splits) };
   const task = ds.meta.task;
   const train = partArrays(ds, config.split, config.trainOn);
   if (config.evaluateOn === 'validation' && config.trainOn !== 'train') {

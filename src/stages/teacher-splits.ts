@@ -16,7 +16,7 @@ import {
   type SampleConfig,
   type TeacherSummary,
 } from './sample.js';
-import { runPath } from './run-folder.js';
+import { runPath, targetTransformField } from './run-folder.js';
 
 /** The pipeline's `teacher` section (defaults applied by the schema). */
 export type TeacherSection = NonNullable<PipelineConfig['teacher']>;
@@ -66,6 +66,9 @@ export async function sampleSplits(
 ): Promise<{ summaries: TeacherSummary[]; aggregate: MetricSummary; file: string; completed: boolean }> {
   const log = opts.log ?? (() => {});
   const splits = await pipelineSplits(dataset, use, opts.dataDir);
+  // The target scale the samples will model, as sampleTeacher records it: a teacher sampled before
+  // the dataset was prepared with another transform then differs in its settings.
+  const transform = targetTransformField((await describeDataset(dataset, opts.dataDir)).splits);
   const summaries: TeacherSummary[] = [];
   for (const k of splits) {
     const config: SampleConfig = {
@@ -93,6 +96,7 @@ export async function sampleSplits(
       ...heteroscedasticField(teacher.heteroscedastic),
       ...variancePriorField(teacher.variancePriorPrecision),
       ...sampleDtypeField(teacher.sampleDtype),
+      ...transform,
     };
     if (teacher.stepSize === undefined) config.stepSize = await defaultStepSize(config, opts.dataDir);
     const run = teacherRun(pipeline, k);

@@ -3,6 +3,12 @@ import { MixtureAccumulator } from '../eval/metrics.js';
 import { forward, unflatten } from '../model/forward.js';
 import type { Analysis } from '../model/spec.js';
 import { hasVarianceOutput } from './posterior.js';
+import {
+  originalLocation,
+  originalLogDensity,
+  originalMoments,
+  type TargetScaling,
+} from '../data/target-transform.js';
 import type { SampleBatch } from './sample-store.js';
 
 /**
@@ -12,7 +18,9 @@ import type { SampleBatch } from './sample-store.js';
  * Classification: the mean of the samples' softmaxes. Regression: the Gaussian mixture
  * 1/S Σ_s N(μ_s(x), σ_s²(x)), its mean, variance and log-density (by log-sum-exp), reported in the
  * target's original units; σ_s² = τ_s⁻¹, or e^(a_s(x)) for a heteroscedastic network (two outputs,
- * mean and log-variance).
+ * mean and log-variance). For a log target the mixture is one of log-normals: its mean and variance
+ * are the average of the samples' log-normal moments (law of total variance), its log-density the
+ * Gaussian mixture's at log y less log y.
  */
 export interface PredictiveInput {
   analysis: Analysis;
@@ -21,8 +29,8 @@ export interface PredictiveInput {
   x: tf.Tensor;
   /** Regression: standardized targets; classification: labels. */
   y: Float32Array | Int32Array;
-  /** Regression: the target standardization, to report in original units. */
-  target?: { mean: number; std: number } | null;
+  /** Regression: the target standardization (and transform), to report in original units. */
+  target?: TargetScaling | null;
   /** Keep every sample's prediction at the first `trackPoints` inputs (for convergence diagnostics). */
   trackPoints?: number;
   /** Upper bound on the activations of one forward pass, in float32 values (default 16M = 64 MiB). */
@@ -37,7 +45,10 @@ export interface RegressionPredictive {
   variance: Float64Array;
   /** log p(y_i|x_i,D) per input, original units. */
   logDensity: Float64Array;
-  /** Per tracked point, the mean μ_s(x_i) of each sample, in sample order: tracked[i][s]. */
+  /**
+   * Per tracked point, the mean μ_s(x_i) of each sample in original units (for a log target the
+   * sample's median e^μ), in sample order: tracked[i][s].
+   */
   tracked: number[][];
 }
 
@@ -79,6 +90,11 @@ export async function ensemblePredictive(
   const regression = input.task === 'regression';
   const heteroscedastic = hasVarianceOutput(a, input.task);
   const acc = regression ? new MixtureAccumulator(n, input.y) : null;
+  const t: TargetScaling = input.target ?? { mean: 0, std: 1 };
+  // A log target's mixture moments in original units: Σ_s E_s[y] and Σ_s E_s[y²] per input.
+  const logTarget = regression && t.transform === 'log';
+  const rawSum = logTarget ? new Float64Array(n) : null;
+  const rawSq = logTarget ? new Float64Array(n) : null;
   const probSum = regression ? null : new Float64Array(n * units);
   const labels = regression ? null : tf.tensor1d(input.y as Int32Array, 'int32');
   let samples = 0;
@@ -127,6 +143,12 @@ export async function ensemblePredictive(
           for (let j = 0; j < s; j++)
             variances!.fill(1 / batch.noisePrecision[start + j], j * n, (j + 1) * n);
         acc!.add(means!, variances!, s);
+        if (logTarget)
+          for (let k = 0; k < s * n; k++) {
+            const o = originalMoments(t, means![k], variances![k]);
+            rawSum![k % n] += o.mean;
+            rawSq![k % n] += o.variance + o.mean * o.mean;
+          }
         for (let i = 0; i < track; i++) for (let j = 0; j < s; j++) tracked[i].push(means![j * n + i]);
       }
       samples += s;
@@ -139,10 +161,16 @@ export async function ensemblePredictive(
     return { task: 'classification', samples, probs, classes: units, tracked };
   }
   const r = acc!.result();
-  const t = input.target ?? { mean: 0, std: 1 };
-  const mean = r.mean.map((v) => t.mean + t.std * v);
-  const variance = r.variance.map((v) => v * t.std * t.std);
-  const logDensity = r.logDensity!.map((v) => v - Math.log(t.std));
-  const trackedOrig = tracked.map((row) => row.map((v) => t.mean + t.std * v));
+  let mean: Float64Array;
+  let variance: Float64Array;
+  if (logTarget) {
+    mean = rawSum!.map((v) => v / samples);
+    variance = rawSq!.map((v, i) => Math.max(0, v / samples - mean[i] * mean[i]));
+  } else {
+    mean = r.mean.map((v) => t.mean + t.std * v);
+    variance = r.variance.map((v) => v * t.std * t.std);
+  }
+  const logDensity = r.logDensity!.map((v, i) => originalLogDensity(t, input.y[i], v));
+  const trackedOrig = tracked.map((row) => row.map((v) => originalLocation(t, v)));
   return { task: 'regression', samples, mean, variance, logDensity, tracked: trackedOrig };
 }

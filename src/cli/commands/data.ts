@@ -4,6 +4,7 @@ import { dataDir } from '../../core/paths.js';
 import { readDataset } from '../../data/arrow-dataset.js';
 import { describeDataset, type SaveResult } from '../../data/store.js';
 import { rangeSize, type SplitsFile } from '../../data/splits.js';
+import type { TargetTransform } from '../../data/target-transform.js';
 import { importTable, prepareBuiltin, type SplitOverrides } from '../../stages/prepare.js';
 import { addJsonOption, addSplitOptions, parseInteger, parseList, printJson } from '../options.js';
 
@@ -12,6 +13,7 @@ interface SplitFlags {
   splits?: number;
   testFraction?: number;
   validationFraction?: number;
+  targetTransform?: TargetTransform;
   force?: boolean;
   json?: boolean;
 }
@@ -22,6 +24,7 @@ function overridesOf(o: SplitFlags): SplitOverrides {
     count: o.splits,
     testFraction: o.testFraction,
     validationFraction: o.validationFraction,
+    targetTransform: o.targetTransform,
   };
 }
 
@@ -128,6 +131,7 @@ export function registerData(program: Command): void {
           seed: s.seed,
           testFraction: s.testFraction,
           validationFraction: s.validationFraction,
+          targetTransform: s.targetTransform ?? 'none',
           sizes,
         },
       });
@@ -137,7 +141,7 @@ export function registerData(program: Command): void {
     console.log(
       [
         `dataset:  ${m.name} (${d.file}, ${(d.bytes / 1024).toFixed(1)} KiB)`,
-        `task:     ${m.task}${m.classCount ? `, ${m.classCount} classes` : ''}; target ${m.target}`,
+        `task:     ${m.task}${m.classCount ? `, ${m.classCount} classes` : ''}; target ${m.target}${s.targetTransform ? ` (modelled as ${s.targetTransform} ${m.target})` : ''}`,
         `rows:     ${m.rows}`,
         `columns:  ${m.featureCount} features (${cols}) + target`,
         `source:   ${m.source}`,
