@@ -116,7 +116,8 @@ describe('pipeline files', () => {
       'group1-shard1of1.bin',
       'model.json',
     ]);
-    // The export models log MEDV: predict reports the student's log-normal mean and sd in dollars/1000.
+    // The export models log MEDV: predict reports the student's log-normal mean, sd and median in
+    // MEDV's units ($1000s).
     const exportDir = path.join(runsDir, 'boston-quick', 'export');
     const manifest = JSON.parse(await fs.readFile(path.join(exportDir, 'bdk.json'), 'utf8'));
     const t = manifest.standardization.target;
@@ -127,7 +128,7 @@ describe('pipeline files', () => {
     const rowsCsv = [0, 1].map((r) => Array.from(ds.features.subarray(r * d, (r + 1) * d)).join(','));
     await fs.writeFile(csv, [ds.meta.features.join(','), ...rowsCsv].join('\n') + '\n');
     const predicted = await predictFile(exportDir, csv);
-    expect(predicted.columns).toEqual(['mean', 'sd']);
+    expect(predicted.columns).toEqual(['mean', 'sd', 'median']);
     const f = manifest.standardization.features;
     const x = Float32Array.from({ length: 2 * d }, (_, k) => (ds.features[k] - f.mean[k % d]) / f.std[k % d]);
     const model = await loadLayersModelFromDir(exportDir);
@@ -138,6 +139,7 @@ describe('pipeline files', () => {
       const v = t.std ** 2 * Math.exp(out[2 * r + 1]);
       expect(predicted.rows[r][0]).toBeCloseTo(Math.exp(m + v / 2), 4);
       expect(predicted.rows[r][1]).toBeCloseTo(Math.sqrt((Math.exp(v) - 1) * Math.exp(2 * m + v)), 4);
+      expect(predicted.rows[r][2]).toBeCloseTo(Math.exp(m), 4);
     }
     expect(lines[1]).toMatch(/^stage prepare: wrote .*boston\.arrow \(506 rows, 20 splits\)$/);
     expect(lines).toContainEqual(

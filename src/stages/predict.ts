@@ -6,7 +6,7 @@ import { pathExists, readJsonOrNull } from '../core/json-file.js';
 import { readInputTable, standardizedInputs } from '../data/input-table.js';
 import { loadLayersModelFromDir } from '../export/model-files.js';
 import { MANIFEST_FILE, type ExportManifest } from './export.js';
-import { originalMoments } from '../data/target-transform.js';
+import { originalLocation, originalMoments } from '../data/target-transform.js';
 
 export interface Predictions {
   columns: string[];
@@ -15,7 +15,7 @@ export interface Predictions {
 
 /**
  * Predictions with uncertainty from an exported model: regression mean and standard deviation in the
- * target's units (a log-normal's, for a log target); classification probabilities (softmax at the export's temperature), the predicted
+ * target's units (for a log target the log-normal's, and its median); classification probabilities (softmax at the export's temperature), the predicted
  * class and the predictive entropy in nats.
  */
 export async function predictFile(modelDir: string, inputFile: string): Promise<Predictions> {
@@ -33,13 +33,15 @@ export async function predictFile(modelDir: string, inputFile: string): Promise<
   const rows: number[][] = [];
   if (m.task === 'regression') {
     const t = m.standardization.target!;
+    const log = t.transform === 'log';
     for (let i = 0; i < table.rows; i++) {
-      if (t.transform === 'log') {
+      if (log) {
+        // A log-normal: its mean and sd, and its median e^m, which a heavy right tail does not move.
         const o = originalMoments(t, v[2 * i], Math.exp(v[2 * i + 1]));
-        rows.push([o.mean, Math.sqrt(o.variance)]);
+        rows.push([o.mean, Math.sqrt(o.variance), originalLocation(t, v[2 * i])]);
       } else rows.push([t.mean + t.std * v[2 * i], t.std * Math.exp(v[2 * i + 1] / 2)]);
     }
-    return { columns: ['mean', 'sd'], rows };
+    return { columns: log ? ['mean', 'sd', 'median'] : ['mean', 'sd'], rows };
   }
   const K = m.classNames!.length;
   for (let i = 0; i < table.rows; i++) {
