@@ -3,7 +3,7 @@ import { Rng } from '../core/rng.js';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import type { DatasetContent, DatasetMeta } from './dataset-meta.js';
-import { checkTransformable, transformTarget, type TargetScaling } from './target-transform.js';
+import { checkLogTransformable, transformTarget, type TargetScaling } from './target-transform.js';
 
 /**
  * Train/validation/test splits of a prepared dataset, stored beside it as `<name>.splits.json`.
@@ -158,7 +158,7 @@ export function makeSplits(
       throw new UserError(
         `${meta.name}: --target-transform ${transform} applies to regression targets; this dataset is ${meta.task}`,
       );
-    checkTransformable(content.targets, transform, { dataset: meta.name, column: meta.target });
+    checkLogTransformable(content.targets, { dataset: meta.name, column: meta.target });
   }
   if (settings.protocol === 'fixed') {
     if (!fixed) throw new Error('makeSplits: the fixed protocol needs explicit ranges');

@@ -17,26 +17,20 @@ export interface TargetScaling {
 }
 
 /** T(y): y, or log y. */
-export function transformTarget(t: { transform?: 'log' } | TargetTransform | undefined, y: number): number {
-  const kind = typeof t === 'string' ? t : t?.transform;
-  return kind === 'log' ? Math.log(y) : y;
+export function transformTarget(transform: 'log' | undefined, y: number): number {
+  return transform === 'log' ? Math.log(y) : y;
 }
 
 /** z = (T(y) − mean)/std. */
 export function standardizeTarget(t: TargetScaling, y: number): number {
-  return (transformTarget(t, y) - t.mean) / t.std;
+  return (transformTarget(t.transform, y) - t.mean) / t.std;
 }
 
-/**
- * Checks that every target suits the transform (a log target must be positive and finite), naming
- * the first value that does not.
- */
-export function checkTransformable(
+/** Checks that every target can be a log target (positive and finite), naming the first that cannot. */
+export function checkLogTransformable(
   targets: ArrayLike<number>,
-  transform: TargetTransform,
   where: { dataset: string; column: string },
 ): void {
-  if (transform !== 'log') return;
   for (let i = 0; i < targets.length; i++) {
     const v = targets[i];
     if (!(v > 0 && Number.isFinite(v))) {

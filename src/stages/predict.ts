@@ -15,8 +15,8 @@ export interface Predictions {
 
 /**
  * Predictions with uncertainty from an exported model: regression mean and standard deviation in the
- * target's units (for a log target the log-normal's, and its median); classification probabilities (softmax at the export's temperature), the predicted
- * class and the predictive entropy in nats.
+ * target's units (for a log target the log-normal's, and its median); classification probabilities
+ * (softmax at the export's temperature), the predicted class and the predictive entropy in nats.
  */
 export async function predictFile(modelDir: string, inputFile: string): Promise<Predictions> {
   const m = await readJsonOrNull<ExportManifest>(path.join(modelDir, MANIFEST_FILE));

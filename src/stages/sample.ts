@@ -209,10 +209,9 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
   }
 
   const ds = await loadDataset(config.dataset, opts.dataDir);
-  // The samples model the dataset's target scale: a run continued (or one whose settings name a
-  // transform) must be on the transform the dataset now has.
+  // The samples model the dataset's target scale: a run continued must be on the transform the
+  // dataset now has, and the config records it.
   if (stored) checkTeacherTarget(opts.run, stored, ds);
-  if (requested.targetTransform !== undefined) checkTeacherTarget(opts.run, requested, ds);
   const { targetTransform: _transform, ...untransformed } = config;
   config = { ...untransformed, ...targetTransformField(ds.splits) };
   const task = ds.meta.task;
