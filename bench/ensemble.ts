@@ -4,7 +4,7 @@ import { Rng } from '../src/core/rng.js';
 import { resolveArch } from '../src/model/builtins.js';
 import { initialWeights } from '../src/model/forward.js';
 import { ensemblePredictive } from '../src/teacher/predictive.js';
-import type { SampleBatch } from '../src/teacher/sample-store.js';
+import type { SampleBatch } from '../src/samples/index.js';
 import { flopsPerExample } from './flops.js';
 import { now } from './measure.js';
 import { MNIST_SHAPE, mnistLike } from './sections.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
+import { registerWasmConvGradKernels } from '../src/backend/wasm-conv-grad.js';
 import { Rng } from '../src/core/rng.js';
 import { loadDataset, partArrays } from '../src/data/store.js';
 import { analyzeSpec } from '../src/model/spec.js';
@@ -13,7 +13,7 @@ import { sampleTeacher, type SampleConfig } from '../src/stages/sample.js';
 import { runSampleFiles } from '../src/stages/run-folder.js';
 import { distillStudent, type DistillConfig } from '../src/stages/distill.js';
 import { ensemblePredictive } from '../src/teacher/predictive.js';
-import { readAllSamples, readSamples, SampleWriter } from '../src/teacher/sample-store.js';
+import { readAllSamples, readSamples, SampleWriter } from '../src/samples/index.js';
 import { decodeFloat16, encodeFloat16 } from '../src/core/float16.js';
 import { tempDir } from './helpers.js';
 
@@ -22,7 +22,7 @@ let dataDir: string;
 let runsDir: string;
 
 beforeAll(async () => {
-  registerWasmTrainingKernels();
+  registerWasmConvGradKernels();
   await tf.setBackend('wasm');
   dir = await tempDir();
   dataDir = path.join(dir, 'datasets');

@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
+import { registerWasmConvGradKernels } from '../src/backend/wasm-conv-grad.js';
 import { Rng } from '../src/core/rng.js';
 import { loadDataset, partArrays } from '../src/data/store.js';
 import { loadLayersModelFromDir } from '../src/export/model-files.js';
@@ -23,7 +23,7 @@ let dataDir: string;
 let runsDir: string;
 
 beforeAll(async () => {
-  registerWasmTrainingKernels();
+  registerWasmConvGradKernels();
   await tf.setBackend('wasm');
   dir = await tempDir();
   dataDir = path.join(dir, 'datasets');

@@ -5,7 +5,7 @@ import { registerWasmFusedKernels } from '../src/backend/wasm-fused.js';
 import { Rng } from '../src/core/rng.js';
 import { FlatAdam } from '../src/model/flat-adam.js';
 import { cosineRate } from '../src/model/lr-schedule.js';
-import { readOptimizerState, restoreOptimizerState } from '../src/model/optimizer-state.js';
+import { readOptimizerState, restoreOptimizerState } from '../src/core/optimizer-state.js';
 
 beforeAll(async () => {
   // The production set-up: on wasm FlatAdam's step is one fused kernel (tf.train.adam keeps tfjs's).

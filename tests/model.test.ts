@@ -7,10 +7,10 @@ import { flatten, forward, initialWeights, unflatten } from '../src/model/forwar
 import { buildLayersModel } from '../src/model/layers-model.js';
 import { chainMatMul, dataMatMul2d } from '../src/model/fast-matmul.js';
 import { analyzeSpec, type ArchSpec } from '../src/model/spec.js';
-import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
+import { registerWasmConvGradKernels } from '../src/backend/wasm-conv-grad.js';
 
 beforeAll(async () => {
-  registerWasmTrainingKernels();
+  registerWasmConvGradKernels();
   await tf.setBackend('wasm');
 });
 

@@ -3,14 +3,14 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
+import { registerWasmConvGradKernels } from '../src/backend/wasm-conv-grad.js';
 import { loadPipeline } from '../src/pipeline/load.js';
 import { runPipeline } from '../src/pipeline/run.js';
 import { ROOT, tempDir } from './helpers.js';
 
 let dir: string;
 beforeAll(async () => {
-  registerWasmTrainingKernels();
+  registerWasmConvGradKernels();
   await tf.setBackend('wasm');
   dir = await tempDir();
 });

@@ -1,16 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
+import { registerWasmConvGradKernels } from '../src/backend/wasm-conv-grad.js';
 import { Rng } from '../src/core/rng.js';
 import { BUILTIN_ARCHS } from '../src/model/builtins.js';
 import { forward, initialWeights, unflatten } from '../src/model/forward.js';
 import { analyzeSpec } from '../src/model/spec.js';
 import { ensemblePredictive } from '../src/teacher/predictive.js';
-import type { SampleBatch } from '../src/teacher/sample-store.js';
+import type { SampleBatch } from '../src/samples/index.js';
 
 beforeAll(async () => {
-  registerWasmTrainingKernels();
+  registerWasmConvGradKernels();
   await tf.setBackend('wasm');
 });
 

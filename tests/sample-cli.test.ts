@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readAllSamples, scanSamples } from '../src/teacher/sample-store.js';
+import { readAllSamples, scanSamples } from '../src/samples/index.js';
 import { bdk, expectOneLineError, ROOT, tempDir } from './helpers.js';
 
 let dir: string;

@@ -7,7 +7,7 @@ import * as A from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { UserError } from '../src/core/errors.js';
-import { loadChainState, saveChainState } from '../src/teacher/chain-state.js';
+import { loadChainState, saveChainState } from '../src/core/chain-state.js';
 import { decodeFloat16, encodeFloat16 } from '../src/core/float16.js';
 import {
   readAllSamples,
@@ -17,7 +17,7 @@ import {
   scanSamples,
   type SampleBatch,
   type SampleRecord,
-} from '../src/teacher/sample-store.js';
+} from '../src/samples/index.js';
 import { ROOT, tempDir } from './helpers.js';
 
 let dir: string;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
+import { registerWasmConvGradKernels } from '../src/backend/wasm-conv-grad.js';
 import { Rng } from '../src/core/rng.js';
 import { effectiveSampleSize } from '../src/eval/diagnostics.js';
 import { BUILTIN_ARCHS } from '../src/model/builtins.js';
@@ -140,7 +140,7 @@ function check(
 }
 
 beforeAll(async () => {
-  registerWasmTrainingKernels();
+  registerWasmConvGradKernels();
   await tf.setBackend('wasm');
 });
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
+import { registerWasmConvGradKernels } from '../src/backend/wasm-conv-grad.js';
 import { Rng } from '../src/core/rng.js';
 import { BUILTIN_ARCHS } from '../src/model/builtins.js';
 import { analyzeSpec } from '../src/model/spec.js';
@@ -60,7 +60,7 @@ async function collect(task: 'regression' | 'classification', s: SamplerSettings
 }
 
 beforeAll(async () => {
-  registerWasmTrainingKernels();
+  registerWasmConvGradKernels();
   await tf.setBackend('wasm');
 });
 

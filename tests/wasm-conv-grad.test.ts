@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 
-import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
+import { registerWasmConvGradKernels } from '../src/backend/wasm-conv-grad.js';
 
 type Shape4 = [number, number, number, number];
 type Pair = [number, number];
@@ -262,20 +262,20 @@ function tfGrads(
 }
 
 beforeAll(async () => {
-  registerWasmTrainingKernels();
+  registerWasmConvGradKernels();
   await tf.setBackend('wasm');
 });
 
 // ---------------------------------------------------------------------------------------------
 
-describe('registerWasmTrainingKernels', () => {
+describe('registerWasmConvGradKernels', () => {
   it('registers the three training kernels for wasm and is idempotent', () => {
     const names = () => tf.getKernelsForBackend('wasm').map((k) => k.kernelName);
     for (const k of TRAINING_KERNELS) expect(names()).toContain(k);
     const before = names().length;
     const funcs = TRAINING_KERNELS.map((k) => tf.getKernel(k, 'wasm').kernelFunc);
-    expect(() => registerWasmTrainingKernels()).not.toThrow();
-    expect(() => registerWasmTrainingKernels()).not.toThrow();
+    expect(() => registerWasmConvGradKernels()).not.toThrow();
+    expect(() => registerWasmConvGradKernels()).not.toThrow();
     expect(names().length).toBe(before);
     expect(TRAINING_KERNELS.map((k) => tf.getKernel(k, 'wasm').kernelFunc)).toEqual(funcs);
     for (const k of TRAINING_KERNELS) expect(names().filter((n) => n === k)).toHaveLength(1);
@@ -291,14 +291,14 @@ describe('registerWasmTrainingKernels', () => {
     try {
       tf.unregisterKernel(name, 'wasm');
       tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: sentinel });
-      registerWasmTrainingKernels();
+      registerWasmConvGradKernels();
       expect(tf.getKernel(name, 'wasm').kernelFunc).toBe(sentinel);
       expect(warn).not.toHaveBeenCalled();
     } finally {
       // Restore our kernel even if an assertion failed, so later tests are unaffected.
       warn.mockRestore();
       tf.unregisterKernel(name, 'wasm');
-      registerWasmTrainingKernels();
+      registerWasmConvGradKernels();
     }
     const restored = tf.getKernel(name, 'wasm').kernelFunc;
     expect(restored).not.toBe(sentinel);

@@ -2,12 +2,12 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installZeroCopyTape, uninstallZeroCopyTape } from '../src/backend/zero-copy-tape.js';
-import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
+import { registerWasmConvGradKernels } from '../src/backend/wasm-conv-grad.js';
 import { dataMatMul2d } from '../src/model/fast-matmul.js';
 
 beforeAll(async () => {
   await tf.setBackend('wasm');
-  registerWasmTrainingKernels();
+  registerWasmConvGradKernels();
 });
 afterAll(() => uninstallZeroCopyTape());
 

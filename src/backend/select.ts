@@ -66,8 +66,8 @@ export async function loadBackend(
       await importer(pkg);
     } else if (name === 'wasm') {
       await importer(pkg);
-      const { registerWasmTrainingKernels } = await import('./wasm-kernels.js');
-      registerWasmTrainingKernels();
+      const { registerWasmConvGradKernels } = await import('./wasm-conv-grad.js');
+      registerWasmConvGradKernels();
       const { registerWasmGather } = await import('./wasm-gather.js');
       registerWasmGather();
       // bdk's own WebAssembly kernels; BDK_WASM_KERNELS=0 keeps tfjs-wasm's (to compare, or to rule them out).

@@ -1,9 +1,9 @@
 import type { SaveResult } from '../data/store.js';
 import { importTable, prepareBuiltin, resolveRelative } from '../stages/prepare.js';
-import { pipelineSplits, sampleSplits, type MetricSummary } from '../stages/teacher-splits.js';
-import { distillSplits } from '../stages/distill-splits.js';
-import { searchSplits } from '../stages/search-splits.js';
-import { evaluateSplits, exportFirstSplit } from '../stages/evaluate-splits.js';
+import { pipelineSplits, sampleSplits, type MetricSummary } from './teacher-splits.js';
+import { distillSplits } from './distill-splits.js';
+import { searchSplits } from './search-splits.js';
+import { evaluateSplits, exportFirstSplit } from './evaluate-splits.js';
 import type { StageContext } from '../stages/context.js';
 import type { PipelineConfig } from './schema.js';
 

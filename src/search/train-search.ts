@@ -6,7 +6,7 @@ import {
   readOptimizerState,
   restoreOptimizerState,
   type SavedOptimizerSlot,
-} from '../model/optimizer-state.js';
+} from '../core/optimizer-state.js';
 import { drawRelaxationNoise, relaxTf, temperatureAt, type RelaxationKind } from './relaxations.js';
 import { initialParameters, noiseShapes, type SupernetLayout } from './supernet.js';
 import {

@@ -6,13 +6,7 @@ import { pathExists, readJsonOrNull } from '../core/json-file.js';
 import { inputShape, partArrays } from '../data/store.js';
 import { resolveArch } from '../model/builtins.js';
 import { teacherOutputUnits } from '../teacher/posterior.js';
-import {
-  readSamples,
-  SampleWriter,
-  scanSamples,
-  weightBytes,
-  type WeightDtype,
-} from '../teacher/sample-store.js';
+import { readSamples, SampleWriter, scanSamples, weightBytes, type WeightDtype } from '../samples/index.js';
 import type { StageContext } from './context.js';
 import { loadTeacherDataset, openTeacherRun, runPath, runSampleFiles } from './run-folder.js';
 import { sampleDtypeField, type SampleConfig, type TeacherSummary } from './sample.js';

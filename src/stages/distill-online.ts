@@ -15,9 +15,9 @@ import {
   readOptimizerState,
   restoreOptimizerState,
   type SavedOptimizerSlot,
-} from '../model/optimizer-state.js';
+} from '../core/optimizer-state.js';
 import type { Analysis } from '../model/spec.js';
-import { loadChainState, saveChainState } from '../teacher/chain-state.js';
+import { loadChainState, saveChainState } from '../core/chain-state.js';
 import { chainSeed, runChains, type ChainSnapshot } from '../teacher/chains.js';
 import { noiseModel, variancePrior } from '../teacher/posterior.js';
 import type { DistillConfig, DistillOptions } from './distill.js';

@@ -20,11 +20,11 @@ import {
   readOptimizerState,
   restoreOptimizerState,
   type SavedOptimizerSlot,
-} from '../model/optimizer-state.js';
+} from '../core/optimizer-state.js';
 import type { Analysis } from '../model/spec.js';
-import { loadChainState, saveChainState } from '../teacher/chain-state.js';
+import { loadChainState, saveChainState } from '../core/chain-state.js';
 import { readInputTable, standardizedInputs } from '../data/input-table.js';
-import { SampleRowReader } from '../teacher/sample-store.js';
+import { SampleRowReader } from '../samples/index.js';
 import {
   studentStep,
   teacherBatch,

@@ -11,7 +11,7 @@ import { chainSeed, type DrawnSample } from '../teacher/chains.js';
 import { runMcDropout } from '../teacher/mc-dropout.js';
 import { noiseModel, variancePrior, type PosteriorModel } from '../teacher/posterior.js';
 import { ensemblePredictive } from '../teacher/predictive.js';
-import { readSamples, scanSamples, weightBytes, type SampleBatch } from '../teacher/sample-store.js';
+import { readSamples, scanSamples, weightBytes, type SampleBatch } from '../samples/index.js';
 import type { StageContext } from './context.js';
 import { metricsFromOutputs } from './distill.js';
 import { loadTeacherDataset, runPath, runSampleFiles } from './run-folder.js';

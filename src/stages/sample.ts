@@ -9,7 +9,7 @@ import { describeDataset, inputShape, loadDataset, partArrays, type PartArrays }
 import { getSplit, rangeSize } from '../data/splits.js';
 import { checkTeacherTarget, runPath, targetTransformField } from './run-folder.js';
 import { resolveArch } from '../model/builtins.js';
-import { loadChainState, saveChainState } from '../teacher/chain-state.js';
+import { loadChainState, saveChainState } from '../core/chain-state.js';
 import {
   chainSeed,
   runChains,
@@ -20,7 +20,7 @@ import {
 import { noiseModel, teacherOutputUnits, variancePrior, type PosteriorModel } from '../teacher/posterior.js';
 import { runMcDropout } from '../teacher/mc-dropout.js';
 import type { StageContext } from './context.js';
-import { SampleWriter, type WeightDtype } from '../teacher/sample-store.js';
+import { SampleWriter, type WeightDtype } from '../samples/index.js';
 import { evaluateTeacher } from './teacher-report.js';
 import type { Schedule } from '../teacher/schedule.js';
 

@@ -4,7 +4,7 @@ import { effectiveSampleSize, splitRhat } from '../eval/diagnostics.js';
 import { brier, ece, errorRate, nll, rmse } from '../eval/metrics.js';
 import type { Analysis } from '../model/spec.js';
 import { ensemblePredictive, type Predictive } from '../teacher/predictive.js';
-import { readSamples } from '../teacher/sample-store.js';
+import { readSamples } from '../samples/index.js';
 import type { SampleConfig, TeacherSummary } from './sample.js';
 import { runSampleFiles } from './run-folder.js';
 

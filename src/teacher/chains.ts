@@ -3,7 +3,7 @@ import { abortPoller } from '../core/event-loop.js';
 import { UserError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
-import { psgld, sghmc, sgld, type Kernel, type KernelState } from './kernels.js';
+import { psgld, sghmc, sgld, type Kernel, type KernelState } from './sgmcmc.js';
 import {
   disposeGradient,
   estimateGradient,

@@ -3,7 +3,7 @@ import { channelPair, joinChannelPair } from '../model/channel-pairs.js';
 import { linearCombination } from '../model/fused-ops.js';
 import { forward } from '../model/forward.js';
 import type { Analysis } from '../model/spec.js';
-import type { GradientEstimate } from './kernels.js';
+import type { GradientEstimate } from './sgmcmc.js';
 import { denseStack, denseStackPass } from './dense-gradient.js';
 
 /**

@@ -9,7 +9,7 @@ import {
   originalMoments,
   type TargetScaling,
 } from '../data/target-transform.js';
-import type { SampleBatch } from './sample-store.js';
+import type { SampleBatch } from '../samples/index.js';
 
 /**
  * Ensemble predictive p(y|x,D) ≈ 1/S Σ_s p(y|x,θˢ), evaluated for many samples at once: each chunk of

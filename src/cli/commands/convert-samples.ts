@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
 import { convertSamples } from '../../stages/convert-samples.js';
-import type { WeightDtype } from '../../teacher/sample-store.js';
+import type { WeightDtype } from '../../samples/index.js';
 import { addBackendOption, addJsonOption, formatMetrics, printJson } from '../options.js';
 
 export function registerConvertSamples(program: Command): void {

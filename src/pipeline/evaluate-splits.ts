@@ -1,12 +1,12 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../core/atomic-write.js';
-import type { PipelineConfig } from '../pipeline/schema.js';
-import type { StageContext } from './context.js';
+import type { PipelineConfig } from './schema.js';
+import type { StageContext } from '../stages/context.js';
 import { studentRun } from './distill-splits.js';
-import { evaluateRun, upToDateReport, type EvaluationReport, type ModelName } from './evaluate.js';
-import { exportStudent, type ExportManifest } from './export.js';
-import { runPath } from './run-folder.js';
+import { evaluateRun, upToDateReport, type EvaluationReport, type ModelName } from '../stages/evaluate.js';
+import { exportStudent, type ExportManifest } from '../stages/export.js';
+import { runPath } from '../stages/run-folder.js';
 import { summarizeOverSplits, type MetricSummary } from './teacher-splits.js';
 
 export interface PipelineReport {

@@ -3,10 +3,10 @@ import path from 'node:path';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { readJsonOrNull } from '../core/json-file.js';
-import type { PipelineConfig } from '../pipeline/schema.js';
-import type { StageContext } from './context.js';
-import { runPath } from './run-folder.js';
-import { searchStructure, type SearchConfig, type SearchSummary } from './search.js';
+import type { PipelineConfig } from './schema.js';
+import type { StageContext } from '../stages/context.js';
+import { runPath } from '../stages/run-folder.js';
+import { searchStructure, type SearchConfig, type SearchSummary } from '../stages/search.js';
 import { summarizeOverSplits, teacherRun, type MetricSummary } from './teacher-splits.js';
 
 /** The structure-search run name of split k of a pipeline. */

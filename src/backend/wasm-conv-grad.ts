@@ -4,7 +4,7 @@
  * The wasm backend ships the forward convolutions and `Conv2DBackpropInput`, but not
  * `Conv2DBackpropFilter`, `DepthwiseConv2dNativeBackpropFilter` or
  * `DepthwiseConv2dNativeBackpropInput`, so `tf.grad` through a conv layer throws on 'wasm'.
- * {@link registerWasmTrainingKernels} registers JS/wasm implementations of those three.
+ * {@link registerWasmConvGradKernels} registers JS/wasm implementations of those three.
  *
  * Conventions (NHWC unless stated): x [B, H, W, Ci], dy [B, OH, OW, Co],
  * conv filter [FH, FW, Ci, Co], depthwise filter [FH, FW, Ci, M] with Co = Ci·M and output channel
@@ -418,7 +418,7 @@ function depthwiseConv2dNativeBackpropInputWasm(args: {
  * tfjs-backend-wasm release that ships its own) is left alone. May be called before or after
  * `tf.setBackend('wasm')`; kernels are looked up at dispatch time.
  */
-export function registerWasmTrainingKernels(): void {
+export function registerWasmConvGradKernels(): void {
   const kernels: Array<[string, tf.KernelFunc]> = [
     ['Conv2DBackpropFilter', conv2DBackpropFilterWasm],
     ['DepthwiseConv2dNativeBackpropFilter', depthwiseConv2dNativeBackpropFilterWasm],

@@ -17,8 +17,8 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../core/atomic-write.js';
-import { UserError } from '../core/errors.js';
+import { writeFileAtomic } from './atomic-write.js';
+import { UserError } from './errors.js';
 
 const MAGIC = 'BDKSTATE';
 export const CHAIN_STATE_VERSION = 1;

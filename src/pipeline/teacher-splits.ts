@@ -5,8 +5,8 @@ import { writeFileAtomic } from '../core/atomic-write.js';
 import { readJsonOrNull } from '../core/json-file.js';
 import { describeDataset } from '../data/store.js';
 import { DEFAULT_SAMPLER } from '../teacher/chains.js';
-import type { PipelineConfig } from '../pipeline/schema.js';
-import type { StageContext } from './context.js';
+import type { PipelineConfig } from './schema.js';
+import type { StageContext } from '../stages/context.js';
 import {
   defaultStepSize,
   heteroscedasticField,
@@ -15,8 +15,8 @@ import {
   sampleTeacher,
   type SampleConfig,
   type TeacherSummary,
-} from './sample.js';
-import { runPath, targetTransformField } from './run-folder.js';
+} from '../stages/sample.js';
+import { runPath, targetTransformField } from '../stages/run-folder.js';
 
 /** The pipeline's `teacher` section (defaults applied by the schema). */
 export type TeacherSection = NonNullable<PipelineConfig['teacher']>;

@@ -3,17 +3,17 @@ import path from 'node:path';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { readJsonOrNull } from '../core/json-file.js';
-import type { PipelineConfig } from '../pipeline/schema.js';
-import type { StageContext } from './context.js';
+import type { PipelineConfig } from './schema.js';
+import type { StageContext } from '../stages/context.js';
 import {
   distillStudent,
   learningRateScheduleField,
   type DistillConfig,
   type StudentSummary,
-} from './distill.js';
-import { runPath } from './run-folder.js';
-import { resolveRelative } from './prepare.js';
-import { searchedArchPath } from './search.js';
+} from '../stages/distill.js';
+import { runPath } from '../stages/run-folder.js';
+import { resolveRelative } from '../stages/prepare.js';
+import { searchedArchPath } from '../stages/search.js';
 import { searchRun } from './search-splits.js';
 import { summarizeOverSplits, teacherRun, type MetricSummary } from './teacher-splits.js';
 
