@@ -1,0 +1,86 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const version = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string })
+  .version;
+
+describe('the package as published', () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'bdk-pack-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('packs dist/ (built by prepare), installs from the tarball into an empty folder, and runs', () => {
+    // `npm pack` runs the `prepare` script (the build) exactly as `npm publish` would.
+    const packed = JSON.parse(
+      execFileSync(npm, ['pack', '--json', '--pack-destination', tmp], {
+        cwd: root,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    ) as { filename: string; files: { path: string }[] }[];
+    const files = packed[0].files.map((f) => f.path);
+    expect(files).toContain('bin/bdk.js');
+    expect(files).toContain('dist/cli/main.js');
+    expect(files).toContain('dist/index.js');
+    expect(files).toContain('dist/index.d.ts');
+    expect(files).toContain('pipelines/boston.json');
+    expect(
+      files.filter((f) => /^(tests|bench|src|native|scripts)\//.test(f) || f.startsWith('dist/bench/')),
+    ).toEqual([]);
+
+    const app = path.join(tmp, 'app');
+    mkdirSync(app);
+    writeFileSync(
+      path.join(app, 'package.json'),
+      JSON.stringify({ name: 'app', private: true, type: 'module' }),
+    );
+    // The optional tfjs-node packages download libtensorflow while installing; the wasm default needs neither.
+    execFileSync(
+      npm,
+      [
+        'install',
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+        '--omit=optional',
+        path.join(tmp, packed[0].filename),
+      ],
+      { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const bdk = path.join(app, 'node_modules', '.bin', 'bdk');
+    const env: NodeJS.ProcessEnv = { ...process.env, BDK_BACKEND: 'wasm' };
+    delete env.BDK_DATA_DIR;
+    delete env.BDK_RUNS_DIR;
+    const run = (...args: string[]) => execFileSync(bdk, args, { cwd: app, encoding: 'utf8', env });
+
+    const help = run('--help');
+    expect(help).toMatch(/^Usage: bdk \[options\] \[command\]/);
+    for (const command of ['info', 'data', 'sample', 'search', 'distill', 'evaluate', 'export', 'run'])
+      expect(help).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+
+    const info = run('info');
+    expect(info).toContain('backend: wasm');
+    expect(info).toContain(`versions: bdk ${version}, `);
+    expect(info).toContain(`data: ${path.join(app, 'datasets')}`);
+
+    // It computes, not only starts: the bundled Boston data prepares into the user's folder.
+    run('data', 'prepare', 'boston');
+    expect(existsSync(path.join(app, 'datasets', 'boston.arrow'))).toBe(true);
+
+    // The library entry resolves through `exports` and gives the stage functions.
+    const api = execFileSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "const m = await import('bdk'); console.log(typeof m.sampleTeacher, typeof m.runPipeline);",
+      ],
+      { cwd: app, encoding: 'utf8' },
+    );
+    expect(api.trim()).toBe('function function');
+  }, 600_000);
+});
