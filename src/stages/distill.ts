@@ -1,38 +1,26 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { abortPoller } from '../core/event-loop.js';
 import { UserError } from '../core/errors.js';
 import { pathExists } from '../core/json-file.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { acquireLock } from '../core/run-lock.js';
-import { Rng } from '../core/rng.js';
 import { inputShape, partArrays, type PartArrays } from '../data/store.js';
 import { brier, ece, errorRate, nll, rmse } from '../eval/metrics.js';
 import { resolveArch } from '../model/builtins.js';
 import { teacherOutputUnits } from '../teacher/posterior.js';
-import { forward, initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
-import { FlatAdam } from '../model/flat-adam.js';
-import { cosineRate } from '../model/lr-schedule.js';
-import {
-  optimizerStateFiles,
-  optimizerStateFromFiles,
-  readOptimizerState,
-  restoreOptimizerState,
-  type SavedOptimizerSlot,
-} from '../core/optimizer-state.js';
+import { forward, unflatten } from '../model/forward.js';
+import { optimizerStateFiles, optimizerStateFromFiles } from '../core/optimizer-state.js';
 import type { Analysis } from '../model/spec.js';
 import { loadChainState, saveChainState } from '../core/chain-state.js';
 import { readInputTable, standardizedInputs } from '../data/input-table.js';
 import { SampleRowReader } from '../samples/index.js';
-import {
-  studentStep,
-  teacherBatch,
-  teacherRowsOf,
-  teacherVariances,
-  type TeacherRows,
-} from '../distill/student-loss.js';
+import type { ChainSnapshot } from '../teacher/chains.js';
+import type { Checkpoints, DistillSettings, StudentState } from '../distill/settings.js';
+import { concatRows, trainOffline } from '../distill/train.js';
+import { trainOnline } from '../distill/online.js';
 import type { StageContext } from './context.js';
+import type { DistillConfig } from './distill-config.js';
 import { readStudentWeights, STUDENT_WEIGHTS } from './student-run.js';
 import {
   checkRunFolder,
@@ -41,36 +29,10 @@ import {
   prepareRunFolder,
   runSampleFiles,
 } from './run-folder.js';
-import { trainOnline } from './distill-online.js';
 import { originalGaussianLogDensity, originalMoments, standardizeTarget } from '../data/target-transform.js';
 
-/** Settings of a distillation run (`bdk distill`), stored as `distill-config.json`. */
-export interface DistillConfig {
-  teacher: string;
-  /** Student architecture: a built-in name or a spec file (regression students get 2 outputs: mean, log-variance). */
-  arch: string;
-  temperature: number;
-  klDirection: 'forward' | 'reverse';
-  /** Standard deviation of the Gaussian perturbation of the (standardized) training inputs, D′ = {x + ε}. */
-  inputNoise: number;
-  /** `online`: run the teacher's chains again and take one student step after each teacher step, storing no sample (absent = offline). */
-  mode?: 'online';
-  /** D′ also holds the inputs of this CSV/Arrow file (feature columns by name; labels, if any, unused). */
-  unlabeledInputs?: string;
-  /** D′ also holds this many points drawn uniformly from the training inputs' bounding box, fresh each epoch (tabular data). */
-  boxSamples?: number;
-  /** Teacher samples drawn per minibatch (BDK uses one). */
-  samplesPerBatch: number;
-  epochs: number;
-  batchSize: number;
-  learningRate: number;
-  /**
-   * `cosine`: the learning rate falls from `learningRate` to 0 over the run, ½(1 + cos(π·t/T)) at step t
-   * of T (Loshchilov & Hutter 2017); absent means constant.
-   */
-  learningRateSchedule?: 'cosine';
-  seed: number;
-}
+export type { DistillConfig } from './distill-config.js';
+export { IN_MEMORY_SAMPLE_BYTES } from '../distill/train.js';
 
 /** The `learningRateSchedule` field of a config, left out when constant (configs from before it compare equal). */
 export const learningRateScheduleField = (
@@ -93,13 +55,25 @@ export interface StudentSummary {
   seconds: number;
 }
 
-const STATE = 'student-state.bin';
+/** The training loops' state files in the run folder (offline, online). */
+const OFFLINE_STATE = 'student-state.bin';
+const ONLINE_STATE = 'online-state.bin';
 
-/** Offline distillation writes its resumable state at most this often (ms), and at the end. */
-const CHECKPOINT_MS = 2000;
-
-/** Offline distillation holds the teacher's samples in memory up to this size (float32), else streams them. */
-export const IN_MEMORY_SAMPLE_BYTES = 256 * 2 ** 20;
+/** The training loops' settings of a stored config: everything but the run-folder fields. */
+function distillSettings(config: DistillConfig): DistillSettings {
+  return {
+    epochs: config.epochs,
+    batchSize: config.batchSize,
+    learningRate: config.learningRate,
+    learningRateSchedule: config.learningRateSchedule,
+    temperature: config.temperature,
+    klDirection: config.klDirection,
+    inputNoise: config.inputNoise,
+    boxSamples: config.boxSamples,
+    samplesPerBatch: config.samplesPerBatch,
+    seed: config.seed,
+  };
+}
 
 /**
  * Distills a teacher's Monte-Carlo ensemble into one student (DESIGN §2, offline mode): each step
@@ -166,18 +140,18 @@ export async function distillStudent(
         `distilling online: ${teacherConfig.chains} ${teacherConfig.sampler} chain(s) of ${teacherA.spec.name} (burn-in ${teacherConfig.burnIn}), ` +
           `one student step per teacher step, into ${studentA.spec.name} (${studentA.parameterCount} parameters), ${config.epochs} epochs`,
       );
-      completed = await trainOnline(
-        config,
-        opts,
-        teacherConfig,
-        teacherA,
-        studentA,
+      completed = await trainOnline({
+        settings: distillSettings(config),
+        hooks: opts,
+        checkpoints: stateCheckpoints(runDir, ONLINE_STATE, opts.resume),
+        teacherChains: teacherConfig,
+        teacher: teacherA,
+        student: studentA,
         train,
         inputs,
-        runDir,
         shape,
         task,
-      );
+      });
       const steps = Math.ceil(
         inputs.length /
           ds.meta.featureCount /
@@ -195,18 +169,18 @@ export async function distillStudent(
           `distilling ${samples.rows} samples of ${config.teacher} (${teacherA.spec.name}) into ${studentA.spec.name} ` +
             `(${studentA.parameterCount} parameters) on ${train.rows} perturbed inputs, ${config.epochs} epochs`,
         );
-        completed = await train_(
-          config,
-          opts,
-          teacherA,
-          studentA,
+        completed = await trainOffline({
+          settings: distillSettings(config),
+          hooks: opts,
+          checkpoints: stateCheckpoints(runDir, OFFLINE_STATE, opts.resume),
+          teacher: teacherA,
+          student: studentA,
           samples,
-          train,
+          trainInputs: train.x,
           extra,
-          runDir,
           shape,
           task,
-        );
+        });
       } finally {
         samples.close();
       }
@@ -234,170 +208,84 @@ export async function distillStudent(
   }
 }
 
-/** The training loop; returns false when interrupted (state saved at the last epoch boundary). */
-async function train_(
-  config: DistillConfig,
-  opts: DistillOptions,
-  teacherA: Analysis,
-  studentA: Analysis,
-  samples: SampleRowReader,
-  train: PartArrays,
-  extra: Float32Array | null,
+/** What a training loop's state file stores besides the arrays: the chains' snapshot without its arrays. */
+type StateMeta = {
+  epoch: number;
+  rng: number[];
+  optimizer: { name: string; shape: number[] }[];
+  chain?: Omit<ChainSnapshot, 'weights' | 'logNoisePrecision' | 'auxWeights' | 'auxLogNoisePrecision'>;
+};
+
+/**
+ * A training loop's checkpoints in the run folder: each save writes the student's weights
+ * (`STUDENT_WEIGHTS`), then the state file `file` (epoch, RNG, Adam slots and, online, the teacher
+ * chains' snapshot), then appends the trace lines to `distill-trace.csv`; `load` reads the state file
+ * back when resuming and it exists.
+ */
+function stateCheckpoints<S extends StudentState & { chain?: ChainSnapshot }>(
   runDir: string,
-  shape: number[],
-  task: 'regression' | 'classification',
-): Promise<boolean> {
-  const P = studentA.parameterCount;
-  const statePath = path.join(runDir, STATE);
-  let epoch = 0;
-  let rng = new Rng(config.seed);
-  let init = initialWeights(studentA, rng);
-  const optimizer = new FlatAdam(config.learningRate);
-  let optimizerState: SavedOptimizerSlot[] | null = null;
-  if (opts.resume && (await pathExists(statePath))) {
-    const st = await loadChainState<{
-      epoch: number;
-      rng: number[];
-      optimizer: { name: string; shape: number[] }[];
-    }>(statePath);
-    epoch = st.meta.epoch;
-    rng = Rng.fromState(st.meta.rng);
-    init = st.arrays.weights;
-    optimizerState = optimizerStateFromFiles(st.meta.optimizer, st.arrays);
-  }
-  const params = unflatten(studentA, tf.tensor2d(init, [1, P])).map((t, i) =>
-    tf.variable(t, true, `student_${i}`),
-  );
-  if (optimizerState) await restoreOptimizerState(optimizer, optimizerState); // iteration count and both moments
-  const variances = teacherVariances(task, teacherA, samples.noisePrecision);
-  // Samples that fit in IN_MEMORY_SAMPLE_BYTES are read once; larger ensembles are read from their
-  // files minibatch by minibatch (a few small reads per sample and parameter tensor each step).
-  const teacher: TeacherRows =
-    samples.rows * samples.parameterCount * 4 <= IN_MEMORY_SAMPLE_BYTES
-      ? teacherRowsOf(samples.readAllWeights(), samples.parameterCount, variances)
-      : {
-          rows: samples.rows,
-          parameterCount: samples.parameterCount,
-          read: (row, offset, dest) => samples.readWeights(row, offset, dest),
-          variances,
+  file: string,
+  resume: boolean | undefined,
+): Checkpoints<S> {
+  const statePath = path.join(runDir, file);
+  return {
+    load: async () => {
+      if (!(resume && (await pathExists(statePath)))) return null;
+      const st = await loadChainState<StateMeta>(statePath);
+      const state: StudentState & { chain?: ChainSnapshot } = {
+        epoch: st.meta.epoch,
+        rng: st.meta.rng,
+        weights: st.arrays.weights,
+        optimizer: optimizerStateFromFiles(st.meta.optimizer, st.arrays),
+      };
+      if (st.meta.chain)
+        state.chain = {
+          ...st.meta.chain,
+          weights: st.arrays.chainWeights,
+          logNoisePrecision: st.arrays.chainLogTau ?? null,
+          auxWeights: st.arrays.chainAux ?? null,
+          auxLogNoisePrecision: st.arrays.chainAuxLogTau ?? null,
         };
-  const d = shape.reduce((a, b) => a * b, 1);
-  const base = extra ? concatRows(train.x, extra) : train.x;
-  const boxN = config.boxSamples ?? 0;
-  const box = boxN > 0 ? boundingBox(train.x, d) : null;
-  let X = base;
-  const k = Math.min(config.samplesPerBatch, samples.rows);
-  const noiseBuf = new Float32Array(Math.min(config.batchSize, base.length / d + boxN) * d);
-  let interrupted = false;
-  // The state of the last finished epoch, kept in memory and written at most every CHECKPOINT_MS
-  // (and at the end, and when interrupted): a checkpoint with its fsyncs costs about as much as an
-  // epoch of Boston's 26 steps. A killed run resumes from the last written epoch.
-  type EpochState = { epoch: number; rng: number[]; weights: Float32Array; optimizer: SavedOptimizerSlot[] };
-  let unsaved: EpochState | null = null;
-  let savedAt = Date.now();
-  const trace: string[] = [];
-  const snapshot = async (): Promise<EpochState> => ({
-    epoch,
-    rng: rng.state(),
-    weights: readFlatWeights(params),
-    optimizer: await readOptimizerState(optimizer),
-  });
-  const save = async (st: EpochState): Promise<void> => {
-    await writeFileAtomic(
-      path.join(runDir, STUDENT_WEIGHTS),
-      new Uint8Array(st.weights.buffer, st.weights.byteOffset, st.weights.byteLength),
-    );
-    const opt = optimizerStateFiles(st.optimizer);
-    await saveChainState(
-      statePath,
-      { epoch: st.epoch, rng: st.rng, optimizer: opt.meta },
-      { weights: st.weights, ...opt.arrays },
-    );
-    await fs.appendFile(path.join(runDir, 'distill-trace.csv'), trace.splice(0).join(''));
-    unsaved = null;
-    savedAt = Date.now();
+      return state as S; // the state file of this loop, written by `save` below
+    },
+    save: async (st, trace) => {
+      await writeFileAtomic(
+        path.join(runDir, STUDENT_WEIGHTS),
+        new Uint8Array(st.weights.buffer, st.weights.byteOffset, st.weights.byteLength),
+      );
+      const opt = optimizerStateFiles(st.optimizer);
+      const chain = st.chain;
+      if (!chain) {
+        await saveChainState(
+          statePath,
+          { epoch: st.epoch, rng: st.rng, optimizer: opt.meta },
+          { weights: st.weights, ...opt.arrays },
+        );
+      } else {
+        const arrays: Record<string, Float32Array> = {
+          weights: st.weights,
+          chainWeights: chain.weights,
+          ...opt.arrays,
+        };
+        if (chain.logNoisePrecision) arrays.chainLogTau = chain.logNoisePrecision;
+        if (chain.auxWeights) arrays.chainAux = chain.auxWeights;
+        if (chain.auxLogNoisePrecision) arrays.chainAuxLogTau = chain.auxLogNoisePrecision;
+        const {
+          weights: _w,
+          logNoisePrecision: _l,
+          auxWeights: _a,
+          auxLogNoisePrecision: _b,
+          ...chainMeta
+        } = chain;
+        await saveChainState(
+          statePath,
+          { epoch: st.epoch, rng: st.rng, optimizer: opt.meta, chain: chainMeta },
+          arrays,
+        );
+      }
+      await fs.appendFile(path.join(runDir, 'distill-trace.csv'), trace);
+    },
   };
-  const aborted = abortPoller(opts.signal); // so Ctrl-C is seen within a step or so
-  try {
-    while (epoch < config.epochs) {
-      if (box) {
-        // Fresh uniform points in the training box each epoch, drawn from the run's RNG (so resume replays them).
-        const u = new Float32Array(boxN * d);
-        for (let i = 0; i < u.length; i++)
-          u[i] = box.lo[i % d] + (box.hi[i % d] - box.lo[i % d]) * rng.uniform();
-        X = concatRows(base, u);
-      }
-      const n = X.length / d;
-      const B = Math.min(config.batchSize, n);
-      const steps = Math.ceil(n / B);
-      const perm = rng.permutation(n);
-      let lossSum = 0;
-      for (let s = 0; s < steps; s++) {
-        if (await aborted()) {
-          interrupted = true;
-          break;
-        }
-        const ids = perm.subarray(s * B, Math.min(n, (s + 1) * B));
-        const pick = Int32Array.from({ length: k }, () => rng.int(samples.rows));
-        if (config.inputNoise > 0) rng.fillStandardNormal32(noiseBuf);
-        const batch = teacherBatch(
-          teacherA,
-          X,
-          shape,
-          ids,
-          config.inputNoise > 0 ? { values: noiseBuf, sigma: config.inputNoise } : null,
-          teacher,
-          pick,
-        );
-        if (config.learningRateSchedule === 'cosine')
-          optimizer.learningRate = cosineRate(config.learningRate, epoch * steps + s, config.epochs * steps);
-        lossSum += studentStep(
-          { task, temperature: config.temperature, klDirection: config.klDirection },
-          studentA,
-          params,
-          optimizer,
-          batch,
-        );
-        opts.onProgress?.(
-          epoch * steps + s + 1,
-          config.epochs * steps,
-          `loss ${(lossSum / (s + 1)).toFixed(4)}`,
-        );
-      }
-      if (interrupted) break;
-      epoch++;
-      trace.push(`${epoch},${lossSum / steps}\n`);
-      unsaved = await snapshot();
-      if (epoch === config.epochs || Date.now() - savedAt >= CHECKPOINT_MS) await save(unsaved);
-      if (epoch % Math.max(1, Math.ceil(config.epochs / 10)) === 0 || epoch === config.epochs) {
-        opts.log?.(`epoch ${epoch}/${config.epochs}: loss ${(lossSum / steps).toFixed(5)}`);
-      }
-    }
-    if (unsaved) await save(unsaved); // interrupted: keep the last finished epoch
-  } finally {
-    tf.dispose(params);
-    optimizer.dispose();
-  }
-  return !interrupted;
-}
-
-function concatRows(a: Float32Array, b: Float32Array): Float32Array {
-  const out = new Float32Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
-/** Per-feature minimum and maximum of row-major inputs [rows, d]. */
-function boundingBox(x: Float32Array, d: number): { lo: Float32Array; hi: Float32Array } {
-  const lo = new Float32Array(d).fill(Infinity);
-  const hi = new Float32Array(d).fill(-Infinity);
-  for (let i = 0; i < x.length; i++) {
-    const j = i % d;
-    if (x[i] < lo[j]) lo[j] = x[i];
-    if (x[i] > hi[j]) hi[j] = x[i];
-  }
-  return { lo, hi };
 }
 
 /** Student metrics on the test rows: RMSE and Gaussian log-likelihood (original units), or error/NLL/Brier/ECE. */

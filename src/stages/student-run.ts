@@ -3,7 +3,7 @@ import path from 'node:path';
 import { UserError } from '../core/errors.js';
 import { readJsonOrNull } from '../core/json-file.js';
 import { analyzeSpec, type Analysis } from '../model/spec.js';
-import type { DistillConfig } from './distill.js';
+import type { DistillConfig } from './distill-config.js';
 import { runPath } from './run-folder.js';
 import type { SampleConfig } from './sample.js';
 

@@ -1,79 +1,84 @@
-import path from 'node:path';
-import { promises as fs } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { writeFileAtomic } from '../core/atomic-write.js';
-import { pathExists } from '../core/json-file.js';
-import { Rng } from '../core/rng.js';
-import type { PartArrays } from '../data/store.js';
-import { studentStep, teacherBatch, teacherRowsOf, teacherVariances } from '../distill/student-loss.js';
-import { initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
-import { FlatAdam } from '../model/flat-adam.js';
-import { cosineRate } from '../model/lr-schedule.js';
 import {
-  optimizerStateFiles,
-  optimizerStateFromFiles,
   readOptimizerState,
   restoreOptimizerState,
   type SavedOptimizerSlot,
 } from '../core/optimizer-state.js';
+import { Rng } from '../core/rng.js';
+import type { PartArrays } from '../data/store.js';
+import { initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
+import { FlatAdam } from '../model/flat-adam.js';
+import { cosineRate } from '../model/lr-schedule.js';
 import type { Analysis } from '../model/spec.js';
-import { loadChainState, saveChainState } from '../core/chain-state.js';
-import { chainSeed, runChains, type ChainSnapshot } from '../teacher/chains.js';
+import { chainSeed, runChains, type ChainSnapshot, type SamplerSettings } from '../teacher/chains.js';
 import { noiseModel, variancePrior } from '../teacher/posterior.js';
-import type { DistillConfig, DistillOptions } from './distill.js';
-import type { SampleConfig } from './sample.js';
-import { STUDENT_WEIGHTS } from './student-run.js';
+import type { Checkpoints, DistillHooks, DistillSettings, StudentState } from './settings.js';
+import { studentStep, teacherBatch, teacherRowsOf, teacherVariances } from './student-loss.js';
 
-const STATE = 'online-state.bin';
+/** The teacher run's chain settings that online distillation runs again (a teacher run's config has them). */
+export interface TeacherChainSettings extends SamplerSettings {
+  chains: number;
+  seed: number;
+  priorPrecision: number;
+  noisePrecision: number | null;
+  noisePrior: { shape: number; rate: number };
+  heteroscedastic?: boolean;
+  variancePriorPrecision?: number;
+}
+
+/** The online loop's state at an epoch boundary: the student's, and the teacher chains' snapshot. */
+export interface OnlineState extends StudentState {
+  chain: ChainSnapshot;
+}
+
+/** What the online loop distills: the teacher's chains (run again), the student, and D′. */
+export interface OnlineRun {
+  settings: DistillSettings;
+  hooks: DistillHooks;
+  checkpoints: Checkpoints<OnlineState>;
+  /** The teacher run's sampler settings (its whole config may be passed: it is spread into the chains' settings). */
+  teacherChains: TeacherChainSettings;
+  teacher: Analysis;
+  student: Analysis;
+  /** The teacher's training rows (what its chains learn from). */
+  train: PartArrays;
+  /** D′: standardized inputs, row-major [rows, ...shape]. */
+  inputs: Float32Array;
+  /** Shape of one input example. */
+  shape: number[];
+  task: 'regression' | 'classification';
+}
 
 /**
  * Online distillation (Bayesian dark knowledge, Korattikara et al. 2015): the teacher's SG-MCMC chains
  * run from scratch with the teacher run's sampler settings, and after its burn-in every teacher step is
  * followed by one student step on a minibatch of D′ against the C chains' current parameters. No
  * sample is stored. One epoch is ⌈|D′|/B⌉ student steps; at every epoch boundary the student's weights,
- * Adam state, RNG and the chains' snapshot are saved, so an interrupted run resumes exactly.
+ * Adam state, RNG and the chains' snapshot go to `checkpoints`, so an interrupted run resumes exactly.
+ * Returns false when interrupted.
  */
-export async function trainOnline(
-  config: DistillConfig,
-  opts: DistillOptions,
-  tc: SampleConfig,
-  teacherA: Analysis,
-  studentA: Analysis,
-  train: PartArrays,
-  inputs: Float32Array,
-  runDir: string,
-  shape: number[],
-  task: 'regression' | 'classification',
-): Promise<boolean> {
+export async function trainOnline(run: OnlineRun): Promise<boolean> {
+  const { settings: config, hooks: opts, checkpoints, train, inputs, shape, task } = run;
+  const tc = run.teacherChains;
+  const teacherA = run.teacher;
+  const studentA = run.student;
   const d = shape.reduce((a, b) => a * b, 1);
   const n = inputs.length / d;
   const B = Math.min(config.batchSize, n);
   const stepsPerEpoch = Math.ceil(n / B);
-  const statePath = path.join(runDir, STATE);
   let epoch = 0;
   let rng = new Rng(config.seed);
   let init = initialWeights(studentA, rng);
   let resume: ChainSnapshot | undefined;
   const optimizer = new FlatAdam(config.learningRate);
   let optimizerState: SavedOptimizerSlot[] | null = null;
-  if (opts.resume && (await pathExists(statePath))) {
-    const st = await loadChainState<{
-      epoch: number;
-      rng: number[];
-      optimizer: { name: string; shape: number[] }[];
-      chain: Omit<ChainSnapshot, 'weights' | 'logNoisePrecision' | 'auxWeights' | 'auxLogNoisePrecision'>;
-    }>(statePath);
-    epoch = st.meta.epoch;
-    rng = Rng.fromState(st.meta.rng);
-    init = st.arrays.weights;
-    optimizerState = optimizerStateFromFiles(st.meta.optimizer, st.arrays);
-    resume = {
-      ...st.meta.chain,
-      weights: st.arrays.chainWeights,
-      logNoisePrecision: st.arrays.chainLogTau ?? null,
-      auxWeights: st.arrays.chainAux ?? null,
-      auxLogNoisePrecision: st.arrays.chainAuxLogTau ?? null,
-    };
+  const resumed = await checkpoints.load();
+  if (resumed) {
+    epoch = resumed.epoch;
+    rng = Rng.fromState(resumed.rng);
+    init = resumed.weights;
+    optimizerState = resumed.optimizer;
+    resume = resumed.chain;
   }
   const params = unflatten(studentA, tf.tensor2d(init, [1, studentA.parameterCount])).map((t, i) =>
     tf.variable(t, true, `online_student_${i}`),
@@ -167,33 +172,14 @@ export async function trainOnline(
 
   async function saveEpoch(chain: ChainSnapshot, meanLoss: number): Promise<void> {
     const weights = readFlatWeights(params);
-    await writeFileAtomic(
-      path.join(runDir, STUDENT_WEIGHTS),
-      new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength),
-    );
-    const opt = optimizerStateFiles(await readOptimizerState(optimizer));
-    const arrays: Record<string, Float32Array> = { weights, chainWeights: chain.weights, ...opt.arrays };
-    if (chain.logNoisePrecision) arrays.chainLogTau = chain.logNoisePrecision;
-    if (chain.auxWeights) arrays.chainAux = chain.auxWeights;
-    if (chain.auxLogNoisePrecision) arrays.chainAuxLogTau = chain.auxLogNoisePrecision;
-    const {
-      weights: _w,
-      logNoisePrecision: _l,
-      auxWeights: _a,
-      auxLogNoisePrecision: _b,
-      ...chainMeta
-    } = chain;
-    await saveChainState(
-      statePath,
-      {
-        epoch,
-        rng: rng.state(),
-        optimizer: opt.meta,
-        chain: chainMeta,
-      },
-      arrays,
-    );
-    await fs.appendFile(path.join(runDir, 'distill-trace.csv'), `${epoch},${meanLoss}\n`);
+    const state: OnlineState = {
+      epoch,
+      rng: rng.state(),
+      weights,
+      optimizer: await readOptimizerState(optimizer),
+      chain,
+    };
+    await checkpoints.save(state, `${epoch},${meanLoss}\n`);
     if (epoch % Math.max(1, Math.ceil(config.epochs / 10)) === 0 || epoch === config.epochs)
       opts.log?.(`epoch ${epoch}/${config.epochs}: loss ${meanLoss.toFixed(5)}`);
   }
