@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import { loadChainState, saveChainState } from '../../src/core/chain-state.js';
 import { UserError } from '../../src/core/errors.js';
-import { bitsEqual, useTempDir } from './fixtures.js';
+import { bitsEqual, useTempDir } from '../samples/fixtures.js';
 
 const { dir, fresh } = useTempDir();
 
