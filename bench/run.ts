@@ -1,4 +1,3 @@
-import { versionOf } from '../src/core/versions.js';
 /**
  * `npm run bench`: the performance benchmark of bdk's hot paths on the selected backend, every figure
  * also relative to a raw-matMul yardstick measured in the same run. Not part of the tests or CI.
@@ -8,13 +7,26 @@ import { existsSync, readFileSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { describeBackend, requestedBackend, selectBackend, type BackendInfo } from '../src/backend/select.js';
 import { BACKEND_BATCH_MATMUL } from '../src/backend/wasm-matmul.js';
 import { messageOf } from '../src/core/errors.js';
+import { versionOf } from '../src/core/versions.js';
 import { CHILD_MARK, ensembleChild, runEnsembleChild, type EnsembleChildResult } from './ensemble.js';
-import { round, withTarget, type Figure } from './measure.js';
+import {
+  INLINE_NOTE,
+  MiB,
+  chainFigures,
+  efficiency,
+  ensembleFigures,
+  inlineSgldFigure,
+  pipelineFigures,
+  sampleStepFigure,
+  table,
+  trainFigures,
+} from './figures.js';
+import { round, type Figure } from './measure.js';
+import { HELP, numberList, parseOptions, seconds } from './options.js';
 import { runPipeline, type PipelineResult } from './pipelines.js';
 import {
   chainsStep,
@@ -24,32 +36,7 @@ import {
   type Budget,
   type ChainsResult,
   type TrainStepResult,
-  type Yardstick,
 } from './sections.js';
-
-const SECTIONS = ['yardstick', 'sgld', 'distill', 'ensemble', 'chains', 'pipelines'] as const;
-type Section = (typeof SECTIONS)[number];
-const MNIST_TEST = 10_000;
-const MiB = 2 ** 20;
-
-const HELP = `npm run bench -- [flags]     (or: node dist/bench/bench/run.js [flags] after building)
-
-  --backend NAME          auto | tensorflow-gpu | tensorflow | wasm | cpu (default: BDK_BACKEND, else auto)
-  --only LIST             comma-separated sections: ${SECTIONS.join(', ')}
-                          (the yardstick always runs: every ratio needs it)
-  --skip-pipelines        leave out section 'pipelines' (the bdk run child processes)
-  --quick                 timed loops of 1 s instead of 3 s, ensemble cap 20 s instead of 60 s
-  --ensemble-inputs N     inputs of the ensemble prediction (default 10000, the MNIST test set size)
-  --ensemble-max-seconds T
-                          cap on each timed ensemble prediction (default 60, 20 with --quick; 0: none;
-                          none by default when --ensemble-inputs is given): when a calibration run says
-                          all samples would take longer, the first k samples that fit (at least two
-                          streamed chunks) are timed over all the inputs and the time is reported scaled
-                          to all of them, labelled "scaled"
-  --ensemble-samples LIST sample counts S of the ensemble prediction (default 100,1000)
-  --chains LIST           chain counts C of the vectorized-chains section (default 1,8,32)
-  --out FILE              where to write the JSON results (default bench/results.json)
-  --help                  this text`;
 
 function repoRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
@@ -65,101 +52,6 @@ function repoRoot(): string {
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
-function numberList(flag: string, text: string): number[] {
-  const xs = text.split(',').map((s) => Number(s.trim()));
-  if (xs.some((x) => !Number.isInteger(x) || x <= 0))
-    throw new Error(`${flag}: expected positive integers, got '${text}'`);
-  return xs;
-}
-
-/** Seconds from a flag; 0 means no limit. */
-function seconds(flag: string, text: string): number {
-  const v = Number(text);
-  if (!(v >= 0)) throw new Error(`${flag}: expected a number of seconds ≥ 0, got '${text}'`);
-  return v === 0 ? Infinity : v;
-}
-
-function parse() {
-  const { values } = parseArgs({
-    options: {
-      backend: { type: 'string' },
-      only: { type: 'string' },
-      'skip-pipelines': { type: 'boolean', default: false },
-      quick: { type: 'boolean', default: false },
-      'ensemble-inputs': { type: 'string' },
-      'ensemble-max-seconds': { type: 'string' },
-      'ensemble-samples': { type: 'string', default: '100,1000' },
-      chains: { type: 'string', default: '1,8,32' },
-      out: { type: 'string' },
-      help: { type: 'boolean', default: false },
-      // Internal: the ensemble child process.
-      child: { type: 'string' },
-      samples: { type: 'string' },
-      inputs: { type: 'string' },
-      'max-seconds': { type: 'string' },
-    },
-    strict: true,
-  });
-  const only = values.only ? values.only.split(',').map((s) => s.trim()) : [...SECTIONS];
-  for (const s of only)
-    if (!(SECTIONS as readonly string[]).includes(s))
-      throw new Error(`--only: unknown section '${s}': expected some of ${SECTIONS.join(', ')}`);
-  const sections = new Set<Section>(only as Section[]);
-  sections.add('yardstick');
-  if (values['skip-pipelines']) sections.delete('pipelines');
-  const quick = values.quick;
-  const inputs = values['ensemble-inputs'];
-  return {
-    ...values,
-    sections,
-    quick,
-    ensembleInputs: inputs ? numberList('--ensemble-inputs', inputs)[0] : MNIST_TEST,
-    ensembleMaxSeconds: seconds(
-      '--ensemble-max-seconds',
-      values['ensemble-max-seconds'] ?? (inputs ? '0' : quick ? '20' : '60'),
-    ),
-    ensembleSamples: numberList('--ensemble-samples', values['ensemble-samples']),
-    chainCounts: numberList('--chains', values.chains),
-  };
-}
-
-/** Ratio of a wall time to the time the yardstick would take for the same useful FLOPs. */
-const timeRatio = (ms: number, flops: number, y: Yardstick) => ({
-  value: ms / (flops / (y.gflops * 1e6)),
-  meaning: 'time ÷ yardstick time for the same useful FLOPs',
-});
-const efficiency = (gflops: number, y: Yardstick) => ({
-  value: gflops / y.gflops,
-  meaning: 'useful GFLOP/s ÷ yardstick GFLOP/s',
-});
-const EFFICIENCY_TARGET = { op: '>=', value: 0.6, on: 'ratio', text: 'efficiency ≥ 0.6' } as const;
-
-function trainFigures(section: 'sgld' | 'distill', r: TrainStepResult, y: Yardstick): Figure[] {
-  const what = section === 'sgld' ? 'SGLD step' : 'distill step';
-  const key = `${section}.${r.arch}`;
-  const note = `median of ${r.steps} steps; ${round(r.flops / 1e6)} MFLOP useful per step`;
-  const gf: Figure = {
-    key: `${key}.gflops`,
-    section,
-    label: `${r.arch} ${what} (batch ${r.batch}), useful`,
-    value: r.gflops,
-    unit: 'GFLOP/s',
-    ratio: efficiency(r.gflops, y),
-  };
-  return [
-    {
-      key: `${key}.ms`,
-      section,
-      label: `${r.arch} ${what} (batch ${r.batch})`,
-      value: r.ms,
-      unit: 'ms/step',
-      ratio: timeRatio(r.ms, r.flops, y),
-      note,
-    },
-    r.arch === 'mlp-400-400' ? withTarget(gf, EFFICIENCY_TARGET) : gf,
-  ];
-}
-
 /** Runs `f` with the sampler's draws made in the main thread (no prefetching worker). */
 async function drawsInline<T>(f: () => Promise<T>): Promise<T> {
   const saved = process.env.BDK_DRAW_WORKER;
@@ -170,165 +62,6 @@ async function drawsInline<T>(f: () => Promise<T>): Promise<T> {
     if (saved === undefined) delete process.env.BDK_DRAW_WORKER;
     else process.env.BDK_DRAW_WORKER = saved;
   }
-}
-
-const INLINE_NOTE =
-  'random draws (minibatch indices, noise) made in the main thread between steps (BDK_DRAW_WORKER=0), ' +
-  'instead of one step ahead by a worker thread on the other core';
-
-function inlineSgldFigure(r: TrainStepResult, y: Yardstick): Figure {
-  return {
-    key: `sgld.${r.arch}.inlineDraws.gflops`,
-    section: 'sgld',
-    label: `${r.arch} SGLD step (batch ${r.batch}), useful, one thread`,
-    value: r.gflops,
-    unit: 'GFLOP/s',
-    ratio: efficiency(r.gflops, y),
-    note: `${round(r.ms)} ms/step (median of ${r.steps}); ${INLINE_NOTE}`,
-  };
-}
-
-function sampleStepFigure(rec: TrainStepResult, plain: TrainStepResult, y: Yardstick): Figure {
-  return {
-    key: `sgld.${rec.arch}.sampleStep.ms`,
-    section: 'sgld',
-    label: `${rec.arch} SGLD step that records a sample (thin 1)`,
-    value: rec.ms,
-    unit: 'ms/step',
-    ratio: timeRatio(rec.ms, rec.flops, y),
-    note:
-      `median of ${rec.steps} steps; recording a sample (weights read back and handed to onSamples, no file ` +
-      `written) costs ${round(rec.ms - plain.ms)} ms more than a plain step`,
-  };
-}
-
-function ensembleFigures(r: EnsembleChildResult, y: Yardstick): Figure[] {
-  const scale = r.samples / r.timedSamples;
-  const scaled = scale !== 1;
-  const key = `ensemble.S${r.samples}`;
-  const label = `mlp-400-400 ensemble, S = ${r.samples}, ${r.requestedInputs} inputs`;
-  const timeFig: Figure = {
-    key: `${key}.seconds`,
-    section: 'ensemble',
-    label: scaled ? `${label} (scaled ×${round(scale)} from ${r.timedSamples} samples)` : label,
-    value: (r.ms / 1000) * scale,
-    unit: scaled ? 's (scaled)' : 's',
-    ratio: timeRatio(r.ms, r.flops, y),
-    note:
-      `${round(r.flops / 1e9)} GFLOP timed: ${r.timedSamples} samples over ${r.inputs} inputs (calibration: ${round(r.calibrationGflops)} ` +
-      `GFLOP/s); samples streamed in chunks of ${r.chunkRows} (${round(r.generateMs)} ms spent copying the ` +
-      `synthetic weights, excluded)`,
-  };
-  const gf = withTarget(
-    {
-      key: `${key}.gflops`,
-      section: 'ensemble',
-      label: `mlp-400-400 ensemble, S = ${r.samples}, forward`,
-      value: r.gflops,
-      unit: 'GFLOP/s',
-      ratio: efficiency(r.gflops, y),
-    },
-    EFFICIENCY_TARGET,
-  );
-  const rssFig: Figure = {
-    key: `${key}.peakRss`,
-    section: 'ensemble',
-    label: `mlp-400-400 ensemble, S = ${r.samples}, peak RSS of the process`,
-    value: r.peakRss / MiB,
-    unit: 'MiB',
-    note:
-      `RSS ${round(r.rssBefore / MiB)} MiB before the timed prediction (after the warm-up); all ` +
-      `${r.inputs} inputs, ${r.timedSamples} of ${r.samples} samples streamed`,
-  };
-  return [
-    timeFig,
-    gf,
-    r.samples === 1000 ? withTarget(rssFig, { op: '<', value: 2048, on: 'value', text: '< 2 GiB' }) : rssFig,
-  ];
-}
-
-function chainFigures(rs: ChainsResult[], y: Yardstick): Figure[] {
-  const figs: Figure[] = rs.map((r) => ({
-    key: `chains.C${r.chains}.chainStepsPerSecond`,
-    section: 'chains',
-    label: `mlp-50 Boston-shaped (batch 32), C = ${r.chains} chains`,
-    value: r.chainStepsPerSecond,
-    unit: 'chain-steps/s',
-    ratio: efficiency(r.gflops, y),
-    note:
-      `${round(r.ms)} ms per vectorized step (median of ${r.steps}); ` +
-      `${round(r.flopsPerChainStep / 1e3)} kFLOP useful per chain-step`,
-  }));
-  const one = rs.find((r) => r.chains === 1);
-  if (one) {
-    for (const r of rs) {
-      if (r.chains === 1) continue;
-      const f: Figure = {
-        key: `chains.speedup.C${r.chains}`,
-        section: 'chains',
-        label: `chain-steps/s, C = ${r.chains} ÷ C = 1`,
-        value: r.chainStepsPerSecond / one.chainStepsPerSecond,
-        unit: '×',
-      };
-      figs.push(r.chains === 32 ? withTarget(f, { op: '>=', value: 10, on: 'value', text: '≥ 10×' }) : f);
-    }
-  }
-  return figs;
-}
-
-function pipelineFigures(r: PipelineResult, y: Yardstick): Figure[] {
-  const figs: Figure[] = [
-    {
-      key: `pipelines.${r.pipeline}.wallSeconds`,
-      section: 'pipelines',
-      label: `bdk run pipelines/${r.pipeline}.json, wall time${r.ok ? '' : ` (FAILED, exit ${r.exitCode})`}`,
-      value: r.wallSeconds,
-      unit: 's',
-      ratio: {
-        value: (r.wallSeconds * 1000) / y.ms,
-        meaning: 'wall time in yardstick matMuls (wall ÷ yardstick ms)',
-      },
-      note: r.ok ? 'fresh BDK_DATA_DIR / BDK_RUNS_DIR: every stage from prepare to export' : r.error,
-    },
-  ];
-  if (r.peakRss !== null)
-    figs.push({
-      key: `pipelines.${r.pipeline}.peakRss`,
-      section: 'pipelines',
-      label: `bdk run pipelines/${r.pipeline}.json, peak RSS`,
-      value: r.peakRss / MiB,
-      unit: 'MiB',
-      note: r.rssMethod,
-    });
-  return figs;
-}
-
-const fmt = (x: number) =>
-  Number.isFinite(x) ? round(x).toLocaleString('en-US', { maximumFractionDigits: 3 }) : String(x);
-
-function table(figs: Figure[]): string {
-  const rows = [
-    ['figure', 'value', 'unit', 'vs yardstick', 'target', 'pass'],
-    ...figs.map((f) => [
-      f.label,
-      fmt(f.value),
-      f.unit,
-      f.ratio ? fmt(f.ratio.value) : '–',
-      f.target?.text ?? '',
-      f.pass === undefined ? '' : f.pass ? 'yes' : 'NO',
-    ]),
-  ];
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => [...r[i]].length)));
-  const pad = (c: string, i: number) => {
-    const fill = ' '.repeat(widths[i] - [...c].length);
-    return i === 1 || i === 3 ? fill + c : c + fill;
-  };
-  const line = (r: string[]) => `| ${r.map(pad).join(' | ')} |`;
-  return [
-    line(rows[0]),
-    `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`,
-    ...rows.slice(1).map(line),
-  ].join('\n');
 }
 
 async function backendDetails(info: BackendInfo) {
@@ -344,7 +77,7 @@ async function backendDetails(info: BackendInfo) {
 }
 
 async function main(): Promise<void> {
-  const o = parse();
+  const o = parseOptions();
   if (o.help) {
     console.log(HELP);
     return;

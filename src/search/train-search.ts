@@ -7,18 +7,13 @@ import {
   restoreOptimizerState,
   type SavedOptimizerSlot,
 } from '../core/optimizer-state.js';
-import { drawRelaxationNoise, relaxTf, temperatureAt, type RelaxationKind } from './relaxations.js';
-import { initialParameters, noiseShapes, type SupernetLayout } from './supernet.js';
-import {
-  expectedParameters,
-  lowerObjective,
-  type Metaparameters,
-  type ObjectiveBatch,
-  type ObjectiveContext,
-  type Task,
-} from './objective.js';
-import { firstOrderHypergradient, secondOrderHypergradient } from './hypergradient.js';
+import { temperatureAt, type RelaxationKind } from './relaxations.js';
+import { initialParameters, type SupernetLayout } from './supernet.js';
+import { expectedParameters, type Metaparameters } from './objective.js';
 import { relativeDensity, type TrainedValues } from './discretize.js';
+import { bilevelStep, type SearchData } from './bilevel.js';
+
+export type { SearchData } from './bilevel.js';
 
 /** Settings of one search (stored in the run's config). */
 export interface SearchSettings {
@@ -33,17 +28,6 @@ export interface SearchSettings {
   temperature: { start: number; end: number };
   pruneThreshold: number;
   seed: number;
-}
-
-/** Data of one search, standardized, with the likelihood's targets (labels or teacher predictive). */
-export interface SearchData {
-  task: Task;
-  objective: 'distill' | 'labels';
-  exampleShape: number[];
-  train: { x: Float32Array; y: Float32Array | Int32Array; yVar?: Float32Array; rows: number };
-  validation: { x: Float32Array; y: Float32Array | Int32Array; yVar?: Float32Array; rows: number };
-  /** Classes (classification distill targets are [rows, classes] probabilities). */
-  classes?: number;
 }
 
 /** One row of the search trace, per epoch. */
@@ -78,54 +62,10 @@ export interface SearchLoopOptions {
 
 let runCounter = 0;
 
-function batchOf(part: SearchData['train'], ids: Int32Array, data: SearchData): ObjectiveBatch {
-  const d = data.exampleShape.reduce((a, b) => a * b, 1);
-  const x = new Float32Array(ids.length * d);
-  ids.forEach((r, i) => x.set(part.x.subarray(r * d, (r + 1) * d), i * d));
-  const soft = data.task === 'classification' && data.objective === 'distill';
-  const k = data.classes ?? 1;
-  let y: tf.Tensor;
-  if (soft) {
-    const p = new Float32Array(ids.length * k);
-    ids.forEach((r, i) => p.set((part.y as Float32Array).subarray(r * k, (r + 1) * k), i * k));
-    y = tf.tensor2d(p, [ids.length, k]);
-  } else if (data.task === 'classification')
-    y = tf.tensor1d(
-      Int32Array.from(ids, (r) => part.y[r]),
-      'int32',
-    );
-  else y = tf.tensor1d(Float32Array.from(ids, (r) => part.y[r]));
-  const yVar = part.yVar ? tf.tensor1d(Float32Array.from(ids, (r) => part.yVar![r])) : undefined;
-  return { x: tf.tensor(x, [ids.length, ...data.exampleShape]), y, yVar };
-}
-
-function drawNoise(layout: SupernetLayout, batch: number, rng: Rng): tf.Tensor[] {
-  return noiseShapes(layout, batch).map((shape) => {
-    const buf = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    rng.fillStandardNormal32(buf);
-    return tf.tensor(buf, shape);
-  });
-}
-
-/** γ per edge from the structure logits in h, with the relaxation noise drawn now from `rng`. */
-function gammaSampler(layout: SupernetLayout, kind: RelaxationKind, temperature: number, rng: Rng) {
-  const noise = layout.logits.map((li, ei) =>
-    li === null ? null : drawRelaxationNoise(kind, [layout.sa.space.edges[ei].choices.length], rng),
-  );
-  return {
-    gammas: (h: tf.Tensor[]) =>
-      layout.logits.map((li, ei) =>
-        li === null ? null : (relaxTf(kind, h[li], temperature, noise[ei]!) as tf.Tensor1D),
-      ),
-    dispose: () =>
-      noise.forEach((n) => n && tf.dispose([n.uniform, n.normal].filter((t): t is tf.Tensor => !!t))),
-  };
-}
-
 /**
  * Alternates a step on θ (ascending L on a training minibatch) with a step on h (ascending Q on a
- * validation minibatch, first- or second-order hypergradient), both with Adam, annealing the
- * relaxation temperature. Returns the trained values, or null when interrupted (the last epoch's
+ * validation minibatch, first- or second-order hypergradient), both with Adam (`bilevelStep`, once
+ * per training minibatch of a shuffled epoch), annealing the relaxation temperature. Returns the trained values, or null when interrupted (the last epoch's
  * state was handed to `onEpoch`).
  */
 export async function runSearch(
@@ -161,22 +101,9 @@ export async function runSearch(
     await restoreOptimizerState(optH, o.resume.optimizers.h);
   }
   const nTrain = data.train.rows;
-  const nVal = data.validation.rows;
   const B = Math.min(settings.batchSize, nTrain);
   const steps = Math.ceil(nTrain / B);
   const totalSteps = settings.epochs * steps;
-  const ctxFor = (gammas: ObjectiveContext['gammas']): ObjectiveContext => ({
-    layout,
-    meta,
-    task: data.task,
-    objective: data.objective,
-    n: nTrain,
-    gammas,
-  });
-  const valPart = meta.singleLevel ? data.train : data.validation;
-  const valRows = meta.singleLevel ? nTrain : nVal;
-  const named = (list: tf.Variable[], grads: tf.Tensor[]) =>
-    list.map((v, i) => ({ name: v.name, tensor: grads[i] }));
   const snapshot = async (): Promise<SearchState> => {
     return {
       epoch,
@@ -198,42 +125,14 @@ export async function runSearch(
         const t = epoch * steps + s;
         const temperature = temperatureAt({ ...settings.temperature, steps: totalSteps }, t);
         const ids = perm.subarray(s * B, Math.min(nTrain, (s + 1) * B));
-        const vids = Int32Array.from({ length: Math.min(B, valRows) }, () => rng.int(valRows));
-        const gTrain = gammaSampler(layout, settings.relaxation, temperature, rng);
-        const gVal = gammaSampler(layout, settings.relaxation, temperature, rng);
-        const trainBatch = batchOf(data.train, ids, data);
-        const valBatch = batchOf(valPart, vids, data);
-        const noiseT = drawNoise(layout, ids.length, rng);
-        const noiseV = drawNoise(layout, vids.length, rng);
-        tf.tidy(() => {
-          const ctxT = ctxFor(gTrain.gammas);
-          const { value, grads: gTheta } = tf.valueAndGrads((...xs: tf.Tensor[]) =>
-            lowerObjective(ctxT, xs, h, trainBatch, noiseT),
-          )(theta);
-          lowerSum += value.dataSync()[0] / nTrain;
-          let gH: tf.Tensor[];
-          if (settings.hypergradient === 'first-order')
-            gH = firstOrderHypergradient(ctxFor(gVal.gammas), theta, h, valBatch, noiseV);
-          else {
-            // One set of γ noise for both levels keeps the finite difference consistent.
-            gH = secondOrderHypergradient(
-              ctxT,
-              theta,
-              h,
-              { batch: trainBatch, noise: noiseT },
-              { batch: valBatch, noise: noiseV },
-              { xi: settings.learningRate },
-              gTheta,
-            );
-          }
-          optTheta.applyGradients(named(theta, gTheta));
-          optH.applyGradients(named(h, gH));
+        const { lower } = bilevelStep({ layout, meta, theta, h, optTheta, optH }, data, ids, rng, {
+          relaxation: settings.relaxation,
+          hypergradient: settings.hypergradient,
+          learningRate: settings.learningRate,
+          temperature,
+          batchSize: B,
         });
-        gTrain.dispose();
-        gVal.dispose();
-        tf.dispose([trainBatch.x, trainBatch.y, valBatch.x, valBatch.y, ...noiseT, ...noiseV]);
-        if (trainBatch.yVar) trainBatch.yVar.dispose();
-        if (valBatch.yVar) valBatch.yVar.dispose();
+        lowerSum += lower / nTrain;
         o.onProgress?.(
           t + 1,
           totalSteps,

@@ -1,15 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Rng } from '../src/core/rng.js';
-import { forward, unflatten } from '../src/model/forward.js';
-import { BUILTIN_SPACES, analyzeSpace } from '../src/search/space.js';
+import { Rng } from '../../src/core/rng.js';
+import { forward, unflatten } from '../../src/model/forward.js';
+import { BUILTIN_SPACES, analyzeSpace } from '../../src/search/space.js';
 import {
   initialParameters,
   supernetForward,
   supernetLayout,
   type SupernetLayout,
-} from '../src/search/supernet.js';
-import { chosenCandidates, discretize, pruneMasks, type TrainedValues } from '../src/search/discretize.js';
+} from '../../src/search/supernet.js';
+import { chosenCandidates, discretize, pruneMasks, type TrainedValues } from '../../src/search/discretize.js';
 import {
   ardLogPrior,
   presetMetaparameters,
@@ -17,9 +17,9 @@ import {
   lowerObjective,
   weightKl,
   type ObjectiveContext,
-} from '../src/search/objective.js';
-import { secondOrderHypergradient } from '../src/search/hypergradient.js';
-import { runSearch, type SearchData } from '../src/search/train-search.js';
+} from '../../src/search/objective.js';
+import { secondOrderHypergradient } from '../../src/search/hypergradient.js';
+import { runSearch, type SearchData } from '../../src/search/train-search.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
