@@ -200,7 +200,7 @@ export async function sgldStep(
 }
 
 /**
- * One offline distillation step as `src/stages/distill.ts` (train_) takes it: Adam on the student's
+ * One offline distillation step as `src/distill/train.ts` (`trainOffline`) takes it: Adam on the student's
  * variables, minimizing the tempered forward KL (T = 1) between `samplesPerBatch` = 1 teacher sample
  * (its rows copied from the stored weights, the teacher run outside the gradient tape by the stage's
  * own `teacherBatch`) and the student on a minibatch of inputs (no input noise, like
@@ -219,7 +219,7 @@ export async function distillStep(arch: string, batch: number, b: Budget): Promi
   for (let s = 0; s < teacherPool; s++) tw.set(initialWeights(teacherA, new Rng(100 + s)), s * P);
   const teacher = teacherRowsOf(tw, P, null);
   const rng = new Rng(0);
-  const optimizer = new FlatAdam(1e-3); // what src/stages/distill.ts uses
+  const optimizer = new FlatAdam(1e-3); // what src/distill/train.ts uses
   const params = tf
     .tidy(() => unflatten(studentA, tf.tensor2d(initialWeights(studentA, rng), [1, P])))
     .map((t) => {
