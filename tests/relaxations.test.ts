@@ -4,8 +4,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/rng.js';
-import { simplexDensitySvg, simplexPanelsSvg } from '../src/eval/simplex-plot.js';
-import { relaxationFigureSvg } from '../src/cli/commands/viz.js';
+import { simplexDensitySvg, simplexPanelsSvg } from '../src/eval/plots/simplex.js';
+import { relaxationFigureSvg } from '../src/eval/plots/relaxation-figure.js';
 import {
   dirichletLaplaceFromNoise,
   dirichletLaplaceMoments,
