@@ -18,10 +18,8 @@ import { loadTeacherDataset, runPath, runSampleFiles } from './run-folder.js';
 import { openStudentRun, STUDENT_WEIGHTS } from './student-run.js';
 import { partTensors, type SampleConfig } from './sample.js';
 import { predictiveMetrics } from './teacher-report.js';
-import { lineChartSvg, predictiveIntervalSvg, reliabilityDiagramSvg } from '../eval/plots.js';
-import { ece, reliabilityBins } from '../eval/metrics.js';
+import { predictionPlots, trainingPlots, type PlotFile } from '../eval/plots/evaluation.js';
 import type { Predictive } from '../teacher/predictive.js';
-import { originalMoments } from '../data/target-transform.js';
 
 export type ModelName = 'map' | 'teacher_single' | 'ensemble' | 'student';
 
@@ -340,7 +338,8 @@ export function reportMarkdown(r: EvaluationReport): string {
 /**
  * SVG plots beside the report: reliability diagrams (classification) or predicted mean ± 2 sd against
  * the targets (regression) for the ensemble and the student, the distillation loss per epoch, and the
- * teacher's minibatch log-likelihood trace per chain.
+ * teacher's minibatch log-likelihood trace per chain. `eval/plots/evaluation.ts` draws them; this reads
+ * the traces and writes the files.
  */
 async function writePlots(
   runDir: string,
@@ -351,67 +350,13 @@ async function writePlots(
   student: Float32Array,
   units: number,
 ): Promise<void> {
-  const svg = (name: string, text: string) => writeFileAtomic(path.join(runDir, name), text);
-  if (task === 'classification' && ensemble.task === 'classification') {
-    const labels = test.y as Int32Array;
-    const probs = new Float64Array(student.length);
-    for (let i = 0; i < test.rows; i++) {
-      const z = student.subarray(i * units, (i + 1) * units);
-      const m = Math.max(...z);
-      let sum = 0;
-      for (let k = 0; k < units; k++) sum += probs[i * units + k] = Math.exp(z[k] - m);
-      for (let k = 0; k < units; k++) probs[i * units + k] /= sum;
-    }
-    for (const [name, p] of [
-      ['ensemble', ensemble.probs],
-      ['student', probs],
-    ] as const) {
-      await svg(
-        `reliability-${name}.svg`,
-        reliabilityDiagramSvg(reliabilityBins(p, labels, units), {
-          title: `Reliability: ${name}`,
-          ece: ece(p, labels, units),
-        }),
-      );
-    }
-  } else if (ensemble.task === 'regression') {
-    const t = test.normalization.target!;
-    const y = test.yRaw!;
-    const moments = Array.from({ length: test.rows }, (_, i) =>
-      originalMoments(t, student[2 * i], Math.exp(student[2 * i + 1])),
-    );
-    const sMean = Float64Array.from(moments, (o) => o.mean);
-    const sSd = Float64Array.from(moments, (o) => Math.sqrt(o.variance));
-    await svg(
-      'predictive-ensemble.svg',
-      predictiveIntervalSvg(y, ensemble.mean, ensemble.variance.map(Math.sqrt), {
-        title: 'Ensemble: predictive mean ± 2 sd',
-        xLabel: 'target',
-        yLabel: 'prediction',
-      }),
-    );
-    await svg(
-      'predictive-student.svg',
-      predictiveIntervalSvg(y, sMean, sSd, {
-        title: 'Student: predictive mean ± 2 sd',
-        xLabel: 'target',
-        yLabel: 'prediction',
-      }),
-    );
-  }
+  const write = async (plots: PlotFile[]) => {
+    for (const { file, svg } of plots) await writeFileAtomic(path.join(runDir, file), svg);
+  };
+  await write(predictionPlots(task, test, ensemble, student, units));
   const readCsv = async (file: string) =>
     (await fs.readFile(file, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean);
   const loss = (await readCsv(path.join(runDir, 'distill-trace.csv'))).map((l) => l.split(',').map(Number));
-  if (loss.length) {
-    await svg(
-      'distill-loss.svg',
-      lineChartSvg([{ name: 'distillation loss', x: loss.map((r) => r[0]), y: loss.map((r) => r[1]) }], {
-        title: 'Distillation loss per epoch',
-        xLabel: 'epoch',
-        yLabel: 'loss',
-      }),
-    );
-  }
   const traces = (await fs.readdir(teacherDir)).filter((f) => /^trace-c\d+\.csv$/.test(f));
   const byChain = new Map<number, { x: number[]; y: number[] }>();
   for (const f of traces) {
@@ -423,17 +368,5 @@ async function writePlots(
       byChain.set(chain, c);
     }
   }
-  if (byChain.size) {
-    const series = [...byChain.entries()]
-      .sort((a, b) => a[0] - b[0])
-      .map(([c, v]) => ({ name: `chain ${c}`, ...v }));
-    await svg(
-      'teacher-trace.svg',
-      lineChartSvg(series, {
-        title: 'Teacher: minibatch log-likelihood per example',
-        xLabel: 'step',
-        yLabel: 'log-likelihood',
-      }),
-    );
-  }
+  await write(trainingPlots(loss, byChain));
 }

@@ -7,7 +7,7 @@ import { pathExists, readJsonOrNull } from '../core/json-file.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { acquireLock } from '../core/run-lock.js';
 import { inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
-import { lineChartSvg } from '../eval/plots.js';
+import { gammaPlot } from '../eval/plots/search-gamma.js';
 import { loadChainState, saveChainState } from '../core/chain-state.js';
 import { ensemblePredictive } from '../teacher/predictive.js';
 import { readSamples } from '../samples/index.js';
@@ -351,20 +351,4 @@ function subsample(part: PartArrays, rows: number | null, seed: number, shape: n
     yRaw: part.yRaw ? Float64Array.from(pick, (r) => part.yRaw![r]) : null,
     indices: Int32Array.from(pick, (r) => part.indices[r]),
   };
-}
-
-/** γ = softmax(s) of every searchable edge's candidates over the epochs, one line per candidate. */
-export function gammaPlot(trace: SearchTracePoint[], labels: Record<string, string[]>): string {
-  const series = Object.keys(trace[0]?.probabilities ?? {}).flatMap((edge) =>
-    trace[0].probabilities[edge].map((_, k) => ({
-      name: `${edge.split('#')[0]} ${labels[edge]?.[k] ?? k}`,
-      x: trace.map((p) => p.epoch),
-      y: trace.map((p) => p.probabilities[edge][k]),
-    })),
-  );
-  return lineChartSvg(series, {
-    title: 'Structure probabilities γ = softmax(s) over the search',
-    xLabel: 'epoch',
-    yLabel: 'γ',
-  });
 }

@@ -4,14 +4,30 @@
  * grid (60 subdivisions per side by default, so 3 600 cells evaluated at their centroids), with
  * optional sample points, a colour bar of log p per panel, and a caption for the formula.
  *
- * Same conventions as `plots.ts`: pure and deterministic, a standalone
+ * Drawn with the kit in `../svg.ts`, like every plot: pure and deterministic, a standalone
  * `<svg xmlns="http://www.w3.org/2000/svg">` document without `id` attributes (so several can be
  * inlined in one page), all text XML-escaped, never "NaN" or "Infinity" in the output. To keep the file
  * small (about 200 kB for three panels), neighbouring cells of a grid row that get the same colour (the
  * scale has 64 levels, spanning the panel's top 12 nats of log p) merge into one quadrilateral, and all
  * cells of one colour share one `<path>`. Each panel's outline is one `<polygon class="simplex-outline">`.
  */
-import { escapeXml, niceTicks } from './plots.js';
+import {
+  CAPTION_PX,
+  LABEL_PX,
+  n1,
+  n2,
+  niceTicks,
+  NOTE_PX,
+  roughTextWidth,
+  sig4,
+  stepDecimals,
+  svgDocument,
+  tag,
+  textTag,
+  TICK_PX,
+  TITLE_PX,
+  viridis,
+} from '../svg.js';
 
 /** One triangle of the figure. */
 export interface SimplexPanel {
@@ -40,71 +56,14 @@ export interface SimplexPlotOptions {
   side?: number;
 }
 
-const FONT = "'DejaVu Sans', Verdana, Helvetica, Arial, sans-serif";
-const TITLE_PX = 16;
-const LABEL_PX = 13;
-const TICK_PX = 11;
-const CAPTION_PX = 12;
 const LEVELS = 64;
 /** Log densities further than this below the panel's maximum share the lowest colour. */
 const DYNAMIC_RANGE = 12;
 
-/** Viridis (matplotlib), sampled at 0, 1/8, …, 1 plus 15/16; linearly interpolated in between. */
-const VIRIDIS: [number, number, number, number][] = [
-  [0, 68, 1, 84],
-  [0.125, 72, 36, 117],
-  [0.25, 65, 68, 135],
-  [0.375, 53, 95, 141],
-  [0.5, 42, 120, 142],
-  [0.625, 33, 145, 140],
-  [0.75, 34, 168, 132],
-  [0.875, 68, 191, 112],
-  [0.9375, 160, 218, 57],
-  [1, 253, 231, 37],
-];
-
-/** Viridis colour for t ∈ [0, 1] as #rrggbb. */
-export function viridis(t: number): string {
-  const v = Number.isFinite(t) ? Math.min(1, Math.max(0, t)) : 0;
-  let i = 1;
-  while (i < VIRIDIS.length - 1 && VIRIDIS[i][0] < v) i++;
-  const [t0, r0, g0, b0] = VIRIDIS[i - 1];
-  const [t1, r1, g1, b1] = VIRIDIS[i];
-  const f = (v - t0) / (t1 - t0);
-  const hex = (a: number, b: number) =>
-    Math.round(a + f * (b - a))
-      .toString(16)
-      .padStart(2, '0');
-  return `#${hex(r0, r1)}${hex(g0, g1)}${hex(b0, b1)}`;
-}
-
-/** Pixel coordinate: two decimals, never "NaN"/"Infinity"/"-0". */
-function n2(v: number): string {
-  if (!Number.isFinite(v)) return '0';
-  const r = Math.round(v * 100) / 100;
-  return r === 0 ? '0' : String(r);
-}
-
-/** Pixel coordinate with one decimal, for the many heat-map corners. */
-function n1(v: number): string {
-  if (!Number.isFinite(v)) return '0';
-  const r = Math.round(v * 10) / 10;
-  return r === 0 ? '0' : String(r);
-}
-
-/** Rough text width (0.62 em per character), to size the figure around its caption. */
-function textWidth(s: string, px: number): number {
-  return [...s].length * 0.62 * px;
-}
-
+/** Colour-bar tick label: the decimals of the tick step (at most 10), never "-0". */
 function tickLabel(v: number, step: number): string {
-  const dec = Math.min(10, Math.max(0, -Math.floor(Math.log10(step) + 1e-9)));
-  const s = v.toFixed(dec);
+  const s = v.toFixed(Math.min(10, stepDecimals(step)));
   return s === '-0' || /^-0\.0*$/.test(s) ? s.slice(1) : s;
-}
-
-function formatNumber(v: number): string {
-  return String(Number(v.toPrecision(4)));
 }
 
 interface PanelGeometry {
@@ -143,22 +102,27 @@ export function simplexPanelsSvg(panels: SimplexPanel[], opts: SimplexPlotOption
   const pw = panelWidth(side);
   const titleH = opts.title ? 40 : 12;
   const panelH = PANEL_TITLE_H + VERTEX_LABEL_H + h + VERTEX_LABEL_H + 22;
-  const captionW = caption.reduce((m, s) => Math.max(m, textWidth(s, CAPTION_PX)), 0) + 32;
-  const titleW = opts.title ? textWidth(opts.title, TITLE_PX * 1.1) + 32 : 0;
+  const captionW = caption.reduce((m, s) => Math.max(m, roughTextWidth(s, CAPTION_PX)), 0) + 32;
+  const titleW = opts.title ? roughTextWidth(opts.title, TITLE_PX * 1.1) + 32 : 0;
   const width = Math.ceil(Math.max(pw * Math.max(1, panels.length), captionW, titleW));
   const height = Math.ceil(titleH + panelH + caption.length * (CAPTION_PX + 6) + 12);
   const x0 = (width - pw * panels.length) / 2;
 
-  const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
-      `viewBox="0 0 ${width} ${height}" font-family="${escapeXml(FONT)}" font-size="${TICK_PX}" role="img">`,
-    `<title>${escapeXml(opts.title || 'Density on the simplex')}</title>`,
-    `<rect class="background" x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`,
-  ];
+  const out: string[] = [];
   if (opts.title) {
     out.push(
-      `<text class="title" x="${n2(width / 2)}" y="26" text-anchor="middle" font-size="${TITLE_PX}" ` +
-        `font-weight="bold" fill="#222222">${escapeXml(opts.title)}</text>`,
+      textTag(
+        {
+          class: 'title',
+          x: n2(width / 2),
+          y: 26,
+          'text-anchor': 'middle',
+          'font-size': TITLE_PX,
+          'font-weight': 'bold',
+          fill: '#222222',
+        },
+        opts.title,
+      ),
     );
   }
   panels.forEach((panel, i) => {
@@ -180,12 +144,20 @@ export function simplexPanelsSvg(panels: SimplexPanel[], opts: SimplexPlotOption
   caption.forEach((line, i) => {
     const y = titleH + panelH + (i + 1) * (CAPTION_PX + 6) - 2;
     out.push(
-      `<text class="caption" x="${n2(width / 2)}" y="${n2(y)}" text-anchor="middle" font-size="${CAPTION_PX}" ` +
-        `fill="#222222">${escapeXml(line)}</text>`,
+      textTag(
+        {
+          class: 'caption',
+          x: n2(width / 2),
+          y: n2(y),
+          'text-anchor': 'middle',
+          'font-size': CAPTION_PX,
+          fill: '#222222',
+        },
+        line,
+      ),
     );
   });
-  out.push('</svg>');
-  return out.join('\n') + '\n';
+  return svgDocument(width, height, opts.title || 'Density on the simplex', out);
 }
 
 /** One density on the 2-simplex; {@link simplexPanelsSvg} with a single panel. */
@@ -280,12 +252,21 @@ function drawPanel(
       a = b + 1;
     }
   });
-  const out: string[] = [`<g class="simplex-panel">`];
+  const out: string[] = [];
   if (panel.title) {
     out.push(
-      `<text class="panel-title" x="${n2(left + PANEL_LEFT + (v2[0] - v1[0]) / 2)}" y="${n2(top + 18)}" ` +
-        `text-anchor="middle" font-size="${LABEL_PX + 1}" font-weight="bold" fill="#222222">` +
-        `${escapeXml(panel.title)}</text>`,
+      textTag(
+        {
+          class: 'panel-title',
+          x: n2(left + PANEL_LEFT + (v2[0] - v1[0]) / 2),
+          y: n2(top + 18),
+          'text-anchor': 'middle',
+          'font-size': LABEL_PX + 1,
+          'font-weight': 'bold',
+          fill: '#222222',
+        },
+        panel.title,
+      ),
     );
   }
   // Each level is filled and stroked in its colour, hiding the hairline seams between cells.
@@ -293,13 +274,25 @@ function drawPanel(
     .map((d, k) => {
       if (d.length === 0) return '';
       const c = viridis((k + 0.5) / LEVELS);
-      return `<path fill="${c}" stroke="${c}" stroke-width="0.6" stroke-linejoin="round" d="${d.join('')}"/>`;
+      return tag('path', {
+        fill: c,
+        stroke: c,
+        'stroke-width': 0.6,
+        'stroke-linejoin': 'round',
+        d: d.join(''),
+      });
     })
     .filter(Boolean);
-  out.push(`<g class="heatmap">${heat.join('')}</g>`);
+  out.push(tag('g', { class: 'heatmap' }, heat.join('')));
   const pts = [v1, v2, v3].map(([a, b]) => `${n2(a)},${n2(b)}`).join(' ');
   out.push(
-    `<polygon class="simplex-outline" points="${pts}" fill="none" stroke="#333333" stroke-width="1.2"/>`,
+    tag('polygon', {
+      class: 'simplex-outline',
+      points: pts,
+      fill: 'none',
+      stroke: '#333333',
+      'stroke-width': 1.2,
+    }),
   );
   if (panel.samples && panel.samples.length > 0) {
     const r = panel.samples.length <= 300 ? 2 : 1.4;
@@ -307,38 +300,66 @@ function drawPanel(
     for (const s of panel.samples) {
       if (s.length < 3 || ![0, 1, 2].every((k) => Number.isFinite(s[k]))) continue;
       const [px, py] = toPx(s);
-      dots.push(`<circle cx="${n2(px)}" cy="${n2(py)}" r="${r}"/>`);
+      dots.push(tag('circle', { cx: n2(px), cy: n2(py), r }));
     }
     out.push(
-      `<g class="samples" fill="#ffffff" fill-opacity="0.85" stroke="#222222" stroke-width="0.5">` +
-        `${dots.join('')}</g>`,
+      tag(
+        'g',
+        {
+          class: 'samples',
+          fill: '#ffffff',
+          'fill-opacity': 0.85,
+          stroke: '#222222',
+          'stroke-width': 0.5,
+        },
+        dots.join(''),
+      ),
     );
   }
   // Vertex labels: e₁ bottom left, e₂ bottom right, e₃ on top.
   out.push(
-    `<g class="vertex-labels" font-size="${LABEL_PX}" fill="#222222">` +
-      `<text x="${n2(v1[0] - 4)}" y="${n2(v1[1] + 16)}" text-anchor="middle">${escapeXml(labels[0])}</text>` +
-      `<text x="${n2(v2[0] + 4)}" y="${n2(v2[1] + 16)}" text-anchor="middle">${escapeXml(labels[1])}</text>` +
-      `<text x="${n2(v3[0])}" y="${n2(v3[1] - 7)}" text-anchor="middle">${escapeXml(labels[2])}</text></g>`,
+    tag(
+      'g',
+      { class: 'vertex-labels', 'font-size': LABEL_PX, fill: '#222222' },
+      textTag({ x: n2(v1[0] - 4), y: n2(v1[1] + 16), 'text-anchor': 'middle' }, labels[0]) +
+        textTag({ x: n2(v2[0] + 4), y: n2(v2[1] + 16), 'text-anchor': 'middle' }, labels[1]) +
+        textTag({ x: n2(v3[0]), y: n2(v3[1] - 7), 'text-anchor': 'middle' }, labels[2]),
+    ),
   );
   out.push(colourBar(g, lo, hi, hasData));
   const caption =
-    panel.caption ??
-    (panel.temperature !== undefined ? `temperature ${formatNumber(panel.temperature)}` : '');
+    panel.caption ?? (panel.temperature !== undefined ? `temperature ${sig4(panel.temperature)}` : '');
   if (caption) {
     out.push(
-      `<text class="panel-caption" x="${n2(left + pw / 2)}" y="${n2(v1[1] + VERTEX_LABEL_H + 18)}" ` +
-        `text-anchor="middle" font-size="${CAPTION_PX}" fill="#222222">${escapeXml(caption)}</text>`,
+      textTag(
+        {
+          class: 'panel-caption',
+          x: n2(left + pw / 2),
+          y: n2(v1[1] + VERTEX_LABEL_H + 18),
+          'text-anchor': 'middle',
+          'font-size': CAPTION_PX,
+          fill: '#222222',
+        },
+        caption,
+      ),
     );
   }
   if (!hasData) {
     out.push(
-      `<text class="no-data" x="${n2(v3[0])}" y="${n2((v1[1] + v3[1]) / 2 + 20)}" text-anchor="middle" ` +
-        `font-size="14" fill="#ffffff">No finite density</text>`,
+      textTag(
+        {
+          class: 'no-data',
+          x: n2(v3[0]),
+          y: n2((v1[1] + v3[1]) / 2 + 20),
+          'text-anchor': 'middle',
+          'font-size': NOTE_PX,
+          fill: '#ffffff',
+        },
+        'No finite density',
+      ),
     );
   }
-  out.push('</g>');
-  return out.join('');
+  return tag('g', { class: 'simplex-panel' }, out.join(''));
 }
 
 /** Vertical colour bar of log p from lo (bottom; lower values share its colour) to hi (top), with nice ticks. */
@@ -349,31 +370,58 @@ function colourBar(g: PanelGeometry, lo: number, hi: number, hasData: boolean): 
   for (let k = 0; k < LEVELS; k++) {
     const y0 = barBottom - ((k + 1) / LEVELS) * hPx;
     rects.push(
-      `<rect x="${n2(barX)}" y="${n2(y0)}" width="${BAR_W}" height="${n2(hPx / LEVELS + 0.4)}" ` +
-        `fill="${viridis((k + 0.5) / LEVELS)}"/>`,
+      tag('rect', {
+        x: n2(barX),
+        y: n2(y0),
+        width: BAR_W,
+        height: n2(hPx / LEVELS + 0.4),
+        fill: viridis((k + 0.5) / LEVELS),
+      }),
     );
   }
-  const out = [`<g class="colour-bar">`, `<g class="colour-bar-levels">${rects.join('')}</g>`];
+  const out = [tag('g', { class: 'colour-bar-levels' }, rects.join(''))];
   out.push(
-    `<rect x="${n2(barX)}" y="${n2(barTop)}" width="${BAR_W}" height="${n2(hPx)}" fill="none" ` +
-      `stroke="#555555" stroke-width="0.8"/>`,
+    tag('rect', {
+      x: n2(barX),
+      y: n2(barTop),
+      width: BAR_W,
+      height: n2(hPx),
+      fill: 'none',
+      stroke: '#555555',
+      'stroke-width': 0.8,
+    }),
   );
   out.push(
-    `<text x="${n2(barX + BAR_W / 2)}" y="${n2(barTop - 8)}" text-anchor="middle" font-size="${TICK_PX}" ` +
-      `fill="#222222">log p</text>`,
+    textTag(
+      {
+        x: n2(barX + BAR_W / 2),
+        y: n2(barTop - 8),
+        'text-anchor': 'middle',
+        'font-size': TICK_PX,
+        fill: '#222222',
+      },
+      'log p',
+    ),
   );
   if (hasData) {
     const { values, step } = niceTicks(lo, hi, 5);
     const ticks = values.map((v) => {
       const y = barBottom - ((v - lo) / (hi - lo)) * hPx;
       return (
-        `<line x1="${n2(barX + BAR_W)}" y1="${n2(y)}" x2="${n2(barX + BAR_W + 4)}" y2="${n2(y)}" stroke="#555555"/>` +
-        `<text x="${n2(barX + BAR_W + 7)}" y="${n2(y + 4)}" font-size="${TICK_PX}" fill="#333333">` +
-        `${escapeXml(tickLabel(v, step))}</text>`
+        tag('line', {
+          x1: n2(barX + BAR_W),
+          y1: n2(y),
+          x2: n2(barX + BAR_W + 4),
+          y2: n2(y),
+          stroke: '#555555',
+        }) +
+        textTag(
+          { x: n2(barX + BAR_W + 7), y: n2(y + 4), 'font-size': TICK_PX, fill: '#333333' },
+          tickLabel(v, step),
+        )
       );
     });
-    out.push(`<g class="colour-bar-ticks">${ticks.join('')}</g>`);
+    out.push(tag('g', { class: 'colour-bar-ticks' }, ticks.join('')));
   }
-  out.push('</g>');
-  return out.join('');
+  return tag('g', { class: 'colour-bar' }, out.join(''));
 }
