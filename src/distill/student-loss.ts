@@ -117,7 +117,7 @@ export function teacherBatch(
 }
 
 /**
- * The distillation loss of one minibatch (DESIGN §2), shared by offline and online distillation:
+ * The distillation loss of one minibatch (docs/design.md §2), shared by offline and online distillation:
  * the teacher samples' outputs on the inputs against the student's, tempered KL (×T²) between
  * softmaxes for classification, the Gaussian student's expected negative log-likelihood under each
  * sample's Gaussian N(μ_s, σ²_s) for regression. The teacher's side is data (see `teacherBatch`).

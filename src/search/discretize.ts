@@ -13,7 +13,7 @@ import type { SupernetLayout } from './supernet.js';
 import { softmax64 } from './relaxations.js';
 
 /**
- * From a trained supernet to a discrete architecture (DESIGN §3, "Result"):
+ * From a trained supernet to a discrete architecture (docs/design.md §3, "Result"):
  * - each edge takes its most probable candidate (argmax of the structure logits); zero edges are dropped,
  *   then nodes that no longer reach the output, or are no longer reached from the input;
  * - ARD pruning: weight i is pruned when its relative density at zero λ_i = exp(−μ_i²/2σ_i²) exceeds

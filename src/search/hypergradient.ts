@@ -11,7 +11,7 @@ import { lowerObjective, upperObjective, type ObjectiveBatch, type ObjectiveCont
  *   dQ/dh = ∇_h Q(θ′, h) + ξ·∇²_{h,θ} L(θ, h)·∇_θ′ Q(θ′, h),
  * and the mixed second derivative times v = ∇_θ′ Q comes from a central finite difference
  *   ∇²_{h,θ} L·v ≈ (∇_h L(θ + εv, h) − ∇_h L(θ − εv, h)) / 2ε,  ε = `epsilon`/‖v‖.
- * (DESIGN §3 writes the minimizing form, where the unrolled step goes down and the sign flips.)
+ * (docs/design.md §3 also gives the minimizing form, where the unrolled step goes down and the sign flips.)
  */
 export type Noise = tf.Tensor[] | undefined;
 

@@ -3,7 +3,7 @@ import { channelPair } from '../model/channel-pairs.js';
 import { groupMasks, supernetForward, type SupernetLayout } from './supernet.js';
 
 /**
- * The generalized bilevel objective (DESIGN §3, Bakhteev 2018), on minibatches:
+ * The generalized bilevel objective (docs/design.md §3, Bakhteev 2018), on minibatches:
  *
  *   L(θ | h) = (N/B)·Σ_b E_q log p(y_b|x_b, w, Γ) − λ^L_prior·KL(q(w) ‖ p(w|Γ, A))            (train)
  *   Q(h | θ) = λ^Q_lik·(N/B)·Σ_b E_q log p(y_b|x_b, w, Γ) − λ^Q_prior·KL(q(w) ‖ p(w|Γ, A))
@@ -40,7 +40,7 @@ export interface Metaparameters {
 export const PRESETS = ['maximum-likelihood', 'evidence', 'single-level', 'custom'] as const;
 export type Preset = (typeof PRESETS)[number];
 
-/** Special cases of the bilevel objective, by name (DESIGN §3). */
+/** Special cases of the bilevel objective, by name (docs/design.md §3). */
 export function presetMetaparameters(
   preset: Preset,
   overrides: Partial<Metaparameters> = {},

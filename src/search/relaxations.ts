@@ -1,5 +1,5 @@
 /**
- * Continuous relaxations of a categorical structure variable γ on the (K−1)-simplex (DESIGN §3):
+ * Continuous relaxations of a categorical structure variable γ on the (K−1)-simplex (docs/design.md §3):
  * the deterministic softmax of DARTS (Liu et al. 2018), Gumbel-softmax / concrete (Jang et al. 2017;
  * Maddison et al. 2017), the logit-normal, and the Dirichlet.
  *

@@ -12,8 +12,8 @@ import {
 } from '../model/spec.js';
 
 /**
- * Search spaces (DESIGN §3): a DAG whose every edge carries a vector of candidate ops and whose every
- * vertex aggregates its incoming edges (sum or concat), f_v = agg_v({⟨γ^{j,k}, g^{j,k}⟩ ∘ f_j}).
+ * Search spaces (docs/design.md §3): a DAG whose every edge carries a vector of candidate ops and whose
+ * every vertex aggregates its incoming edges (sum or concat), f_v = agg_v({⟨γ^{j,k}, g^{j,k}⟩ ∘ f_j}).
  * A one-hot γ is a discrete architecture in the `bdk-arch` format.
  *
  * Candidates of one edge that are the same kind of layer (dense with one activation, or conv with one

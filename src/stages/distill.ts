@@ -76,7 +76,7 @@ function distillSettings(config: DistillConfig): DistillSettings {
 }
 
 /**
- * Distills a teacher's Monte-Carlo ensemble into one student (DESIGN §2, offline mode): each step
+ * Distills a teacher's Monte-Carlo ensemble into one student (docs/design.md §2, offline mode): each step
  * takes a minibatch of training inputs, perturbs them, draws `samplesPerBatch` stored posterior
  * samples, and moves the student towards their predictives: tempered KL between softmaxes (×T²) for
  * classification, the expected negative log-likelihood of a Gaussian student (mean and log-variance

@@ -171,7 +171,7 @@ export function partTensors(exampleShape: number[], part: PartArrays): { x: tf.T
 }
 
 /**
- * Samples a teacher posterior (DESIGN §1) and writes the run folder: `spec.json`, `config.json`,
+ * Samples a teacher posterior (docs/design.md §1) and writes the run folder: `spec.json`, `config.json`,
  * `samples-c<offset>.arrow` (Arrow IPC stream, one record per sample, appended as drawn),
  * `trace-c<offset>.csv`, `state-c<offset>.bin` (resumable chain state) and, when done,
  * `teacher.json` with the ensemble's test metrics and convergence diagnostics.

@@ -140,7 +140,7 @@ async function targets(
 }
 
 /**
- * Variational structure search (DESIGN §3): trains the supernet of `config.space` on the bilevel
+ * Variational structure search (docs/design.md §3): trains the supernet of `config.space` on the bilevel
  * objective, then writes the discrete architecture (`arch.json`, the format students read), its
  * summary (`search.json`), the per-epoch γ and pruning trace (`search-trace.json`) and a plot of γ over
  * training (`gamma.svg`). Interrupted runs resume from their last finished epoch.

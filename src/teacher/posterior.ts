@@ -7,7 +7,7 @@ import type { GradientEstimate } from './sgmcmc.js';
 import { denseStack, denseStackPass } from './dense-gradient.js';
 
 /**
- * The Bayesian model a teacher samples (DESIGN §1): prior θ ~ N(0, α⁻¹I); classification
+ * The Bayesian model a teacher samples (docs/design.md §1): prior θ ~ N(0, α⁻¹I); classification
  * p(y|x,θ) = softmax(f(x,θ))_y; regression y ~ N(f(x,θ), τ⁻¹) with the noise precision τ either
  * fixed or sampled as s = log τ under a Gamma(a₀, b₀) prior on τ (log p(s) = a₀·s − b₀·eˢ + const,
  * the Jacobian included).

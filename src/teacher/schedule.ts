@@ -1,4 +1,4 @@
-/** Step-size schedules η_t for t = 0, 1, 2, … (DESIGN §1). */
+/** Step-size schedules η_t for t = 0, 1, 2, … (docs/design.md §1). */
 export type Schedule =
   | { kind: 'constant' }
   /** η_t = a·(b + t)^(−γ), γ ∈ (0.5, 1] (Welling & Teh 2011). */
