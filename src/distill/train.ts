@@ -45,7 +45,7 @@ export interface OfflineRun {
 }
 
 /**
- * The offline training loop (DESIGN §2): each epoch permutes D′ (the training inputs, the extra
+ * The offline training loop (docs/design.md §2): each epoch permutes D′ (the training inputs, the extra
  * inputs, and `boxSamples` fresh uniform points of the training box), and each step perturbs a
  * minibatch, draws `samplesPerBatch` stored samples and takes one Adam step of the student towards
  * their predictives. The state of the last finished epoch goes to `checkpoints` at most every

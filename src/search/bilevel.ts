@@ -97,7 +97,7 @@ function gammaSampler(layout: SupernetLayout, kind: RelaxationKind, temperature:
 }
 
 /**
- * One step of the alternating bilevel optimization (DESIGN §3): a step on θ ascending L(θ | h) on the
+ * One step of the alternating bilevel optimization (docs/design.md §3): a step on θ ascending L(θ | h) on the
  * training minibatch `ids` (rows of `data.train`), and a step on h ascending Q(h | θ) on a validation
  * minibatch of `min(batchSize, rows)` rows drawn with replacement (from the training split when
  * `meta.singleLevel`), with the first-order hypergradient ∂Q/∂h or the second-order DARTS one
