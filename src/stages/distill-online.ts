@@ -21,7 +21,7 @@ import { loadChainState, saveChainState } from '../core/chain-state.js';
 import { chainSeed, runChains, type ChainSnapshot } from '../teacher/chains.js';
 import { noiseModel, variancePrior } from '../teacher/posterior.js';
 import type { DistillConfig, DistillOptions } from './distill.js';
-import type { SampleConfig } from './sample.js';
+import type { SampleConfig } from './sample-config.js';
 import { STUDENT_WEIGHTS } from './student-run.js';
 
 const STATE = 'online-state.bin';
