@@ -214,7 +214,8 @@ describe('pipeline files', () => {
       {
         name: 'no-search',
         dataset: { name: 'boston', splits: { targetTransform: 'log' }, use: [1] },
-        teacher: { arch: 'mlp-50', samples: 2, batchSize: 32, stepSize: 1e-5 },
+        // burnIn, thin and chains pinned to the schema's defaults before they became bdk sample's.
+        teacher: { arch: 'mlp-50', samples: 2, batchSize: 32, stepSize: 1e-5, burnIn: 0, thin: 1, chains: 1 },
         student: { arch: 'search' },
         distillation: { epochs: 1, batchSize: 32, learningRate: 1e-3 },
       },

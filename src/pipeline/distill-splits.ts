@@ -1,28 +1,20 @@
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { UserError } from '../core/errors.js';
-import { writeFileAtomic } from '../core/atomic-write.js';
-import { readJsonOrNull } from '../core/json-file.js';
 import type { PipelineConfig } from './schema.js';
 import type { StageContext } from '../stages/context.js';
-import {
-  distillStudent,
-  learningRateScheduleField,
-  type DistillConfig,
-  type StudentSummary,
-} from '../stages/distill.js';
-import { runPath } from '../stages/run-folder.js';
+import { distillStudent, type DistillConfig, type StudentSummary } from '../stages/distill.js';
+import { DISTILL_DEFAULTS, distillConfigFrom } from '../stages/distill-config.js';
 import { resolveRelative } from '../stages/prepare.js';
 import { searchedArchPath } from '../stages/search.js';
-import { searchRun } from './search-splits.js';
-import { summarizeOverSplits, teacherRun, type MetricSummary } from './teacher-splits.js';
+import { checkSplitRun, searchRun, studentRun, teacherRun } from './split-run.js';
+import { summarizeOverSplits, writeStageSummary, type MetricSummary } from './summary.js';
 
-/** The student run name of split k of a pipeline. */
-export const studentRun = (pipeline: string, split: number) => `${pipeline}-s${split}-student`;
-
-/** The student architecture of split k: the pipeline's, or that split's structure-search result for `search`. */
+/**
+ * The student architecture of split k: the pipeline's student's, else its teacher's (unlike `bdk
+ * distill`, whose default is `DISTILL_DEFAULTS.arch`), else that default; for `search`, that split's
+ * structure-search result.
+ */
 async function studentArch(config: PipelineConfig, split: number, opts: StageContext): Promise<string> {
-  const arch = config.student?.arch ?? config.teacher?.arch ?? 'mlp-50';
+  const arch = config.student?.arch ?? config.teacher?.arch ?? DISTILL_DEFAULTS.arch;
   if (arch !== 'search') return arch;
   if (!config.search) throw new UserError('student.arch "search" needs a search section in the pipeline');
   return searchedArchPath(searchRun(config.name, split), opts.runsDir);
@@ -41,37 +33,32 @@ export async function distillSplits(
   const d = config.distillation!;
   const summaries: StudentSummary[] = [];
   for (const k of splits) {
-    const dc: DistillConfig = {
+    const dc = distillConfigFrom({
+      ...d,
       teacher: teacherRun(config.name, k),
       arch: await studentArch(config, k, opts),
-      temperature: d.temperature,
-      klDirection: d.klDirection,
-      inputNoise: d.inputNoise,
-      samplesPerBatch: d.samplesPerBatch ?? 1,
-      ...(d.mode === 'online' ? { mode: 'online' as const } : {}),
-      ...(d.unlabeledInputs ? { unlabeledInputs: resolveRelative(d.unlabeledInputs, opts.file ?? '.') } : {}),
-      ...(d.boxSamples ? { boxSamples: d.boxSamples } : {}),
-      epochs: d.epochs,
-      batchSize: d.batchSize,
-      learningRate: d.learningRate,
-      ...learningRateScheduleField(d.learningRateSchedule),
+      // Relative to the pipeline file (`bdk distill` resolves it against the working folder).
+      unlabeledInputs: d.unlabeledInputs ? resolveRelative(d.unlabeledInputs, opts.file ?? '.') : undefined,
       seed: d.seed ?? config.seed,
-    };
+    });
     const run = studentRun(config.name, k);
-    const dir = runPath(run, opts.runsDir);
-    const stored = await readJsonOrNull<DistillConfig>(path.join(dir, 'distill-config.json'));
-    const done = await readJsonOrNull<StudentSummary>(path.join(dir, 'student.json'));
-    const same = stored !== null && JSON.stringify(stored) === JSON.stringify(dc);
-    if (done && same && !opts.force) {
-      opts.log?.(`split ${k}: student ${run} up to date`);
-      summaries.push(done);
+    const action = await checkSplitRun<DistillConfig, StudentSummary>(
+      {
+        split: k,
+        run,
+        stage: 'student',
+        settings: 'distillation',
+        configFile: 'distill-config.json',
+        summaryFile: 'student.json',
+        config: dc,
+      },
+      opts,
+    );
+    if (action.summary) {
+      summaries.push(action.summary);
       continue;
     }
-    if (stored && !same && !opts.force)
-      throw new UserError(
-        `run '${run}' exists with different distillation settings; pass --force to replace it`,
-      );
-    const r = await distillStudent(dc, { ...opts, run, resume: stored !== null && !opts.force });
+    const r = await distillStudent(dc, { ...opts, run, resume: action.resume });
     if (!r.completed) return { summaries, aggregate: {}, file: '', completed: false };
     const m = r.summary!.metrics;
     opts.log?.(
@@ -82,12 +69,11 @@ export async function distillSplits(
     summaries.push(r.summary!);
   }
   const aggregate = summarizeOverSplits(summaries.map((s) => s.metrics));
-  const file = path.join(runPath(config.name, opts.runsDir), 'student-summary.json');
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  await writeFileAtomic(
-    file,
-    JSON.stringify({ pipeline: config.name, splits, aggregate, runs: summaries.map((s) => s.run) }, null, 2) +
-      '\n',
+  const file = await writeStageSummary(
+    config.name,
+    'student-summary.json',
+    { pipeline: config.name, splits, aggregate, runs: summaries.map((s) => s.run) },
+    opts.runsDir,
   );
   return { summaries, aggregate, file, completed: true };
 }

@@ -3,11 +3,11 @@ import path from 'node:path';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import type { PipelineConfig } from './schema.js';
 import type { StageContext } from '../stages/context.js';
-import { studentRun } from './distill-splits.js';
+import { studentRun } from './split-run.js';
 import { evaluateRun, upToDateReport, type EvaluationReport, type ModelName } from '../stages/evaluate.js';
 import { exportStudent, type ExportManifest } from '../stages/export.js';
 import { runPath } from '../stages/run-folder.js';
-import { summarizeOverSplits, type MetricSummary } from './teacher-splits.js';
+import { summarizeOverSplits, type MetricSummary } from './summary.js';
 
 export interface PipelineReport {
   pipeline: string;

@@ -1,6 +1,8 @@
 import type { SaveResult } from '../data/store.js';
 import { importTable, prepareBuiltin, resolveRelative } from '../stages/prepare.js';
-import { pipelineSplits, sampleSplits, type MetricSummary } from './teacher-splits.js';
+import { sampleSplits } from './teacher-splits.js';
+import { pipelineSplits } from './split-run.js';
+import type { MetricSummary } from './summary.js';
 import { distillSplits } from './distill-splits.js';
 import { searchSplits } from './search-splits.js';
 import { evaluateSplits, exportFirstSplit } from './evaluate-splits.js';

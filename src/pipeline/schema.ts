@@ -2,11 +2,16 @@ import { z } from 'zod';
 import { BACKENDS } from '../backend/select.js';
 import { TARGET_TRANSFORMS } from '../data/target-transform.js';
 import { ACTIVATIONS } from '../model/spec.js';
+import { SAMPLE_DEFAULTS } from '../stages/sample-config.js';
+import { SEARCH_DEFAULTS } from '../stages/search-config.js';
+import { DISTILL_DEFAULTS } from '../stages/distill-config.js';
 
 /**
  * A pipeline file describes a whole run: dataset and splits, teacher sampling, structure search,
  * student distillation, evaluation and export. Every object is strict: an unknown key is an error.
- * Sections are optional; a missing section skips its stage.
+ * Sections are optional; a missing section skips its stage. The defaults of the teacher, search and
+ * distillation sections are those of `bdk sample`, `bdk search` and `bdk distill` (the stages'
+ * `*_DEFAULTS`); what the schema leaves undefined the stage's config builder fills the same way.
  */
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -59,27 +64,27 @@ const schedule = z.discriminatedUnion('kind', [
 
 const teacherSection = z.strictObject({
   arch: z.string().min(1),
-  sampler: z.enum(['sgld', 'psgld', 'sghmc', 'dropout']).default('sgld'),
+  sampler: z.enum(['sgld', 'psgld', 'sghmc', 'dropout']).default(SAMPLE_DEFAULTS.sampler),
   samples: positiveInt,
-  burnIn: nonNegativeInt.default(0),
-  thin: positiveInt.default(1),
+  burnIn: nonNegativeInt.default(SAMPLE_DEFAULTS.burnIn),
+  thin: positiveInt.default(SAMPLE_DEFAULTS.thin),
   /** Omit for the data-scaled default of `bdk sample`. */
   stepSize: positive.optional(),
-  schedule: schedule.default({ kind: 'constant' }),
+  schedule: schedule.default(SAMPLE_DEFAULTS.schedule),
   batchSize: positiveInt,
-  chains: positiveInt.default(1),
-  priorPrecision: positive.default(1),
-  temperature: z.number().nonnegative().default(1),
+  chains: positiveInt.default(SAMPLE_DEFAULTS.chains),
+  priorPrecision: positive.default(SAMPLE_DEFAULTS.priorPrecision),
+  temperature: z.number().nonnegative().default(SAMPLE_DEFAULTS.temperature),
   /** Fix the regression noise precision τ instead of sampling it. */
   noisePrecision: positive.optional(),
   /** Gamma(shape, rate) prior of a sampled τ. */
-  noisePrior: z.strictObject({ shape: positive, rate: positive }).default({ shape: 6, rate: 6 }),
+  noisePrior: z.strictObject({ shape: positive, rate: positive }).default(SAMPLE_DEFAULTS.noisePrior),
   /** Regression: mean and log-variance outputs, noise that depends on the input. */
   heteroscedastic: z.boolean().optional(),
   /** Heteroscedastic: prior precision of the output weights into the log-variance (default priorPrecision). */
   variancePriorPrecision: positive.optional(),
   /** Learn from the whole training part (`trainval`) or without its validation carve-out (`train`). */
-  trainOn: z.enum(['train', 'trainval']).default('trainval'),
+  trainOn: z.enum(['train', 'trainval']).default(SAMPLE_DEFAULTS.trainOn),
   /** SGHMC friction; pSGLD RMSProp decay ρ and damping λ. */
   friction: positive.optional(),
   rmsDecay: fraction.optional(),
@@ -93,23 +98,27 @@ const teacherSection = z.strictObject({
 
 const searchSection = z.strictObject({
   space: z.string().min(1),
-  objective: z.enum(['distill', 'labels']).default('distill'),
-  relaxation: z.enum(['softmax', 'gumbel-softmax', 'logit-normal', 'dirichlet']).default('gumbel-softmax'),
-  preset: z.enum(['maximum-likelihood', 'evidence', 'single-level', 'custom']).default('evidence'),
-  hypergradient: z.enum(['first-order', 'second-order']).default('first-order'),
+  objective: z.enum(['distill', 'labels']).default(SEARCH_DEFAULTS.objective),
+  relaxation: z
+    .enum(['softmax', 'gumbel-softmax', 'logit-normal', 'dirichlet'])
+    .default(SEARCH_DEFAULTS.relaxation),
+  preset: z
+    .enum(['maximum-likelihood', 'evidence', 'single-level', 'custom'])
+    .default(SEARCH_DEFAULTS.preset),
+  hypergradient: z.enum(['first-order', 'second-order']).default(SEARCH_DEFAULTS.hypergradient),
   epochs: positiveInt,
   batchSize: positiveInt.optional(),
-  learningRate: positive.default(3e-3),
-  hyperLearningRate: positive.default(3e-2),
-  temperatureStart: positive.default(1),
-  temperatureEnd: positive.default(0.2),
+  learningRate: positive.default(SEARCH_DEFAULTS.learningRate),
+  hyperLearningRate: positive.default(SEARCH_DEFAULTS.hyperLearningRate),
+  temperatureStart: positive.default(SEARCH_DEFAULTS.temperatureStart),
+  temperatureEnd: positive.default(SEARCH_DEFAULTS.temperatureEnd),
   pruneThreshold: fraction.optional(),
   /** Nats per training example charged for the whole supernet (the expected-parameter-count penalty). */
-  sizePenalty: z.number().nonnegative().default(0.05),
+  sizePenalty: z.number().nonnegative().default(SEARCH_DEFAULTS.sizePenalty),
   /** Search on a seeded random subset of at most this many training rows. */
   trainRows: positiveInt.optional(),
   /** β multiplying both KL terms of the preset. */
-  klWeight: z.number().nonnegative().default(1),
+  klWeight: z.number().nonnegative().default(SEARCH_DEFAULTS.klWeight),
   /** Candidate hidden widths of the built-in spaces. */
   widths: z.array(positiveInt).min(1).optional(),
   /** Candidate activations of the built-in mlp space's hidden layers. */
@@ -123,10 +132,10 @@ const studentSection = z.strictObject({
 });
 
 const distillationSection = z.strictObject({
-  mode: z.enum(['offline', 'online']).default('offline'),
-  temperature: positive.default(1),
-  klDirection: z.enum(['forward', 'reverse']).default('forward'),
-  inputNoise: z.number().nonnegative().default(0),
+  mode: z.enum(['offline', 'online']).default(DISTILL_DEFAULTS.mode),
+  temperature: positive.default(DISTILL_DEFAULTS.temperature),
+  klDirection: z.enum(['forward', 'reverse']).default(DISTILL_DEFAULTS.klDirection),
+  inputNoise: z.number().nonnegative().default(DISTILL_DEFAULTS.inputNoise),
   epochs: positiveInt,
   batchSize: positiveInt,
   learningRate: positive,

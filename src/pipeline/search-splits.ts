@@ -1,45 +1,24 @@
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { UserError } from '../core/errors.js';
-import { writeFileAtomic } from '../core/atomic-write.js';
-import { readJsonOrNull } from '../core/json-file.js';
 import type { PipelineConfig } from './schema.js';
 import type { StageContext } from '../stages/context.js';
-import { runPath } from '../stages/run-folder.js';
 import { searchStructure, type SearchConfig, type SearchSummary } from '../stages/search.js';
-import { summarizeOverSplits, teacherRun, type MetricSummary } from './teacher-splits.js';
-
-/** The structure-search run name of split k of a pipeline. */
-export const searchRun = (pipeline: string, split: number) => `${pipeline}-s${split}-search`;
+import { searchConfigFrom } from '../stages/search-config.js';
+import { checkSplitRun, searchRun, teacherRun } from './split-run.js';
+import { summarizeOverSplits, writeStageSummary, type MetricSummary } from './summary.js';
 
 /** The pipeline's search settings as a `bdk search` configuration for split k. */
 export function searchConfigFor(config: PipelineConfig, split: number): SearchConfig {
   const s = config.search!;
   if (s.objective === 'distill' && !config.teacher)
     throw new UserError('search.objective "distill" needs a teacher section (or use "labels")');
-  return {
+  return searchConfigFrom({
+    ...s,
     dataset: config.dataset.name,
     split,
-    space: s.space,
-    objective: s.objective,
     teacher: s.objective === 'distill' ? teacherRun(config.name, split) : null,
-    relaxation: s.relaxation,
     preset: s.preset === 'custom' ? 'evidence' : s.preset,
-    hypergradient: s.hypergradient,
-    epochs: s.epochs,
-    batchSize: s.batchSize ?? 64,
-    learningRate: s.learningRate,
-    hyperLearningRate: s.hyperLearningRate,
-    temperatureStart: s.temperatureStart,
-    temperatureEnd: s.temperatureEnd,
-    pruneThreshold: s.pruneThreshold ?? 0.9,
-    sizePenalty: s.sizePenalty,
-    klWeight: s.klWeight,
-    trainRows: s.trainRows ?? null,
-    widths: s.widths ?? null,
-    activations: s.activations ?? null,
     seed: s.seed ?? config.seed,
-  };
+  });
 }
 
 /**
@@ -56,18 +35,23 @@ export async function searchSplits(
   for (const k of splits) {
     const sc = searchConfigFor(config, k);
     const run = searchRun(config.name, k);
-    const dir = runPath(run, opts.runsDir);
-    const stored = await readJsonOrNull<SearchConfig>(path.join(dir, 'search-config.json'));
-    const done = await readJsonOrNull<SearchSummary>(path.join(dir, 'search.json'));
-    const same = stored !== null && JSON.stringify(stored) === JSON.stringify(sc);
-    if (done && same && !opts.force) {
-      opts.log?.(`split ${k}: search ${run} up to date`);
-      summaries.push(done);
+    const action = await checkSplitRun<SearchConfig, SearchSummary>(
+      {
+        split: k,
+        run,
+        stage: 'search',
+        settings: 'search',
+        configFile: 'search-config.json',
+        summaryFile: 'search.json',
+        config: sc,
+      },
+      opts,
+    );
+    if (action.summary) {
+      summaries.push(action.summary);
       continue;
     }
-    if (stored && !same && !opts.force)
-      throw new UserError(`run '${run}' exists with different search settings; pass --force to replace it`);
-    const r = await searchStructure(sc, { ...opts, run, resume: stored !== null && !opts.force });
+    const r = await searchStructure(sc, { ...opts, run, resume: action.resume });
     if (!r.completed) return { summaries, aggregate: {}, file: '', completed: false };
     const s = r.summary!;
     opts.log?.(
@@ -81,20 +65,16 @@ export async function searchSplits(
       prunedFraction: s.pruned.total ? s.pruned.weights / s.pruned.total : 0,
     })),
   );
-  const file = path.join(runPath(config.name, opts.runsDir), 'search-summary.json');
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  await writeFileAtomic(
-    file,
-    JSON.stringify(
-      {
-        pipeline: config.name,
-        splits,
-        aggregate,
-        runs: summaries.map((s) => ({ run: s.run, parameters: s.parameterCount, choices: s.choices })),
-      },
-      null,
-      2,
-    ) + '\n',
+  const file = await writeStageSummary(
+    config.name,
+    'search-summary.json',
+    {
+      pipeline: config.name,
+      splits,
+      aggregate,
+      runs: summaries.map((s) => ({ run: s.run, parameters: s.parameterCount, choices: s.choices })),
+    },
+    opts.runsDir,
   );
   return { summaries, aggregate, file, completed: true };
 }

@@ -9,7 +9,7 @@ import { teacherOutputUnits } from '../teacher/posterior.js';
 import { readSamples, SampleWriter, scanSamples, weightBytes, type WeightDtype } from '../samples/index.js';
 import type { StageContext } from './context.js';
 import { loadTeacherDataset, openTeacherRun, runPath, runSampleFiles } from './run-folder.js';
-import { sampleDtypeField, type SampleConfig, type TeacherSummary } from './sample.js';
+import { sampleDtypeField, type SampleConfig, type TeacherSummary } from './sample-config.js';
 import { evaluateTeacher } from './teacher-report.js';
 
 export interface ConvertSamplesOptions extends Pick<StageContext, 'force' | 'dataDir' | 'runsDir' | 'log'> {

@@ -25,3 +25,77 @@ export interface DistillConfig {
   learningRateSchedule?: 'cosine';
   seed: number;
 }
+
+/** The `learningRateSchedule` field of a config, left out when constant (configs from before it compare equal). */
+export const learningRateScheduleField = (
+  schedule: 'constant' | 'cosine' | undefined,
+): { learningRateSchedule?: 'cosine' } => (schedule === 'cosine' ? { learningRateSchedule: 'cosine' } : {});
+
+/**
+ * The one set of distillation defaults: `bdk distill`'s option defaults and a pipeline's `distillation`
+ * section both come from here (through `distillConfigFrom`), so the two cannot drift apart.
+ */
+export const DISTILL_DEFAULTS = {
+  arch: 'mlp-50',
+  temperature: 1,
+  klDirection: 'forward',
+  inputNoise: 0,
+  mode: 'offline',
+  boxSamples: 0,
+  samplesPerBatch: 1,
+  epochs: 50,
+  batchSize: 32,
+  learningRate: 1e-3,
+  learningRateSchedule: 'constant',
+  seed: 0,
+} as const;
+
+/**
+ * A distillation's settings as the CLI flags or a pipeline's `distillation` section give them: the
+ * teacher run, and every other field optional (`DISTILL_DEFAULTS` fills it), in its user-facing form
+ * (`mode: 'offline'`, `learningRateSchedule: 'constant'`, `boxSamples: 0`). `unlabeledInputs` is a
+ * path already resolved by the caller.
+ */
+export interface DistillInput {
+  teacher: string;
+  arch?: string;
+  temperature?: number;
+  klDirection?: DistillConfig['klDirection'];
+  inputNoise?: number;
+  mode?: 'offline' | 'online';
+  unlabeledInputs?: string;
+  boxSamples?: number;
+  samplesPerBatch?: number;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  learningRateSchedule?: 'constant' | 'cosine';
+  seed?: number;
+}
+
+/**
+ * The distillation config of `bdk distill` and of a pipeline's `distillation` section, with
+ * `DISTILL_DEFAULTS` for what `input` leaves out. Settings at their defaults that older configs lack
+ * (offline mode, no extra inputs, a constant learning rate) are left out, and the keys keep one order,
+ * as stored configs are compared as JSON text.
+ */
+export function distillConfigFrom(input: DistillInput): DistillConfig {
+  const d = DISTILL_DEFAULTS;
+  const boxSamples = input.boxSamples ?? d.boxSamples;
+  return {
+    teacher: input.teacher,
+    arch: input.arch ?? d.arch,
+    temperature: input.temperature ?? d.temperature,
+    klDirection: input.klDirection ?? d.klDirection,
+    inputNoise: input.inputNoise ?? d.inputNoise,
+    samplesPerBatch: input.samplesPerBatch ?? d.samplesPerBatch,
+    ...((input.mode ?? d.mode) === 'online' ? { mode: 'online' as const } : {}),
+    ...(input.unlabeledInputs ? { unlabeledInputs: input.unlabeledInputs } : {}),
+    ...(boxSamples ? { boxSamples } : {}),
+    epochs: input.epochs ?? d.epochs,
+    batchSize: input.batchSize ?? d.batchSize,
+    learningRate: input.learningRate ?? d.learningRate,
+    ...learningRateScheduleField(input.learningRateSchedule ?? d.learningRateSchedule),
+    seed: input.seed ?? d.seed,
+  };
+}

@@ -34,11 +34,6 @@ import { originalGaussianLogDensity, originalMoments, standardizeTarget } from '
 export type { DistillConfig } from './distill-config.js';
 export { IN_MEMORY_SAMPLE_BYTES } from '../distill/train.js';
 
-/** The `learningRateSchedule` field of a config, left out when constant (configs from before it compare equal). */
-export const learningRateScheduleField = (
-  schedule: 'constant' | 'cosine' | undefined,
-): { learningRateSchedule?: 'cosine' } => (schedule === 'cosine' ? { learningRateSchedule: 'cosine' } : {});
-
 export interface DistillOptions extends StageContext {
   run: string;
   resume?: boolean;

@@ -4,7 +4,7 @@ import { UserError } from '../core/errors.js';
 import { pathExists, readJsonOrNull } from '../core/json-file.js';
 import { checkName, runsDir } from '../core/paths.js';
 import { loadDataset, type LoadedDataset } from '../data/store.js';
-import type { SampleConfig } from './sample.js';
+import type { SampleConfig } from './sample-config.js';
 
 /** The folder of run `run` under the runs folder. */
 export const runPath = (run: string, dir?: string) => path.join(dir ?? runsDir(), checkName('run', run));

@@ -5,94 +5,17 @@ import { UserError } from '../core/errors.js';
 import { pathExists } from '../core/json-file.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { acquireLock, lockOwner } from '../core/run-lock.js';
-import { describeDataset, inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
-import { getSplit, rangeSize } from '../data/splits.js';
+import { inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
 import { checkTeacherTarget, runPath, targetTransformField } from './run-folder.js';
 import { resolveArch } from '../model/builtins.js';
 import { loadChainState, saveChainState } from '../core/chain-state.js';
-import {
-  chainSeed,
-  runChains,
-  type ChainSnapshot,
-  type SamplerName,
-  type TracePoint,
-} from '../teacher/chains.js';
+import { chainSeed, runChains, type ChainSnapshot, type TracePoint } from '../teacher/chains.js';
 import { noiseModel, teacherOutputUnits, variancePrior, type PosteriorModel } from '../teacher/posterior.js';
 import { runMcDropout } from '../teacher/mc-dropout.js';
 import type { StageContext } from './context.js';
-import { SampleWriter, type WeightDtype } from '../samples/index.js';
+import { SampleWriter } from '../samples/index.js';
 import { evaluateTeacher } from './teacher-report.js';
-import type { Schedule } from '../teacher/schedule.js';
-
-/** Settings of a teacher run (`bdk sample`), stored as `config.json` in the run folder. */
-export interface SampleConfig {
-  dataset: string;
-  split: number;
-  /** Which rows the teacher learns from: `trainval` (default, the whole training part) or `train`. */
-  trainOn: 'train' | 'trainval';
-  /**
-   * Which rows the final report scores: `test`, or `validation` for choosing hyperparameters by the
-   * UCI protocol (with `trainOn: 'train'`, so the validation rows stay unseen).
-   */
-  evaluateOn?: 'test' | 'validation';
-  arch: string;
-  /** SG-MCMC kernel, or `dropout` for an MC-dropout teacher (burnIn = Adam steps, stepSize = learning rate). */
-  sampler: SamplerName | 'dropout';
-  /** MC dropout: the drop rate p. */
-  dropoutRate: number;
-  samples: number;
-  burnIn: number;
-  thin: number;
-  stepSize: number;
-  schedule: Schedule;
-  batchSize: number;
-  chains: number;
-  seed: number;
-  priorPrecision: number;
-  temperature: number;
-  /** Regression: fix τ (standardized units) instead of sampling it. */
-  noisePrecision: number | null;
-  /** Regression: Gamma(shape, rate) prior on τ when it is sampled. */
-  noisePrior: { shape: number; rate: number };
-  /**
-   * Regression: the network has two outputs, mean and log-variance, so the noise depends on the input
-   * (τ is then neither sampled nor fixed). Absent means false.
-   */
-  heteroscedastic?: boolean;
-  /**
-   * Heteroscedastic regression: prior precision of the output weights into the log-variance (absent:
-   * `priorPrecision`); larger values pull the model towards a single noise level.
-   */
-  variancePriorPrecision?: number;
-  /**
-   * Regression: the dataset's target transform when the run was sampled (`log`: the samples model
-   * log y); absent for the identity. Stages that read the samples check it against the dataset.
-   */
-  targetTransform?: 'log';
-  friction: number;
-  rmsDecay: number;
-  rmsEpsilon: number;
-  /**
-   * How the samples file stores the weights; absent means float32. `float16` halves the file (chains
-   * still run in float32; only the stored copies are rounded).
-   */
-  sampleDtype?: WeightDtype;
-}
-
-/**
- * The `sampleDtype` field of a config: float32, the format's default, is left out, so configs written
- * before the option existed still compare equal.
- */
-export const sampleDtypeField = (dtype: WeightDtype | undefined): { sampleDtype?: 'float16' } =>
-  dtype === 'float16' ? { sampleDtype: 'float16' } : {};
-
-/** The `variancePriorPrecision` field of a config, left out when not given (the plain prior). */
-export const variancePriorField = (alpha: number | undefined): { variancePriorPrecision?: number } =>
-  alpha !== undefined ? { variancePriorPrecision: alpha } : {};
-
-/** The `heteroscedastic` field of a config, left out when false (like `sampleDtype`). */
-export const heteroscedasticField = (on: boolean | undefined): { heteroscedastic?: true } =>
-  on ? { heteroscedastic: true } : {};
+import type { SampleConfig, TeacherSummary } from './sample-config.js';
 
 export interface SampleOptions extends StageContext {
   run: string;
@@ -101,43 +24,10 @@ export interface SampleOptions extends StageContext {
   resume?: boolean;
 }
 
-export interface TeacherSummary {
-  run: string;
-  dataset: string;
-  split: number;
-  arch: string;
-  sampler: SamplerName | 'dropout';
-  parameterCount: number;
-  samples: number;
-  chains: number;
-  metrics: Record<string, number>;
-  diagnostics: {
-    logLikelihood: { ess: number; rhat: number };
-    testPredictions: { points: number; rhatMax: number; rhatMedian: number; essMin: number };
-  };
-  seconds: number;
-}
-
 export interface SampleResult {
   runDir: string;
   completed: boolean;
   summary: TeacherSummary | null;
-}
-
-/**
- * A default step size scaled to the data size N. Stability needs η·λ_max < 2 for the largest
- * curvature λ_max of N·(−log-likelihood), which grows like N; on Boston (N = 455, mlp-50) SGLD was
- * stable and mixed at 1e-5 ≈ 0.005/N and diverged at 0.5/N. SGHMC's η multiplies the gradient in
- * the momentum, so it is smaller; pSGLD's preconditioner already divides by the gradient scale.
- */
-export async function defaultStepSize(config: SampleConfig, dataDir?: string): Promise<number> {
-  if (config.sampler === 'dropout') return 1e-3; // Adam learning rate
-  // Row counts come from the splits file; the rows themselves are not read.
-  const { splits } = await describeDataset(config.dataset, dataDir);
-  const part = getSplit(splits, config.split);
-  const n = rangeSize(part.train) + (config.trainOn === 'trainval' ? rangeSize(part.validation) : 0);
-  const scale = { sgld: 5e-3, sghmc: 1e-4, psgld: 1e-3 }[config.sampler];
-  return scale / n;
 }
 
 const samplesFile = (runDir: string, offset: number) => path.join(runDir, `samples-c${offset}.arrow`);

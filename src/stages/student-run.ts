@@ -5,7 +5,7 @@ import { readJsonOrNull } from '../core/json-file.js';
 import { analyzeSpec, type Analysis } from '../model/spec.js';
 import type { DistillConfig } from './distill-config.js';
 import { runPath } from './run-folder.js';
-import type { SampleConfig } from './sample.js';
+import type { SampleConfig } from './sample-config.js';
 
 export const STUDENT_WEIGHTS = 'student.weights.bin';
 

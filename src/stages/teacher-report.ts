@@ -5,7 +5,7 @@ import { brier, ece, errorRate, nll, rmse } from '../eval/metrics.js';
 import type { Analysis } from '../model/spec.js';
 import { ensemblePredictive, type Predictive } from '../teacher/predictive.js';
 import { readSamples } from '../samples/index.js';
-import type { SampleConfig, TeacherSummary } from './sample.js';
+import type { SampleConfig, TeacherSummary } from './sample-config.js';
 import { runSampleFiles } from './run-folder.js';
 
 /** Per-chain series from the samples of every shard of a run, keyed by global chain index. */

@@ -2,7 +2,8 @@ import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
 import { UserError } from '../../core/errors.js';
-import { distillStudent, learningRateScheduleField, type DistillConfig } from '../../stages/distill.js';
+import { distillStudent, type DistillConfig } from '../../stages/distill.js';
+import { DISTILL_DEFAULTS, distillConfigFrom } from '../../stages/distill-config.js';
 import { searchedArchPath } from '../../stages/search.js';
 import {
   addBackendOption,
@@ -36,7 +37,7 @@ export function registerDistill(program: Command): void {
     .option(
       '--arch <arch>',
       'student architecture: a built-in name or a spec .json file (regression students get mean and log-variance heads)',
-      'mlp-50',
+      DISTILL_DEFAULTS.arch,
     )
     .option('--arch-from <run>', 'take the student architecture from a structure-search run (bdk search)')
     .requiredOption('--run <name>', 'run name for the student')
@@ -44,7 +45,7 @@ export function registerDistill(program: Command): void {
       '--temperature <T>',
       'softmax temperature on teacher and student; the loss is multiplied by T²',
       parsePositive,
-      1,
+      DISTILL_DEFAULTS.temperature,
     )
     .addOption(
       new Option(
@@ -52,13 +53,13 @@ export function registerDistill(program: Command): void {
         'forward = KL(teacher ‖ student) (BDK), reverse = KL(student ‖ teacher)',
       )
         .choices(['forward', 'reverse'])
-        .default('forward'),
+        .default(DISTILL_DEFAULTS.klDirection),
     )
     .option(
       '--input-noise <sigma>',
       'Gaussian perturbation of the standardized training inputs',
       parseNonNegative,
-      0,
+      DISTILL_DEFAULTS.inputNoise,
     )
     .addOption(
       new Option(
@@ -66,7 +67,7 @@ export function registerDistill(program: Command): void {
         'offline: learn from the stored samples; online: rerun the teacher run’s chains, one student step after each teacher step, storing nothing',
       )
         .choices(['offline', 'online'])
-        .default('offline'),
+        .default(DISTILL_DEFAULTS.mode),
     )
     .option(
       '--unlabeled-inputs <file>',
@@ -76,21 +77,26 @@ export function registerDistill(program: Command): void {
       '--box-samples <n>',
       'add n points drawn uniformly from the training inputs’ bounding box to D′, fresh each epoch (tabular data)',
       parseInteger(0),
-      0,
+      DISTILL_DEFAULTS.boxSamples,
     )
-    .option('--samples-per-batch <k>', 'teacher samples drawn for each minibatch', parseInteger(1), 1)
-    .option('--epochs <e>', 'passes over the training inputs', parseInteger(1), 50)
-    .option('--batch-size <b>', 'minibatch size', parseInteger(1), 32)
-    .option('--learning-rate <lr>', 'Adam learning rate', parsePositive, 1e-3)
+    .option(
+      '--samples-per-batch <k>',
+      'teacher samples drawn for each minibatch',
+      parseInteger(1),
+      DISTILL_DEFAULTS.samplesPerBatch,
+    )
+    .option('--epochs <e>', 'passes over the training inputs', parseInteger(1), DISTILL_DEFAULTS.epochs)
+    .option('--batch-size <b>', 'minibatch size', parseInteger(1), DISTILL_DEFAULTS.batchSize)
+    .option('--learning-rate <lr>', 'Adam learning rate', parsePositive, DISTILL_DEFAULTS.learningRate)
     .addOption(
       new Option(
         '--lr-schedule <s>',
         'constant, or cosine: the learning rate falls from --learning-rate to 0 over the run',
       )
         .choices(['constant', 'cosine'])
-        .default('constant'),
+        .default(DISTILL_DEFAULTS.learningRateSchedule),
     )
-    .option('--seed <n>', 'random seed', parseInteger(0), 0)
+    .option('--seed <n>', 'random seed', parseInteger(0), DISTILL_DEFAULTS.seed)
     .option('--resume', 'continue an interrupted run from its last finished epoch')
     .option('--force', 'replace an existing run');
   addBackendOption(cmd);
@@ -100,23 +106,14 @@ export function registerDistill(program: Command): void {
     if (!o.json) console.log(describeBackend(backend, o.backend));
     if (o.archFrom && cmd.getOptionValueSource('arch') === 'cli')
       throw new UserError('give either --arch or --arch-from, not both');
-    const config: DistillConfig = {
-      teacher: o.teacher,
+    const config = distillConfigFrom({
+      ...o,
       arch: o.archFrom ? await searchedArchPath(o.archFrom) : o.arch,
-      temperature: o.temperature,
-      klDirection: o.klDirection,
-      inputNoise: o.inputNoise,
-      samplesPerBatch: o.samplesPerBatch,
-      ...(o.mode === 'online' ? { mode: 'online' as const } : {}),
-      ...(o.unlabeledInputs ? { unlabeledInputs: path.resolve(o.unlabeledInputs) } : {}),
-      ...(o.boxSamples ? { boxSamples: o.boxSamples } : {}),
+      unlabeledInputs: o.unlabeledInputs ? path.resolve(o.unlabeledInputs) : undefined,
       // On --resume only an explicit --epochs extends the run (the default must not).
       epochs: o.resume && cmd.getOptionValueSource('epochs') !== 'cli' ? 0 : o.epochs,
-      batchSize: o.batchSize,
-      learningRate: o.learningRate,
-      ...learningRateScheduleField(o.lrSchedule),
-      seed: o.seed,
-    };
+      learningRateSchedule: o.lrSchedule,
+    });
     const result = await runStage(`distill ${o.run}`, o.json, (hooks) =>
       distillStudent(config, {
         run: o.run,

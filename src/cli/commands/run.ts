@@ -4,7 +4,7 @@ import { UserError } from '../../core/errors.js';
 import { loadPipeline } from '../../pipeline/load.js';
 import { plannedStages, runPipeline, STAGES, type StageName, type StageResult } from '../../pipeline/run.js';
 import type { PipelineConfig } from '../../pipeline/schema.js';
-import { pipelineSplits } from '../../pipeline/teacher-splits.js';
+import { pipelineSplits } from '../../pipeline/split-run.js';
 import { describeBackend, requestedBackend, selectBackend } from '../../backend/select.js';
 import { addJsonOption, parseInteger, parseList, printJson, progressReporter } from '../options.js';
 import { withInterrupt } from '../interrupt.js';

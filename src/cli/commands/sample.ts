@@ -2,15 +2,8 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
 import { parseSchedule } from '../../teacher/schedule.js';
 import { UserError } from '../../core/errors.js';
-import { DEFAULT_SAMPLER } from '../../teacher/chains.js';
-import {
-  defaultStepSize,
-  heteroscedasticField,
-  variancePriorField,
-  sampleDtypeField,
-  sampleTeacher,
-  type SampleConfig,
-} from '../../stages/sample.js';
+import { sampleTeacher } from '../../stages/sample.js';
+import { SAMPLE_DEFAULTS, sampleConfigFrom, type SampleConfig } from '../../stages/sample-config.js';
 import {
   addBackendOption,
   addJsonOption,
@@ -55,20 +48,20 @@ export function registerSample(program: Command): void {
     .description(
       'sample a teacher posterior with SG-MCMC (SGLD, pSGLD, SGHMC) or MC dropout into checkpoints/RUN/',
     )
-    .option('--dataset <name>', 'prepared dataset', 'boston')
-    .option('--split <k>', 'which split of the dataset', parseInteger(0), 0)
+    .option('--dataset <name>', 'prepared dataset', SAMPLE_DEFAULTS.dataset)
+    .option('--split <k>', 'which split of the dataset', parseInteger(0), SAMPLE_DEFAULTS.split)
     .addOption(
       new Option(
         '--train-on <part>',
         'learn from the whole training part, or only its train rows (without the validation carve-out)',
       )
         .choices(['trainval', 'train'])
-        .default('trainval'),
+        .default(SAMPLE_DEFAULTS.trainOn),
     )
     .option(
       '--arch <arch>',
       'architecture: linear, mlp-50, mlp-400-400, lenet5, or a spec .json file',
-      'mlp-50',
+      SAMPLE_DEFAULTS.arch,
     )
     .addOption(
       new Option(
@@ -76,6 +69,7 @@ export function registerSample(program: Command): void {
         'rows the final report scores; validation (with --train-on train) is for choosing hyperparameters',
       )
         .choices(['test', 'validation'])
+        // A bdk sample option only: pipelines leave `evaluateOn` out of their teacher configs.
         .default('test'),
     )
     .addOption(
@@ -84,12 +78,22 @@ export function registerSample(program: Command): void {
         'SG-MCMC kernel, or MC dropout (--burn-in Adam steps at learning rate --step-size, then --samples masks)',
       )
         .choices(['sgld', 'psgld', 'sghmc', 'dropout'])
-        .default('sgld'),
+        .default(SAMPLE_DEFAULTS.sampler),
     )
-    .option('--dropout-rate <p>', 'MC dropout: drop rate of the hidden units', parseNonNegative, 0.05)
-    .option('--samples <s>', 'samples to draw per chain', parseInteger(1), 100)
-    .option('--burn-in <b>', 'steps discarded before the first sample', parseInteger(0), 1000)
-    .option('--thin <k>', 'steps between samples', parseInteger(1), 10)
+    .option(
+      '--dropout-rate <p>',
+      'MC dropout: drop rate of the hidden units',
+      parseNonNegative,
+      SAMPLE_DEFAULTS.dropoutRate,
+    )
+    .option('--samples <s>', 'samples to draw per chain', parseInteger(1), SAMPLE_DEFAULTS.samples)
+    .option(
+      '--burn-in <b>',
+      'steps discarded before the first sample',
+      parseInteger(0),
+      SAMPLE_DEFAULTS.burnIn,
+    )
+    .option('--thin <k>', 'steps between samples', parseInteger(1), SAMPLE_DEFAULTS.thin)
     .option(
       '--step-size <a>',
       'step size a (η_t = a for the constant schedule); default: 0.005/N for sgld, 1e-4/N for sghmc, 0.001/N for psgld, 0.001 (Adam) for dropout',
@@ -101,29 +105,39 @@ export function registerSample(program: Command): void {
         'constant | polynomial:B:GAMMA (η_t = a·(B+t)^−GAMMA) | step:EVERY:FACTOR | cyclical:STEPS (cosine cycles from a to 0)',
       )
         .argParser(parseScheduleOption)
-        .default({ kind: 'constant' }, 'constant'),
+        .default(SAMPLE_DEFAULTS.schedule, SAMPLE_DEFAULTS.schedule.kind),
     )
     .option(
       '--batch-size <m>',
       'minibatch size M, drawn with replacement; M ≥ the training rows uses every row each step (the exact gradient)',
       parseInteger(1),
-      32,
+      SAMPLE_DEFAULTS.batchSize,
     )
-    .option('--chains <c>', 'chains run as one vectorized computation', parseInteger(1), 4)
+    .option(
+      '--chains <c>',
+      'chains run as one vectorized computation',
+      parseInteger(1),
+      SAMPLE_DEFAULTS.chains,
+    )
     .option(
       '--chain-offset <k>',
       'index of this process’s first chain, to shard a run over processes or machines',
       parseInteger(0),
       0,
     )
-    .option('--seed <n>', 'random seed', parseInteger(0), 0)
+    .option('--seed <n>', 'random seed', parseInteger(0), SAMPLE_DEFAULTS.seed)
     .option(
       '--prior-precision <alpha>',
       'precision α of the Gaussian prior on every weight',
       parsePositive,
-      1,
+      SAMPLE_DEFAULTS.priorPrecision,
     )
-    .option('--temperature <T>', 'posterior temperature (1 = the true posterior)', parseNonNegative, 1)
+    .option(
+      '--temperature <T>',
+      'posterior temperature (1 = the true posterior)',
+      parseNonNegative,
+      SAMPLE_DEFAULTS.temperature,
+    )
     .option(
       '--noise-precision <tau>',
       'regression: fix the noise precision τ (standardized units) instead of sampling it',
@@ -132,7 +146,10 @@ export function registerSample(program: Command): void {
     .addOption(
       new Option('--noise-prior <a,b>', 'regression: Gamma(shape, rate) prior on τ')
         .argParser(parseGammaPrior)
-        .default({ shape: 6, rate: 6 }, '6,6'),
+        .default(
+          SAMPLE_DEFAULTS.noisePrior,
+          `${SAMPLE_DEFAULTS.noisePrior.shape},${SAMPLE_DEFAULTS.noisePrior.rate}`,
+        ),
     )
     .option(
       '--heteroscedastic',
@@ -143,16 +160,16 @@ export function registerSample(program: Command): void {
       'heteroscedastic: prior precision of the output weights into the log-variance (default: --prior-precision); larger pulls towards one noise level',
       parsePositive,
     )
-    .option('--friction <alpha>', 'SGHMC friction α', parsePositive, DEFAULT_SAMPLER.friction)
-    .option('--rms-decay <rho>', 'pSGLD RMSProp decay ρ', parsePositive, DEFAULT_SAMPLER.rmsDecay)
-    .option('--rms-epsilon <lambda>', 'pSGLD damping λ', parsePositive, DEFAULT_SAMPLER.rmsEpsilon)
+    .option('--friction <alpha>', 'SGHMC friction α', parsePositive, SAMPLE_DEFAULTS.friction)
+    .option('--rms-decay <rho>', 'pSGLD RMSProp decay ρ', parsePositive, SAMPLE_DEFAULTS.rmsDecay)
+    .option('--rms-epsilon <lambda>', 'pSGLD damping λ', parsePositive, SAMPLE_DEFAULTS.rmsEpsilon)
     .addOption(
       new Option(
         '--sample-dtype <dtype>',
         'how the samples file stores the weights: float16 halves the file (chains still run in float32; the stored samples are rounded)',
       )
         .choices(['float32', 'float16'])
-        .default('float32'),
+        .default(SAMPLE_DEFAULTS.sampleDtype),
     )
     .requiredOption('--run <name>', 'run name (folder under the runs folder)')
     .option('--resume', 'continue an interrupted run from its last saved state')
@@ -164,35 +181,11 @@ export function registerSample(program: Command): void {
       throw new UserError(`--dropout-rate must be in [0, 1), got ${o.dropoutRate}`);
     const backend = await selectBackend(o.backend);
     if (!o.json) console.log(describeBackend(backend, o.backend));
-    const config: SampleConfig = {
-      dataset: o.dataset,
-      split: o.split,
-      trainOn: o.trainOn,
-      evaluateOn: o.evaluateOn,
-      arch: o.arch,
-      sampler: o.sampler,
-      dropoutRate: o.dropoutRate,
+    const config = await sampleConfigFrom({
+      ...o,
       // On --resume only an explicit --samples extends the run (the default must not).
       samples: o.resume && cmd.getOptionValueSource('samples') !== 'cli' ? 0 : o.samples,
-      burnIn: o.burnIn,
-      thin: o.thin,
-      stepSize: o.stepSize ?? NaN,
-      schedule: o.schedule,
-      batchSize: o.batchSize,
-      chains: o.chains,
-      seed: o.seed,
-      priorPrecision: o.priorPrecision,
-      temperature: o.temperature,
-      noisePrecision: o.noisePrecision ?? null,
-      noisePrior: o.noisePrior,
-      friction: o.friction,
-      rmsDecay: o.rmsDecay,
-      rmsEpsilon: o.rmsEpsilon,
-      ...heteroscedasticField(o.heteroscedastic),
-      ...variancePriorField(o.variancePriorPrecision),
-      ...sampleDtypeField(o.sampleDtype),
-    };
-    if (o.stepSize === undefined) config.stepSize = await defaultStepSize(config);
+    });
     const result = await runStage(`sample ${o.run}`, o.json, (hooks) =>
       sampleTeacher(config, {
         run: o.run,

@@ -6,6 +6,7 @@ import { RELAXATION_KINDS } from '../../search/relaxations.js';
 import { BUILTIN_SPACES } from '../../search/space.js';
 import { ACTIVATIONS, type Activation } from '../../model/spec.js';
 import { searchStructure, type SearchConfig } from '../../stages/search.js';
+import { SEARCH_DEFAULTS, searchConfigFrom } from '../../stages/search-config.js';
 import { runStage } from '../interrupt.js';
 import {
   addBackendOption,
@@ -38,11 +39,11 @@ export function registerSearch(program: Command): void {
       'variational, differentiable structure search: train a supernet on the bilevel objective and write the discrete student architecture',
     )
     .option('--dataset <name>', 'dataset (with --objective labels; distill takes it from the teacher run)')
-    .option('--split <k>', 'split index (with --objective labels)', parseInteger(0), 0)
+    .option('--split <k>', 'split index (with --objective labels)', parseInteger(0), SEARCH_DEFAULTS.split)
     .option(
       '--space <space>',
       `search space: ${Object.keys(BUILTIN_SPACES).join(', ')} or a space .json file`,
-      'mlp',
+      SEARCH_DEFAULTS.space,
     )
     .addOption(
       new Option(
@@ -50,14 +51,14 @@ export function registerSearch(program: Command): void {
         'distill = fidelity to the teacher ensemble predictive + complexity; labels = plain supervised search',
       )
         .choices(['distill', 'labels'])
-        .default('distill'),
+        .default(SEARCH_DEFAULTS.objective),
     )
     .option('--teacher <run>', 'teacher run (from bdk sample), for --objective distill')
     .requiredOption('--run <name>', 'run name for the search')
     .addOption(
       new Option('--relaxation <r>', 'relaxation of the structure γ')
         .choices([...RELAXATION_KINDS])
-        .default('gumbel-softmax'),
+        .default(SEARCH_DEFAULTS.relaxation),
     )
     .addOption(
       new Option(
@@ -65,46 +66,56 @@ export function registerSearch(program: Command): void {
         'special case of the bilevel objective: evidence (all λ = 1), maximum-likelihood (no KL), single-level (Q = L on the training split)',
       )
         .choices(PRESETS.filter((p) => p !== 'custom'))
-        .default('evidence'),
+        .default(SEARCH_DEFAULTS.preset),
     )
     .addOption(
       new Option('--hypergradient <h>', 'first-order (alternating) or second-order (DARTS unrolled step)')
         .choices(['first-order', 'second-order'])
-        .default('first-order'),
+        .default(SEARCH_DEFAULTS.hypergradient),
     )
-    .option('--epochs <e>', 'passes over the training rows', parseInteger(1), 50)
-    .option('--batch-size <b>', 'minibatch size', parseInteger(1), 64)
-    .option('--learning-rate <lr>', 'Adam learning rate of the weights θ', parsePositive, 3e-3)
+    .option('--epochs <e>', 'passes over the training rows', parseInteger(1), SEARCH_DEFAULTS.epochs)
+    .option('--batch-size <b>', 'minibatch size', parseInteger(1), SEARCH_DEFAULTS.batchSize)
+    .option(
+      '--learning-rate <lr>',
+      'Adam learning rate of the weights θ',
+      parsePositive,
+      SEARCH_DEFAULTS.learningRate,
+    )
     .option(
       '--hyper-learning-rate <lr>',
       'Adam learning rate of h (structure logits, ARD precisions)',
       parsePositive,
-      3e-2,
+      SEARCH_DEFAULTS.hyperLearningRate,
     )
     .option(
       '--temperature-start <t>',
       'relaxation temperature at the start (annealed exponentially)',
       parsePositive,
-      1,
+      SEARCH_DEFAULTS.temperatureStart,
     )
-    .option('--temperature-end <t>', 'relaxation temperature at the end', parsePositive, 0.2)
+    .option(
+      '--temperature-end <t>',
+      'relaxation temperature at the end',
+      parsePositive,
+      SEARCH_DEFAULTS.temperatureEnd,
+    )
     .option(
       '--prune-threshold <λ>',
       'ARD: prune weights whose relative density exp(−μ²/2σ²) exceeds λ',
       parseFraction,
-      0.9,
+      SEARCH_DEFAULTS.pruneThreshold,
     )
     .option(
       '--size-penalty <nats>',
       'complexity: nats per training example charged for the whole supernet, proportional to the expected parameter count',
       parseNonNegative,
-      0.05,
+      SEARCH_DEFAULTS.sizePenalty,
     )
     .option(
       '--kl-weight <β>',
       'multiplies both KL terms of the preset (β < 1 tempers the prior on small data)',
       parseNonNegative,
-      1,
+      SEARCH_DEFAULTS.klWeight,
     )
     .option(
       '--train-rows <n>',
@@ -117,7 +128,7 @@ export function registerSearch(program: Command): void {
       `candidate hidden activations of the mlp space, e.g. relu (default relu,tanh,sigmoid; from ${ACTIVATIONS.join(', ')})`,
       parseList,
     )
-    .option('--seed <n>', 'random seed', parseInteger(0), 0)
+    .option('--seed <n>', 'random seed', parseInteger(0), SEARCH_DEFAULTS.seed)
     .option('--resume', 'continue an interrupted search from its last finished epoch')
     .option('--force', 'replace an existing run');
   addBackendOption(cmd);
@@ -138,30 +149,13 @@ export function registerSearch(program: Command): void {
     });
     const backend = await selectBackend(o.backend);
     if (!o.json) console.log(describeBackend(backend, o.backend));
-    const config: SearchConfig = {
-      dataset: o.dataset ?? '',
-      split: o.split,
-      space: o.space,
-      objective: o.objective,
-      teacher: o.teacher ?? null,
-      relaxation: o.relaxation,
-      preset: o.preset,
-      hypergradient: o.hypergradient,
+    const config = searchConfigFrom({
+      ...o,
       // On --resume only an explicit --epochs extends the run.
       epochs: o.resume && cmd.getOptionValueSource('epochs') !== 'cli' ? 0 : o.epochs,
-      batchSize: o.batchSize,
-      learningRate: o.learningRate,
-      hyperLearningRate: o.hyperLearningRate,
-      temperatureStart: o.temperatureStart,
-      temperatureEnd: o.temperatureEnd,
-      pruneThreshold: o.pruneThreshold,
-      sizePenalty: o.sizePenalty,
-      klWeight: o.klWeight,
-      trainRows: o.trainRows ?? null,
-      widths: widths ?? null,
-      activations: activations ?? null,
-      seed: o.seed,
-    };
+      widths,
+      activations,
+    });
     const result = await runStage(`search ${o.run}`, o.json, (hooks) =>
       searchStructure(config, {
         run: o.run,

@@ -1,0 +1,41 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { runPath } from '../stages/run-folder.js';
+
+/** mean ± standard error over splits for each metric. */
+export type MetricSummary = Record<string, { mean: number; se: number; values: number[] }>;
+
+/**
+ * Each metric of the per-split rows (all with the keys of the first) as its mean, standard error
+ * (sample sd / √n; NaN for one split) and the values themselves: the UCI protocol's summary.
+ */
+export function summarizeOverSplits(rows: Record<string, number>[]): MetricSummary {
+  const out: MetricSummary = {};
+  for (const key of Object.keys(rows[0] ?? {})) {
+    const values = rows.map((r) => r[key]);
+    const mean = values.reduce((s, v) => s + v, 0) / values.length;
+    const sd =
+      values.length > 1
+        ? Math.sqrt(values.reduce((s, v) => s + (v - mean) ** 2, 0) / (values.length - 1))
+        : NaN;
+    out[key] = { mean, se: sd / Math.sqrt(values.length), values };
+  }
+  return out;
+}
+
+/**
+ * Writes a stage's summary over splits as `<runs>/<pipeline>/<name>` (indented JSON), creating the
+ * pipeline's folder, and returns the file's path.
+ */
+export async function writeStageSummary(
+  pipeline: string,
+  name: string,
+  summary: unknown,
+  runsDir?: string,
+): Promise<string> {
+  const file = path.join(runPath(pipeline, runsDir), name);
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await writeFileAtomic(file, JSON.stringify(summary, null, 2) + '\n');
+  return file;
+}
