@@ -71,16 +71,22 @@ describe('the package as published', () => {
     run('data', 'prepare', 'boston');
     expect(existsSync(path.join(app, 'datasets', 'boston.arrow'))).toBe(true);
 
-    // The library entry resolves through `exports` and gives the stage functions.
-    const api = execFileSync(
-      process.execPath,
-      [
-        '--input-type=module',
-        '-e',
-        "const m = await import('bdk'); console.log(typeof m.sampleTeacher, typeof m.runPipeline);",
-      ],
-      { cwd: app, encoding: 'utf8' },
-    );
-    expect(api.trim()).toBe('function function');
+    // The library entry resolves through `exports`, and the README's example runs (with a short chain).
+    const script = [
+      "import { selectBackend, sampleConfigFrom, sampleTeacher } from 'bdk';",
+      "await selectBackend('wasm');",
+      "const config = await sampleConfigFrom({ dataset: 'boston', arch: 'mlp-50', samples: 3, burnIn: 20, thin: 2, chains: 2 });",
+      "const { summary } = await sampleTeacher(config, { run: 'boston-s0' });",
+      'console.log(JSON.stringify({ samples: summary.samples, rmse: summary.metrics.rmse }));',
+    ].join('\n');
+    const api = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: app,
+      encoding: 'utf8',
+      env,
+    });
+    const result = JSON.parse(api.trim().split('\n').at(-1)!) as { samples: number; rmse: number };
+    expect(result.samples).toBe(6);
+    expect(result.rmse).toBeGreaterThan(0);
+    expect(existsSync(path.join(app, 'checkpoints', 'boston-s0', 'config.json'))).toBe(true);
   }, 600_000);
 });
