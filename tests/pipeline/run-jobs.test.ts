@@ -1,0 +1,110 @@
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bdk, expectOneLineError, ROOT, tempDir } from '../helpers.js';
+
+// `bdk run --jobs N` shares the per-split stages out to N processes; `--splits` restricts a run.
+let dir: string;
+let pipeline: string;
+const env = (runs: string) => ({
+  BDK_DATA_DIR: path.join(dir, 'datasets'),
+  BDK_RUNS_DIR: path.join(dir, runs),
+});
+
+beforeAll(async () => {
+  dir = await tempDir();
+  const quick = JSON.parse(await fs.readFile(path.join(ROOT, 'pipelines/boston-quick.json'), 'utf8'));
+  quick.name = 'two';
+  quick.dataset.use = [0, 3];
+  quick.evaluation = { ...quick.evaluation, plots: false, map: false };
+  pipeline = path.join(dir, 'two.json');
+  await fs.writeFile(pipeline, JSON.stringify(quick));
+  expect(bdk(['data', 'prepare', 'boston', '--target-transform', 'log'], env('seq')).code).toBe(0);
+});
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+/** Every file that holds a result: teacher samples, searched architectures, student weights. */
+async function results(runs: string): Promise<Record<string, Buffer>> {
+  const out: Record<string, Buffer> = {};
+  for (const k of [0, 3]) {
+    for (const f of [
+      `two-s${k}-teacher/samples-c0.arrow`,
+      `two-s${k}-search/arch.json`,
+      `two-s${k}-student/student.weights.bin`,
+    ])
+      out[f] = await fs.readFile(path.join(dir, runs, f));
+  }
+  return out;
+}
+
+const metricsOf = async (runs: string) => {
+  const r = JSON.parse(await fs.readFile(path.join(dir, runs, 'two', 'report.json'), 'utf8'));
+  return Object.fromEntries(
+    Object.entries(r.models as Record<string, Record<string, { mean: number }>>).map(([m, v]) => [
+      m,
+      [v.rmse.mean, v.ll.mean],
+    ]),
+  );
+};
+
+describe('bdk run --jobs / --splits', () => {
+  it('two processes write exactly what one process writes', async () => {
+    const one = bdk(['run', pipeline, '--jobs', '1'], env('seq'));
+    expect(one.code, one.stderr).toBe(0);
+    const two = bdk(['run', pipeline, '--jobs', '2'], env('par'));
+    expect(two.code, two.stderr).toBe(0);
+    expect(two.stdout).toContain('sample, search, distill, evaluate: 2 processes share out the splits');
+    expect(two.stdout).toContain('[split 3] stage sample: start');
+    // the children evaluated their splits; the parent only collects their reports
+    expect(two.stdout).toContain('[split 3] stage evaluate: start');
+    expect(two.stdout).toMatch(/^split 0 \(up to date\): student rmse/m);
+    expect(two.stdout).toMatch(/^split 3 \(up to date\): student rmse/m);
+    expect(await results('par')).toEqual(await results('seq'));
+    expect(await metricsOf('par')).toEqual(await metricsOf('seq'));
+  });
+
+  it('Ctrl-C stops every process with exit code 130; running again resumes to the same result', async () => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/bdk.js'), 'run', pipeline, '--jobs', '2'], {
+      env: { ...process.env, ...env('stop') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    for (let i = 0; i < 1200 && !/\[split 3\] stage search: start/.test(out); i++)
+      await new Promise((r) => setTimeout(r, 25));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(out).toContain('interrupted');
+    const again = bdk(['run', pipeline, '--jobs', '2'], env('stop'));
+    expect(again.code, again.stderr).toBe(0);
+    expect(await results('stop')).toEqual(await results('seq'));
+  });
+
+  it('evaluate reuses a split report that is up to date and redoes one older than its student', async () => {
+    const again = bdk(['run', pipeline, '--stages', 'evaluate', '--jobs', '1'], env('seq'));
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/^split 0 \(up to date\): /m);
+    expect(again.stdout).toMatch(/^split 3 \(up to date\): /m);
+    const later = new Date(Date.now() + 5000);
+    await fs.utimes(path.join(dir, 'seq', 'two-s3-student', 'student.weights.bin'), later, later);
+    const redo = bdk(['run', pipeline, '--stages', 'evaluate', '--jobs', '1'], env('seq'));
+    expect(redo.code, redo.stderr).toBe(0);
+    expect(redo.stdout).toMatch(/^split 0 \(up to date\): /m);
+    expect(redo.stdout).toMatch(/^split 3: student rmse/m);
+    expect(await metricsOf('seq')).toEqual(await metricsOf('par'));
+  });
+
+  it('--splits runs a subset; a split the pipeline does not use is a one-line error', async () => {
+    const r = bdk(['run', pipeline, '--splits', '3', '--stages', 'sample', '--jobs', '1'], env('seq'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('split 3: teacher two-s3-teacher up to date');
+    expect(r.stdout).not.toContain('split 0');
+    const bad = bdk(['run', pipeline, '--splits', '1,3'], env('seq'));
+    expect(bad.code).toBe(1);
+    expect(expectOneLineError(bad)).toBe("bdk: --splits: split 1 is not among the pipeline's splits (0, 3)");
+  });
+});
