@@ -3,7 +3,7 @@ import { BACKENDS } from '../backend/select.js';
 import { TARGET_TRANSFORMS } from '../data/target-transform.js';
 import { ACTIVATIONS } from '../model/spec.js';
 import { SAMPLE_DEFAULTS } from '../stages/sample-config.js';
-import { SEARCH_DEFAULTS } from '../stages/search-config.js';
+import { missingCustomLambdas, needsLambdas, SEARCH_DEFAULTS } from '../stages/search-config.js';
 import { DISTILL_DEFAULTS } from '../stages/distill-config.js';
 
 /**
@@ -119,11 +119,30 @@ const searchSection = z.strictObject({
   trainRows: positiveInt.optional(),
   /** β multiplying both KL terms of the preset. */
   klWeight: z.number().nonnegative().default(SEARCH_DEFAULTS.klWeight),
+  /** The λ of docs/design.md §3.4, each in place of the preset's value; `custom` needs the first three. */
+  lambdaLPrior: z.number().nonnegative().optional(),
+  lambdaQLik: z.number().nonnegative().optional(),
+  lambdaQPrior: z.number().nonnegative().optional(),
+  /** λ^Q_struct per reference structure. */
+  lambdaStruct: z
+    .strictObject({ uniform: z.number().optional(), cheapest: z.number().optional() })
+    .optional(),
+  /** λ₁, λ₂ of the inverse-gamma prior of the ARD variances. */
+  ardShape: positive.optional(),
+  ardRate: positive.optional(),
+  singleLevel: z.boolean().optional(),
   /** Candidate hidden widths of the built-in spaces. */
   widths: z.array(positiveInt).min(1).optional(),
   /** Candidate activations of the built-in mlp space's hidden layers. */
   activations: z.array(z.enum(ACTIVATIONS)).min(1).optional(),
   seed: nonNegativeInt.optional(),
+});
+
+/** Preset `custom` without its three weights, reported at the first missing key (where it goes). */
+const checkedSearchSection = searchSection.superRefine((s, ctx) => {
+  const missing = missingCustomLambdas(s);
+  if (missing.length)
+    ctx.addIssue({ code: 'custom', path: [missing[0]], message: `preset "custom" ${needsLambdas(missing)}` });
 });
 
 const studentSection = z.strictObject({
@@ -169,7 +188,7 @@ export const pipelineSchema = z.strictObject({
   backend: z.enum(['auto', ...BACKENDS]).optional(),
   dataset: datasetSection,
   teacher: teacherSection.optional(),
-  search: searchSection.optional(),
+  search: checkedSearchSection.optional(),
   student: studentSection.optional(),
   distillation: distillationSection.optional(),
   evaluation: evaluationSection.optional(),

@@ -16,7 +16,6 @@ export function searchConfigFor(config: PipelineConfig, split: number): SearchCo
     dataset: config.dataset.name,
     split,
     teacher: s.objective === 'distill' ? teacherRun(config.name, split) : null,
-    preset: s.preset === 'custom' ? 'evidence' : s.preset,
     seed: s.seed ?? config.seed,
   });
 }

@@ -26,7 +26,7 @@ export interface Metaparameters {
   qLik: number;
   qPrior: number;
   /** Reference structures p′ with their weights λ^Q_struct (positive pulls towards p′, negative pushes away). */
-  references: { structure: 'uniform' | 'cheapest' | Record<string, string>; weight: number }[];
+  references: { structure: ReferenceStructure | Record<string, string>; weight: number }[];
   /** λ_size: weight of the expected parameter count (a log-prior on structures favouring small ones). */
   size: number;
   /** inv-gamma(λ₁, λ₂) on the prior variances A⁻¹. */
@@ -36,6 +36,10 @@ export interface Metaparameters {
   /** Q uses the training batch (single-level optimization). */
   singleLevel: boolean;
 }
+
+/** The named reference structures p′: the uniform distribution, a smoothed one-hot on the cheapest candidate. */
+export const REFERENCE_STRUCTURES = ['uniform', 'cheapest'] as const;
+export type ReferenceStructure = (typeof REFERENCE_STRUCTURES)[number];
 
 export const PRESETS = ['maximum-likelihood', 'evidence', 'single-level', 'custom'] as const;
 export type Preset = (typeof PRESETS)[number];
@@ -63,6 +67,7 @@ export function presetMetaparameters(
     evidence: {},
     // λ^Q_prior / λ^Q_lik = λ^L_prior and one data split: Q is L, one level.
     'single-level': { singleLevel: true },
+    // The base values; the CLI and pipelines require lPrior, qLik and qPrior to be given with it.
     custom: {},
   };
   return { ...base, ...byPreset[preset], ...overrides };

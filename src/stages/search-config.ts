@@ -1,3 +1,5 @@
+import { UserError } from '../core/errors.js';
+import { REFERENCE_STRUCTURES } from '../search/objective.js';
 import type { SearchConfig } from './search.js';
 
 /**
@@ -46,18 +48,67 @@ export interface SearchInput {
   pruneThreshold?: number;
   sizePenalty?: number;
   klWeight?: number;
+  lambdaLPrior?: number;
+  lambdaQLik?: number;
+  lambdaQPrior?: number;
+  lambdaStruct?: SearchConfig['lambdaStruct'];
+  ardShape?: number;
+  ardRate?: number;
+  singleLevel?: boolean;
   trainRows?: number | null;
   widths?: number[] | null;
   activations?: SearchConfig['activations'];
   seed?: number;
 }
 
+/** The weights that preset `custom` must be given: it has no values of its own. */
+export const CUSTOM_LAMBDAS = ['lambdaLPrior', 'lambdaQLik', 'lambdaQPrior'] as const;
+
+/** The keys of `CUSTOM_LAMBDAS` that `input` leaves out when its preset is `custom` (none for the others). */
+export function missingCustomLambdas(
+  input: Pick<SearchInput, 'preset' | (typeof CUSTOM_LAMBDAS)[number]>,
+): (typeof CUSTOM_LAMBDAS)[number][] {
+  return input.preset === 'custom' ? CUSTOM_LAMBDAS.filter((k) => input[k] === undefined) : [];
+}
+
+/** `needs a, b and c (the λ of docs/design.md §3)`: the tail of the error for a `custom` preset without them. */
+export function needsLambdas(names: string[]): string {
+  const list = names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names[0];
+  return `needs ${list} (the λ of docs/design.md §3)`;
+}
+
+/**
+ * The λ keys `input` gives, in one order (the reference structures too), and no others: a config
+ * without them is stored as before they existed.
+ */
+function lambdaFields(input: SearchInput): Partial<SearchConfig> {
+  const {
+    lambdaLPrior,
+    lambdaQLik,
+    lambdaQPrior,
+    lambdaStruct: struct,
+    ardShape,
+    ardRate,
+    singleLevel,
+  } = input;
+  const lambdaStruct =
+    struct &&
+    Object.fromEntries(
+      REFERENCE_STRUCTURES.filter((r) => struct[r] !== undefined).map((r) => [r, struct[r]]),
+    );
+  const all = { lambdaLPrior, lambdaQLik, lambdaQPrior, lambdaStruct, ardShape, ardRate, singleLevel };
+  return Object.fromEntries(Object.entries(all).filter(([, v]) => v !== undefined));
+}
+
 /**
  * The search config of `bdk search` and of a pipeline's `search` section, with `SEARCH_DEFAULTS` for
- * what `input` leaves out. The keys keep one order, as stored configs are compared as JSON text.
+ * what `input` leaves out. The keys keep one order, as stored configs are compared as JSON text. Preset
+ * `custom` without its three weights is a `UserError` naming the missing keys.
  */
 export function searchConfigFrom(input: SearchInput): SearchConfig {
   const d = SEARCH_DEFAULTS;
+  const missing = missingCustomLambdas(input);
+  if (missing.length) throw new UserError(`search preset "custom" ${needsLambdas(missing)}`);
   return {
     dataset: input.dataset ?? '',
     split: input.split ?? d.split,
@@ -76,6 +127,7 @@ export function searchConfigFrom(input: SearchInput): SearchConfig {
     pruneThreshold: input.pruneThreshold ?? d.pruneThreshold,
     sizePenalty: input.sizePenalty ?? d.sizePenalty,
     klWeight: input.klWeight ?? d.klWeight,
+    ...lambdaFields(input),
     trainRows: input.trainRows ?? null,
     widths: input.widths ?? null,
     activations: input.activations ?? null,

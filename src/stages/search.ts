@@ -14,7 +14,13 @@ import { readSamples } from '../samples/index.js';
 import { analyzeSpec, type Activation } from '../model/spec.js';
 import { resolveSpace } from '../search/space.js';
 import { supernetLayout } from '../search/supernet.js';
-import { presetMetaparameters, type Preset } from '../search/objective.js';
+import {
+  presetMetaparameters,
+  REFERENCE_STRUCTURES,
+  type Metaparameters,
+  type Preset,
+  type ReferenceStructure,
+} from '../search/objective.js';
 import {
   runSearch,
   type SearchData,
@@ -48,6 +54,18 @@ export interface SearchConfig {
   sizePenalty: number;
   /** β: multiplies both KL terms (λ^L_prior = β·preset, λ^Q_prior = β·preset); 1 is the plain preset. */
   klWeight: number;
+  /**
+   * The λ of the objective (docs/design.md §3.4), each stored only when given and then replacing the
+   * preset's value: λ^L_prior, λ^Q_lik, λ^Q_prior (β still multiplies the two KL weights), λ^Q_struct per
+   * reference structure, the inverse-gamma's λ₁ and λ₂, and whether Q uses the training rows.
+   */
+  lambdaLPrior?: number;
+  lambdaQLik?: number;
+  lambdaQPrior?: number;
+  lambdaStruct?: Partial<Record<ReferenceStructure, number>>;
+  ardShape?: number;
+  ardRate?: number;
+  singleLevel?: boolean;
   /** Search on at most this many training rows (a seeded random subset), null for all. */
   trainRows: number | null;
   /** Candidate hidden widths of the built-in spaces (default: by data size). */
@@ -170,7 +188,7 @@ export async function searchStructure(
     const shape = inputShape(ds);
     const train = subsample(partArrays(ds, config.split, 'train'), config.trainRows, config.seed, shape);
     const validation = partArrays(ds, config.split, 'validation');
-    if (validation.rows === 0 && config.preset !== 'single-level')
+    if (validation.rows === 0 && !(config.singleLevel ?? config.preset === 'single-level'))
       throw new UserError(
         `dataset '${config.dataset}' split ${config.split} has no validation rows; use --preset single-level or prepare splits with a validation fraction`,
       );
@@ -203,14 +221,8 @@ export async function searchStructure(
       train: { x: train.x, rows: train.rows, ...tTrain },
       validation: { x: validation.x, rows: validation.rows, ...tVal },
     };
-    // λ_size per parameter from the per-example budget for the whole supernet.
     const maxParams = sa.choiceParams.reduce((s, c) => s + Math.max(...c), 0);
-    const preset = presetMetaparameters(config.preset);
-    const meta = presetMetaparameters(config.preset, {
-      size: (config.sizePenalty * train.rows) / Math.max(1, maxParams),
-      lPrior: preset.lPrior * config.klWeight,
-      qPrior: preset.qPrior * config.klWeight,
-    });
+    const meta = searchMetaparameters(config, train.rows, maxParams);
     const statePath = path.join(runDir, STATE);
     const tracePath = path.join(runDir, 'search-trace.json');
     let resume: SearchState | null = null;
@@ -328,6 +340,35 @@ export async function searchStructure(
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * The metaparameters a search config asks for (docs/design.md §3.4): its preset's, with each λ the
+ * config gives in place of the preset's value; β = `klWeight` multiplies both KL weights; λ_size is
+ * the size penalty (nats per example) times the `rows` training rows over `maxParams`, the supernet's
+ * parameter count with every edge at its largest candidate.
+ */
+export function searchMetaparameters(config: SearchConfig, rows: number, maxParams: number): Metaparameters {
+  const preset = presetMetaparameters(config.preset);
+  const struct = config.lambdaStruct;
+  return presetMetaparameters(config.preset, {
+    ...(config.lambdaQLik === undefined ? {} : { qLik: config.lambdaQLik }),
+    ...(config.ardShape === undefined ? {} : { lambda1: config.ardShape }),
+    ...(config.ardRate === undefined ? {} : { lambda2: config.ardRate }),
+    ...(config.singleLevel === undefined ? {} : { singleLevel: config.singleLevel }),
+    ...(struct === undefined
+      ? {}
+      : {
+          references: REFERENCE_STRUCTURES.filter((r) => struct[r] !== undefined).map((r) => ({
+            structure: r,
+            weight: struct[r]!,
+          })),
+        }),
+    // λ_size per parameter from the per-example budget for the whole supernet.
+    size: (config.sizePenalty * rows) / Math.max(1, maxParams),
+    lPrior: (config.lambdaLPrior ?? preset.lPrior) * config.klWeight,
+    qPrior: (config.lambdaQPrior ?? preset.qPrior) * config.klWeight,
+  });
 }
 
 /** At most `rows` rows of a part, chosen by a seeded permutation (kept in their original order). */

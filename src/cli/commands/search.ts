@@ -1,12 +1,17 @@
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
 import { UserError } from '../../core/errors.js';
-import { PRESETS } from '../../search/objective.js';
+import { PRESETS, REFERENCE_STRUCTURES, type ReferenceStructure } from '../../search/objective.js';
 import { RELAXATION_KINDS } from '../../search/relaxations.js';
 import { BUILTIN_SPACES } from '../../search/space.js';
 import { ACTIVATIONS, type Activation } from '../../model/spec.js';
 import { searchStructure, type SearchConfig } from '../../stages/search.js';
-import { SEARCH_DEFAULTS, searchConfigFrom } from '../../stages/search-config.js';
+import {
+  missingCustomLambdas,
+  needsLambdas,
+  SEARCH_DEFAULTS,
+  searchConfigFrom,
+} from '../../stages/search-config.js';
 import { runStage } from '../interrupt.js';
 import {
   addBackendOption,
@@ -63,9 +68,9 @@ export function registerSearch(program: Command): void {
     .addOption(
       new Option(
         '--preset <p>',
-        'special case of the bilevel objective: evidence (all λ = 1), maximum-likelihood (no KL), single-level (Q = L on the training split)',
+        'special case of the bilevel objective: evidence (all λ = 1), maximum-likelihood (no KL), single-level (Q = L on the training split), custom (the --lambda-* flags alone)',
       )
-        .choices(PRESETS.filter((p) => p !== 'custom'))
+        .choices(PRESETS)
         .default(SEARCH_DEFAULTS.preset),
     )
     .addOption(
@@ -117,6 +122,25 @@ export function registerSearch(program: Command): void {
       parseNonNegative,
       SEARCH_DEFAULTS.klWeight,
     )
+    .option('--lambda-l-prior <λ>', 'λ^L_prior: weight of the KL in the training level L', parseNonNegative)
+    .option(
+      '--lambda-q-lik <λ>',
+      'λ^Q_lik: weight of the likelihood in the validation level Q',
+      parseNonNegative,
+    )
+    .option('--lambda-q-prior <λ>', 'λ^Q_prior: weight of the KL in Q', parseNonNegative)
+    .option(
+      '--lambda-struct <weights>',
+      `λ^Q_struct per reference structure, ref=weight,… with ref ${REFERENCE_STRUCTURES.join(' or ')} (> 0 pulls towards it, < 0 pushes away)`,
+      parseStructWeights,
+    )
+    .option(
+      '--ard-shape <λ₁>',
+      'shape λ₁ of the inverse-gamma prior of the ARD variances (default 0.01)',
+      parsePositive,
+    )
+    .option('--ard-rate <λ₂>', 'rate λ₂ of that inverse-gamma (default 0.01)', parsePositive)
+    .option('--single-level', 'evaluate Q on the training rows (one level), whatever the preset')
     .option(
       '--train-rows <n>',
       'search on a seeded random subset of at most n training rows',
@@ -134,6 +158,9 @@ export function registerSearch(program: Command): void {
   addBackendOption(cmd);
   addJsonOption(cmd);
   cmd.action(async (o: SearchFlags) => {
+    const missing = missingCustomLambdas(o);
+    if (missing.length)
+      throw new UserError(`--preset custom ${needsLambdas(missing.map((k) => `--${kebab(k)}`))}`);
     if (o.objective === 'labels' && !o.dataset && !o.resume)
       throw new UserError('--objective labels needs --dataset NAME');
     const widths = o.widths?.map((w) => {
@@ -176,4 +203,28 @@ export function registerSearch(program: Command): void {
       `wrote ${result.runDir}/arch.json in ${s.seconds.toFixed(1)} s (use: bdk distill --arch-from ${s.run})`,
     );
   });
+}
+
+/** `lambdaQLik` → `lambda-q-lik`: a flag's name from its option key. */
+const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** `--lambda-struct uniform=0.5,cheapest=1` → { uniform: 0.5, cheapest: 1 } (weights may be negative). */
+function parseStructWeights(value: string): Partial<Record<ReferenceStructure, number>> {
+  const out: Partial<Record<ReferenceStructure, number>> = {};
+  for (const part of parseList(value)) {
+    const [ref, w, ...rest] = part.split('=').map((t) => t.trim());
+    const weight = Number(w);
+    if (
+      !(REFERENCE_STRUCTURES as readonly string[]).includes(ref) ||
+      !w ||
+      rest.length ||
+      !Number.isFinite(weight)
+    )
+      throw new InvalidArgumentError(
+        `expected ref=weight,… with ref ${REFERENCE_STRUCTURES.join(' or ')} and a number, got '${part}'`,
+      );
+    out[ref as ReferenceStructure] = weight;
+  }
+  if (!Object.keys(out).length) throw new InvalidArgumentError(`expected ref=weight,…, got '${value}'`);
+  return out;
 }
