@@ -50,6 +50,8 @@ export interface SearchInput {
   widths?: number[] | null;
   activations?: SearchConfig['activations'];
   seed?: number;
+  /** Parameter budget; stored only when given. */
+  maxParameters?: number | null;
 }
 
 /**
@@ -80,5 +82,6 @@ export function searchConfigFrom(input: SearchInput): SearchConfig {
     widths: input.widths ?? null,
     activations: input.activations ?? null,
     seed: input.seed ?? d.seed,
+    ...(input.maxParameters != null ? { maxParameters: input.maxParameters } : {}),
   };
 }
