@@ -136,6 +136,8 @@ const searchSection = z.strictObject({
   /** Candidate activations of the built-in mlp space's hidden layers. */
   activations: z.array(z.enum(ACTIVATIONS)).min(1).optional(),
   seed: nonNegativeInt.optional(),
+  /** Parameter budget of the searched architecture (`bdk search --max-parameters`). */
+  maxParameters: positiveInt.optional(),
 });
 
 /** Preset `custom` without its three weights, reported at the first missing key (where it goes). */

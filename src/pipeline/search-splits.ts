@@ -54,7 +54,7 @@ export async function searchSplits(
     if (!r.completed) return { summaries, aggregate: {}, file: '', completed: false };
     const s = r.summary!;
     opts.log?.(
-      `split ${k}: ${s.parameterCount} parameters; ${s.choices.map((c) => `${c.edge.split('#')[0]} ${c.choice}`).join(', ')} (${s.seconds.toFixed(1)} s)`,
+      `split ${k}: ${s.parameterCount} parameters${s.budget ? ` (budget ${s.budget.maxParameters}${s.budget.repaired ? ', repaired' : ''})` : ''}; ${s.choices.map((c) => `${c.edge.split('#')[0]} ${c.choice}`).join(', ')} (${s.seconds.toFixed(1)} s)`,
     );
     summaries.push(s);
   }
@@ -71,7 +71,12 @@ export async function searchSplits(
       pipeline: config.name,
       splits,
       aggregate,
-      runs: summaries.map((s) => ({ run: s.run, parameters: s.parameterCount, choices: s.choices })),
+      runs: summaries.map((s) => ({
+        run: s.run,
+        parameters: s.parameterCount,
+        choices: s.choices,
+        ...(s.budget ? { budget: s.budget } : {}),
+      })),
     },
     opts.runsDir,
   );

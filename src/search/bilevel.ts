@@ -32,6 +32,8 @@ export interface BilevelVariables {
   /** Adam on θ and on h, both set to maximize. */
   optTheta: FlatAdam;
   optH: FlatAdam;
+  /** A parameter budget and its current penalty weight μ (docs/design.md §3.9). */
+  budget?: { maxParameters: number; mu: number };
 }
 
 /** Settings of one bilevel step. */
@@ -127,6 +129,7 @@ export function bilevelStep(
     objective: data.objective,
     n: nTrain,
     gammas,
+    budget: v.budget,
   });
   const named = (list: tf.Variable[], grads: tf.Tensor[]) =>
     list.map((t, i) => ({ name: t.name, tensor: grads[i] }));

@@ -58,15 +58,19 @@ export function chosenCandidates(layout: SupernetLayout, h: Float32Array[]): num
   });
 }
 
+/**
+ * The discrete architecture and its weights (see above). `chosen` overrides the argmax candidates,
+ * e.g. with a parameter budget's repair (budget.ts); the reported probabilities are the chosen ones'.
+ */
 export function discretize(
   layout: SupernetLayout,
   values: TrainedValues,
   pruneThreshold: number,
   name: string,
+  chosen: readonly number[] = chosenCandidates(layout, values.h),
 ): DiscreteResult {
   const { sa } = layout;
   const edges = sa.space.edges;
-  const chosen = chosenCandidates(layout, values.h);
   const isZero = (ei: number) => edges[ei].choices[chosen[ei]].op.type === 'zero';
   // Alive: reached from the input and reaching the output through non-zero edges.
   const reaches = new Set<string>([sa.space.output]);
@@ -167,6 +171,12 @@ export function discretize(
     return kept.get(e.from)!;
   }
 
+  // The units an edge writes into its head node: all of a `sum` node's, its own ones of a `concat` node's.
+  const headUnits = (ei: number) =>
+    (sa.space.nodes.find((n) => n.id === edges[ei].to)!.aggregate ?? 'sum') === 'concat'
+      ? edgeKept(ei)
+      : kept.get(edges[ei].to)!;
+
   // The spec.
   const specEdges: ArchEdge[] = [];
   const source: { ei: number }[] = [];
@@ -180,10 +190,10 @@ export function discretize(
         const base = s.slot.info.op;
         op =
           base.type === 'dense'
-            ? { ...base, units: kept.get(id)!.length }
-            : { ...base, filters: kept.get(id)!.length };
+            ? { ...base, units: headUnits(ei).length }
+            : { ...base, filters: headUnits(ei).length };
       } else op = e.choices[chosen[ei]].op as Op;
-      if (!s && kept.get(e.from)!.join() !== kept.get(id)!.join() && op.type !== 'flatten')
+      if (!s && kept.get(e.from)!.join() !== headUnits(ei).join() && op.type !== 'flatten')
         throw new UserError(
           `cannot export edge ${e.from} → ${e.to}: its '${op.type}' would join units of different widths`,
         );
@@ -208,7 +218,7 @@ export function discretize(
     const k = layout.groups.indexOf(slot);
     const e = edges[ei];
     const rowsIn = kept.get(e.from)!;
-    const colsOut = kept.get(e.to)!;
+    const colsOut = headUnits(ei);
     const edgeOut = edgeKept(ei);
     const inEdge = new Set(edgeOut);
     const W = slot.info.kernelShape[slot.info.kernelShape.length - 1];

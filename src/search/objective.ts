@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { channelPair } from '../model/channel-pairs.js';
 import { groupMasks, supernetForward, type SupernetLayout } from './supernet.js';
+import { expectedArchParameters } from './budget-expectation.js';
 
 /**
  * The generalized bilevel objective (docs/design.md §3, Bakhteev 2018), on minibatches:
@@ -137,7 +138,9 @@ export function ardLogPrior(layout: SupernetLayout, h: tf.Tensor[], m: Metaparam
 /**
  * Expected parameter count of the discrete network under γ ~ softmax(s): each edge's expected
  * parameters times the probability that its head node is alive (reaches the output through non-zero
- * edges, edges taken independently).
+ * edges, edges taken independently). A candidate is charged its `choiceParams`, computed with its
+ * input at the supernet's (widest) width, so this is not the exact expectation of the exported count
+ * (`expectedArchParameters` is, for the parameter budget); it is the size penalty's measure (§3.4).
  */
 export function expectedParameters(layout: SupernetLayout, h: tf.Tensor[]): tf.Scalar {
   const { sa } = layout;
@@ -205,6 +208,11 @@ export interface ObjectiveContext {
   n: number;
   /** Maps the structure logits to γ per edge (the relaxation, with its noise already drawn). */
   gammas: (h: tf.Tensor[]) => (tf.Tensor1D | null)[];
+  /**
+   * A parameter budget N and its penalty weight μ: Q gains −μ·n·max(0, E[parameters]/N − 1), whose
+   * gradient leaves the probabilities of `zero` candidates alone (§3.9).
+   */
+  budget?: { maxParameters: number; mu: number };
 }
 
 export interface Terms {
@@ -253,5 +261,14 @@ export function upperObjective(
   let q: tf.Tensor = tf.sub(tf.mul(m.qLik, t.loglik), tf.mul(m.qPrior, t.kl));
   for (const r of m.references) q = tf.sub(q, tf.mul(r.weight, referenceKl(ctx.layout, h, r.structure)));
   if (m.size > 0) q = tf.sub(q, tf.mul(m.size, expectedParameters(ctx.layout, h)));
+  const b = ctx.budget;
+  if (b && b.mu > 0)
+    q = tf.sub(
+      q,
+      tf.mul(
+        b.mu * ctx.n,
+        tf.relu(tf.sub(tf.div(expectedArchParameters(ctx.layout, h, true), b.maxParameters), 1)),
+      ),
+    );
   return tf.add(q, ardLogPrior(ctx.layout, h, m)) as tf.Scalar;
 }

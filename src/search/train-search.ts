@@ -12,6 +12,8 @@ import { initialParameters, type SupernetLayout } from './supernet.js';
 import { expectedParameters, type Metaparameters } from './objective.js';
 import { relativeDensity, type TrainedValues } from './discretize.js';
 import { bilevelStep, type SearchData } from './bilevel.js';
+import { expectedArchParameters } from './budget-expectation.js';
+import { dualStep } from './budget.js';
 
 export type { SearchData } from './bilevel.js';
 
@@ -28,6 +30,8 @@ export interface SearchSettings {
   temperature: { start: number; end: number };
   pruneThreshold: number;
   seed: number;
+  /** A parameter budget N (E[parameters] ≤ N: a hinge penalty whose weight μ grows by ≤ η_μ per step, §3.9). */
+  budget?: { maxParameters: number; step: number };
 }
 
 /** One row of the search trace, per epoch. */
@@ -41,6 +45,8 @@ export interface SearchTracePoint {
   prunable: number;
   /** softmax(s) per searchable edge, keyed `from->to#index`. */
   probabilities: Record<string, number[]>;
+  /** With a budget: μ and the exact E[parameters] it constrains, at the end of the epoch. */
+  budget?: { mu: number; expectedParameters: number };
 }
 
 export interface SearchState {
@@ -51,6 +57,8 @@ export interface SearchState {
     theta: SavedOptimizerSlot[];
     h: SavedOptimizerSlot[];
   };
+  /** The budget's penalty weight μ (absent: 0). */
+  mu?: number;
 }
 
 export interface SearchLoopOptions {
@@ -74,7 +82,7 @@ export async function runSearch(
   settings: SearchSettings,
   meta: Metaparameters,
   o: SearchLoopOptions = {},
-): Promise<TrainedValues | null> {
+): Promise<(TrainedValues & { mu?: number }) | null> {
   const prefix = `search${runCounter++}_`;
   let rng = new Rng(settings.seed);
   let epoch = 0;
@@ -93,12 +101,19 @@ export async function runSearch(
   const theta = init.theta.map((t, i) => tf.variable(t, true, `${prefix}t${i}`));
   const h = init.h.map((t, i) => tf.variable(t, true, `${prefix}h${i}`));
   tf.dispose([...init.theta, ...init.h]);
+  const budget = settings.budget
+    ? { maxParameters: settings.budget.maxParameters, mu: o.resume?.mu ?? 0 }
+    : undefined;
+  const archParameters = () => tf.tidy(() => expectedArchParameters(layout, h).dataSync()[0]);
   // Both levels are maximized.
   const optTheta = new FlatAdam(settings.learningRate, 0.9, 0.999, null, true);
   const optH = new FlatAdam(settings.hyperLearningRate, 0.9, 0.999, null, true);
   if (o.resume) {
-    await restoreOptimizerState(optTheta, o.resume.optimizers.theta);
-    await restoreOptimizerState(optH, o.resume.optimizers.h);
+    // The slots are named after the variables, whose prefix depends on how many searches this process ran.
+    const renamed = (slots: SavedOptimizerSlot[]) =>
+      slots.map((w) => ({ ...w, name: w.name.replace(/^search\d+_/, prefix) }));
+    await restoreOptimizerState(optTheta, renamed(o.resume.optimizers.theta));
+    await restoreOptimizerState(optH, renamed(o.resume.optimizers.h));
   }
   const nTrain = data.train.rows;
   const B = Math.min(settings.batchSize, nTrain);
@@ -113,6 +128,7 @@ export async function runSearch(
         h: h.map((t) => Float32Array.from(t.dataSync())),
       },
       optimizers: { theta: await readOptimizerState(optTheta), h: await readOptimizerState(optH) },
+      ...(budget ? { mu: budget.mu } : {}),
     };
   };
   const aborted = abortPoller(o.signal); // so Ctrl-C is seen within a step or so
@@ -125,7 +141,7 @@ export async function runSearch(
         const t = epoch * steps + s;
         const temperature = temperatureAt({ ...settings.temperature, steps: totalSteps }, t);
         const ids = perm.subarray(s * B, Math.min(nTrain, (s + 1) * B));
-        const { lower } = bilevelStep({ layout, meta, theta, h, optTheta, optH }, data, ids, rng, {
+        const { lower } = bilevelStep({ layout, meta, theta, h, optTheta, optH, budget }, data, ids, rng, {
           relaxation: settings.relaxation,
           hypergradient: settings.hypergradient,
           learningRate: settings.learningRate,
@@ -133,6 +149,8 @@ export async function runSearch(
           batchSize: B,
         });
         lowerSum += lower / nTrain;
+        if (budget)
+          budget.mu = dualStep(budget.mu, archParameters(), budget.maxParameters, settings.budget!.step);
         o.onProgress?.(
           t + 1,
           totalSteps,
@@ -154,11 +172,13 @@ export async function runSearch(
               return [[`${e.from}->${e.to}#${ei}`, Array.from(tf.tidy(() => tf.softmax(h[li]).dataSync()))]];
             }),
           ),
+          ...(budget ? { budget: { mu: budget.mu, expectedParameters: archParameters() } } : {}),
         };
         await o.onEpoch(point, snapshot);
       }
     }
-    return (await snapshot()).values;
+    const end = await snapshot();
+    return { ...end.values, ...(budget ? { mu: budget.mu } : {}) };
   } finally {
     tf.dispose([...theta, ...h]);
     optTheta.dispose();

@@ -59,6 +59,8 @@ export interface SearchInput {
   widths?: number[] | null;
   activations?: SearchConfig['activations'];
   seed?: number;
+  /** Parameter budget; stored only when given. */
+  maxParameters?: number | null;
 }
 
 /** The weights that preset `custom` must be given: it has no values of its own. */
@@ -132,5 +134,6 @@ export function searchConfigFrom(input: SearchInput): SearchConfig {
     widths: input.widths ?? null,
     activations: input.activations ?? null,
     seed: input.seed ?? d.seed,
+    ...(input.maxParameters != null ? { maxParameters: input.maxParameters } : {}),
   };
 }

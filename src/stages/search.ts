@@ -27,7 +27,9 @@ import {
   type SearchState,
   type SearchTracePoint,
 } from '../search/train-search.js';
-import { discretize } from '../search/discretize.js';
+import { chosenCandidates, discretize } from '../search/discretize.js';
+import { expectedArchParameters } from '../search/budget-expectation.js';
+import { BUDGET_DUAL_STEP, checkBudget, discreteParameters, repairToBudget } from '../search/budget.js';
 import type { RelaxationKind } from '../search/relaxations.js';
 import type { StageContext } from './context.js';
 import { checkRunFolder, openTeacherRun, prepareRunFolder, runPath, runSampleFiles } from './run-folder.js';
@@ -73,6 +75,8 @@ export interface SearchConfig {
   /** Candidate activations of the built-in `mlp` space's hidden layers (default relu, tanh, sigmoid; absent in runs made before it existed). */
   activations?: Activation[] | null;
   seed: number;
+  /** Parameter budget N of the searched architecture (§3.9); absent (not null) when none, so older configs match. */
+  maxParameters?: number;
 }
 
 export interface SearchSummary {
@@ -92,6 +96,15 @@ export interface SearchSummary {
   pruned: { weights: number; total: number };
   epochs: number;
   seconds: number;
+  /** With a parameter budget: N, the final μ, the exact E[parameters] at the end, and whether the repair changed the argmax architecture. */
+  budget?: {
+    maxParameters: number;
+    minParameters: number;
+    mu: number;
+    expectedParameters: number;
+    repaired: boolean;
+    parametersBeforeRepair: number;
+  };
 }
 
 export const SEARCH_ARCH = 'arch.json';
@@ -201,6 +214,8 @@ export async function searchStructure(
         ...(config.activations ? { activations: config.activations } : {}),
       },
     );
+    const budget = config.maxParameters;
+    const minParameters = budget !== undefined ? checkBudget(sa, budget, config.space) : 0;
     const layout = supernetLayout(sa);
     const supernetParameters = layout.groups.reduce(
       (s, g) => s + g.info.kernelShape.reduce((a, b) => a * b, 1),
@@ -246,6 +261,7 @@ export async function searchStructure(
           theta: st.meta.opt.theta.map((w, i) => ({ ...w, values: st.arrays[`ot${i}`] })),
           h: st.meta.opt.h.map((w, i) => ({ ...w, values: st.arrays[`oh${i}`] })),
         },
+        mu: st.meta.mu,
       };
       trace = ((await readJsonOrNull<SearchTracePoint[]>(tracePath)) ?? []).slice(0, resume.epoch);
       log(`resuming at epoch ${resume.epoch}/${config.epochs}`);
@@ -264,6 +280,7 @@ export async function searchStructure(
         temperature: { start: config.temperatureStart, end: config.temperatureEnd },
         pruneThreshold: config.pruneThreshold,
         seed: config.seed,
+        ...(budget !== undefined ? { budget: { maxParameters: budget, step: BUDGET_DUAL_STEP } } : {}),
       },
       meta,
       {
@@ -289,13 +306,17 @@ export async function searchStructure(
                 theta: s.optimizers.theta.map(({ name, shape }) => ({ name, shape })),
                 h: s.optimizers.h.map(({ name, shape }) => ({ name, shape })),
               },
+              ...(s.mu !== undefined ? { mu: s.mu } : {}),
             },
             arrays,
           );
           await writeFileAtomic(tracePath, JSON.stringify(trace) + '\n');
           if (point.epoch % Math.max(1, Math.ceil(config.epochs / 10)) === 0 || point.epoch === config.epochs)
             log(
-              `epoch ${point.epoch}/${config.epochs}: L/N ${point.lowerPerExample.toFixed(4)}, E[parameters] ${point.expectedParameters.toFixed(0)}, prunable ${(100 * point.prunable).toFixed(1)}%`,
+              `epoch ${point.epoch}/${config.epochs}: L/N ${point.lowerPerExample.toFixed(4)}, E[parameters] ${point.expectedParameters.toFixed(0)}, prunable ${(100 * point.prunable).toFixed(1)}%` +
+                (point.budget
+                  ? `; budget ${budget}: exact E[parameters] ${point.budget.expectedParameters.toFixed(0)}, μ ${point.budget.mu.toPrecision(3)}`
+                  : ''),
             );
         },
       },
@@ -305,7 +326,21 @@ export async function searchStructure(
       return { runDir, completed: false, summary: null };
     }
     const name = `${opts.run}-searched`;
-    const result = discretize(layout, values, config.pruneThreshold, name);
+    let repair: ReturnType<typeof repairToBudget> | null = null;
+    let before = 0;
+    if (budget !== undefined) {
+      const argmax = chosenCandidates(layout, values.h);
+      const logits = layout.logits.map((li) => (li === null ? [0] : values.h[li]));
+      before = discreteParameters(sa, argmax).parameters;
+      repair = repairToBudget(sa, argmax, logits, budget, config.space);
+      if (repair.changed)
+        log(
+          `the argmax architecture has ${before} parameters, over the budget of ${budget}: repaired to ${repair.parameters}`,
+        );
+    }
+    const result = repair
+      ? discretize(layout, values, config.pruneThreshold, name, repair.chosen)
+      : discretize(layout, values, config.pruneThreshold, name);
     await writeFileAtomic(
       path.join(runDir, SEARCH_ARCH),
       JSON.stringify(result.analysis.spec, null, 2) + '\n',
@@ -334,6 +369,24 @@ export async function searchStructure(
       pruned: result.pruned,
       epochs: config.epochs,
       seconds: (Date.now() - started) / 1000,
+      ...(repair && budget !== undefined
+        ? {
+            budget: {
+              maxParameters: budget,
+              minParameters,
+              mu: values.mu ?? 0,
+              expectedParameters: tf.tidy(
+                () =>
+                  expectedArchParameters(
+                    layout,
+                    values.h.map((a) => tf.tensor1d(a)),
+                  ).dataSync()[0],
+              ),
+              repaired: repair.changed,
+              parametersBeforeRepair: before,
+            },
+          }
+        : {}),
     };
     await writeFileAtomic(path.join(runDir, 'search.json'), JSON.stringify(summary, null, 2) + '\n');
     return { runDir, completed: true, summary };

@@ -152,6 +152,11 @@ export function registerSearch(program: Command): void {
       `candidate hidden activations of the mlp space, e.g. relu (default relu,tanh,sigmoid; from ${ACTIVATIONS.join(', ')})`,
       parseList,
     )
+    .option(
+      '--max-parameters <n>',
+      'parameter budget: constrain E[parameters] ≤ n during the search and repair the result to fit it',
+      parseInteger(1),
+    )
     .option('--seed <n>', 'random seed', parseInteger(0), SEARCH_DEFAULTS.seed)
     .option('--resume', 'continue an interrupted search from its last finished epoch')
     .option('--force', 'replace an existing run');
@@ -199,6 +204,10 @@ export function registerSearch(program: Command): void {
       `searched architecture: ${s.parameterCount} parameters, ${s.nonzeroParameters} non-zero (supernet ${s.supernetParameters} weights); ${chosen}`,
     );
     console.log(`ARD pruned ${s.pruned.weights} of ${s.pruned.total} weights of the chosen layers`);
+    if (s.budget)
+      console.log(
+        `budget ${s.budget.maxParameters}: final μ ${s.budget.mu.toPrecision(3)}, E[parameters] ${s.budget.expectedParameters.toFixed(0)}, ${s.budget.repaired ? `repaired from ${s.budget.parametersBeforeRepair} parameters` : 'no repair needed'}`,
+      );
     console.log(
       `wrote ${result.runDir}/arch.json in ${s.seconds.toFixed(1)} s (use: bdk distill --arch-from ${s.run})`,
     );
