@@ -56,7 +56,10 @@ export function registerRun(program: Command): void {
     )
     .option('--stages <list>', `run only these stages, comma-separated (${STAGES.join(', ')})`, parseStages)
     .option('--dry-run', 'validate the pipeline and list the stages it would run')
-    .option('--force', 'replace existing outputs whose content differs')
+    .option(
+      '--force',
+      'redo every per-split run of the selected stages, and replace a dataset whose content or splits differ',
+    )
     .option(
       '--splits <list>',
       'run only these splits of the pipeline (comma-separated indices), e.g. one per array job',
@@ -64,7 +67,7 @@ export function registerRun(program: Command): void {
     )
     .option(
       '--jobs <n>',
-      'processes that share out the per-split stages (sample, search, distill); auto = one per CPU core, at most one per split',
+      'processes that share out the per-split stages (sample, search, distill, evaluate); auto = one per CPU core, at most one per split',
       parseJobs,
       'auto',
     );
