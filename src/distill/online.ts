@@ -40,6 +40,8 @@ export interface OnlineRun {
   teacherChains: TeacherChainSettings;
   teacher: Analysis;
   student: Analysis;
+  /** Warm start: the student's initial weights (its spec's layout), else a seeded random initialization. */
+  initialWeights?: Float32Array;
   /** The teacher's training rows (what its chains learn from). */
   train: PartArrays;
   /** D′: standardized inputs, row-major [rows, ...shape]. */
@@ -68,7 +70,10 @@ export async function trainOnline(run: OnlineRun): Promise<boolean> {
   const stepsPerEpoch = Math.ceil(n / B);
   let epoch = 0;
   let rng = new Rng(config.seed);
+  // A warm start replaces the random weights; the draw still happens, so the rest of the run's
+  // random stream is the same with and without it.
   let init = initialWeights(studentA, rng);
+  if (run.initialWeights) init = run.initialWeights;
   let resume: ChainSnapshot | undefined;
   const optimizer = new FlatAdam(config.learningRate);
   let optimizerState: SavedOptimizerSlot[] | null = null;

@@ -33,6 +33,8 @@ export interface OfflineRun {
   checkpoints: Checkpoints<StudentState>;
   teacher: Analysis;
   student: Analysis;
+  /** Warm start: the student's initial weights (its spec's layout), else a seeded random initialization. */
+  initialWeights?: Float32Array;
   /** The teacher's stored posterior samples (read here, closed by the caller). */
   samples: SampleRowReader;
   /** Standardized training inputs, row-major [rows, ...shape]; the box samples' bounding box. */
@@ -58,7 +60,10 @@ export async function trainOffline(run: OfflineRun): Promise<boolean> {
   const P = studentA.parameterCount;
   let epoch = 0;
   let rng = new Rng(config.seed);
+  // A warm start replaces the random weights; the draw still happens, so the rest of the run's
+  // random stream is the same with and without it.
   let init = initialWeights(studentA, rng);
+  if (run.initialWeights) init = run.initialWeights;
   const optimizer = new FlatAdam(config.learningRate);
   let optimizerState: SavedOptimizerSlot[] | null = null;
   const resumed = await checkpoints.load();

@@ -4,20 +4,24 @@ import type { StageContext } from '../stages/context.js';
 import { distillStudent, type DistillConfig, type StudentSummary } from '../stages/distill.js';
 import { DISTILL_DEFAULTS, distillConfigFrom } from '../stages/distill-config.js';
 import { resolveRelative } from '../stages/prepare.js';
-import { searchedArchPath } from '../stages/search.js';
+import { searchedStudent } from '../stages/search.js';
 import { checkSplitRun, searchRun, studentRun, teacherRun } from './split-run.js';
 import { summarizeOverSplits, writeStageSummary, type MetricSummary } from './summary.js';
 
 /**
  * The student architecture of split k: the pipeline's student's, else its teacher's (unlike `bdk
  * distill`, whose default is `DISTILL_DEFAULTS.arch`), else that default; for `search`, that split's
- * structure-search result.
+ * structure-search result, warm-started from the search's weights unless `student.warmStart` is false.
  */
-async function studentArch(config: PipelineConfig, split: number, opts: StageContext): Promise<string> {
+async function studentArch(
+  config: PipelineConfig,
+  split: number,
+  opts: StageContext,
+): Promise<{ arch: string; initialWeights?: string }> {
   const arch = config.student?.arch ?? config.teacher?.arch ?? DISTILL_DEFAULTS.arch;
-  if (arch !== 'search') return arch;
+  if (arch !== 'search') return { arch };
   if (!config.search) throw new UserError('student.arch "search" needs a search section in the pipeline');
-  return searchedArchPath(searchRun(config.name, split), opts.runsDir);
+  return searchedStudent(searchRun(config.name, split), opts.runsDir, config.student?.warmStart ?? true);
 }
 
 /**
@@ -36,7 +40,7 @@ export async function distillSplits(
     const dc = distillConfigFrom({
       ...d,
       teacher: teacherRun(config.name, k),
-      arch: await studentArch(config, k, opts),
+      ...(await studentArch(config, k, opts)),
       // Relative to the pipeline file (`bdk distill` resolves it against the working folder).
       unlabeledInputs: d.unlabeledInputs ? resolveRelative(d.unlabeledInputs, opts.file ?? '.') : undefined,
       seed: d.seed ?? config.seed,

@@ -150,6 +150,8 @@ const checkedSearchSection = searchSection.superRefine((s, ctx) => {
 const studentSection = z.strictObject({
   /** Architecture name or spec path, or `search` to take the structure search's result. */
   arch: z.string().min(1),
+  /** With `arch: "search"`: start the student from the search's weights (docs/design.md §3.10); false starts from scratch. */
+  warmStart: z.boolean().optional(),
 });
 
 const distillationSection = z.strictObject({

@@ -11,27 +11,46 @@ import {
 } from '../model/spec.js';
 import type { SupernetLayout } from './supernet.js';
 import { softmax64 } from './relaxations.js';
+import { aliveGraph, chosenLayers, deadEdges, scalarActivation } from './structured-pruning.js';
 
 /**
- * From a trained supernet to a discrete architecture (docs/design.md §3, "Result"):
+ * From a trained supernet to a discrete architecture (docs/design.md §3.7):
  * - each edge takes its most probable candidate (argmax of the structure logits); zero edges are dropped,
  *   then nodes that no longer reach the output, or are no longer reached from the input;
  * - ARD pruning: weight i is pruned when its relative density at zero λ_i = exp(−μ_i²/2σ_i²) exceeds
  *   the threshold, and set to exactly zero;
- * - widths shrink: a hidden unit beyond its candidate's width, or whose outgoing weights are all
- *   pruned, is removed (units are removed only at nodes whose every incoming and outgoing edge is a
- *   dense/conv layer, so no identity or pooling edge needs matching shapes).
- * The exported weights (means of q(w), pruned weights zero) give exactly the supernet's mean output
- * with one-hot γ and the same pruning.
+ * - structured pruning (docs/design.md §3.10), every step exact:
+ *   - a dense edge whose every weight is pruned outputs the constant act(b); it is dropped and the
+ *     constant folded into the biases of its head node's outgoing dense edges (or, at the output node,
+ *     into the bias of another linear dense edge into it), when its head keeps another incoming edge;
+ *   - a hidden unit whose outgoing weights are all pruned is removed (`unused`);
+ *   - a hidden unit whose incoming weights are all pruned is constant; it is removed and its value
+ *     folded into the outgoing edges' biases (`constant`, dense edges only);
+ *   units are removed only at `sum` nodes whose every incoming and outgoing edge is a dense/conv layer,
+ *   so no identity or pooling edge needs matching shapes;
+ * - widths shrink: a hidden unit beyond its candidate's width is not exported.
+ * The exported weights (means of q(w), pruned weights zero, folded biases) give exactly the supernet's
+ * mean output with one-hot γ and the same pruning: they are the warm start of the student.
  */
+export interface RemovedUnits {
+  node: string;
+  /** Channel indices of the node (its numbering in the supernet), ascending. */
+  units: number[];
+  reason: 'unused' | 'constant';
+}
+
 export interface DiscreteResult {
   analysis: Analysis;
   weights: Float32Array;
-  /** Chosen candidate label per space edge (`zero` or `dropped` when the edge is not in the result). */
+  /** Chosen candidate label per space edge (`zero`, `dropped` or `pruned` when the edge is not in the result). */
   choices: { edge: string; choice: string; probability: number }[];
+  /** Pruned weights among the chosen layers' kernels (all input channels × the chosen width). */
   pruned: { weights: number; total: number };
+  /** Units removed by structured pruning. */
+  removedUnits: RemovedUnits[];
+  /** Edges (`from->to#index`) dropped because every weight was pruned, their constant folded. */
+  droppedEdges: string[];
 }
-
 export interface TrainedValues {
   /** θ and h as arrays, in layout order. */
   theta: Float32Array[];
@@ -71,51 +90,86 @@ export function discretize(
 ): DiscreteResult {
   const { sa } = layout;
   const edges = sa.space.edges;
+  const output = sa.space.output;
   const isZero = (ei: number) => edges[ei].choices[chosen[ei]].op.type === 'zero';
-  // Alive: reached from the input and reaching the output through non-zero edges.
-  const reaches = new Set<string>([sa.space.output]);
-  for (const id of [...sa.order].reverse())
-    if (edges.some((e, ei) => e.from === id && !isZero(ei) && reaches.has(e.to))) reaches.add(id);
-  const reached = new Set<string>([INPUT]);
-  for (const id of sa.order)
-    if (edges.some((e, ei) => e.to === id && !isZero(ei) && reached.has(e.from))) reached.add(id);
-  const keepEdge = (ei: number) =>
-    !isZero(ei) && reaches.has(edges[ei].to) && reached.has(edges[ei].from) && reaches.has(edges[ei].from);
-  if (!reaches.has(INPUT))
+  if (!aliveGraph(layout, isZero).reaches.has(INPUT))
     throw new UserError(
       'the search chose `zero` on every path from the input to the output; nothing to export',
     );
-
-  // Group slot and member of each kept edge's choice.
-  const slotOf = (ei: number) => {
-    const gi = sa.groups[ei].findIndex((g) => g.members.some((m) => m.choice === chosen[ei]));
-    if (gi < 0) return null;
-    const slot = layout.groups.find((g) => g.edge === ei && g.group === gi)!;
-    const width = slot.info.members.find((m) => m.choice === chosen[ei])!.width;
-    return { slot, width };
+  const layers = chosenLayers(layout, chosen);
+  const keepMask = pruneMasks(layout, values, pruneThreshold);
+  const dead = deadEdges(layout, layers, keepMask, isZero);
+  const { reaches, reached, keep: keepEdge } = aliveGraph(layout, (ei) => isZero(ei) || dead.has(ei));
+  const alive = (id: string) => reaches.has(id) && reached.has(id);
+  const isLayer = (ei: number) => layers[ei] !== null;
+  const isDense = (ei: number) => layers[ei]?.slot.info.op.type === 'dense';
+  const channels = (id: string) => sa.shapes.get(id)![sa.shapes.get(id)!.length - 1];
+  const outgoing = (id: string) => edges.flatMap((e, ei) => (e.from === id && keepEdge(ei) ? [ei] : []));
+  const maskAt = (ei: number) => keepMask[layers[ei]!.group];
+  const kernelWidth = (ei: number) => {
+    const s = layers[ei]!.slot.info.kernelShape;
+    return s[s.length - 1];
   };
-  // Pruning masks per group (1 = kept).
+  const taps = (ei: number) => {
+    const op = layers[ei]!.slot.info.op;
+    return op.type === 'conv2d' ? op.kernelSize ** 2 : 1;
+  };
+
+  // Pruned weights among the chosen layers (all input channels × the chosen width).
   let prunedCount = 0;
   let total = 0;
-  const keepMask = pruneMasks(layout, values, pruneThreshold);
-  layout.groups.forEach((g, k) => {
-    const m = keepMask[k];
-    if (keepEdge(g.edge) && slotOf(g.edge)?.slot === g) {
-      total += m.length;
-      prunedCount += m.length - m.reduce((a, b) => a + b, 0);
-    }
+  edges.forEach((_, ei) => {
+    const l = layers[ei];
+    if (!l || !(keepEdge(ei) || dead.has(ei))) return;
+    const mask = keepMask[l.group];
+    const W = kernelWidth(ei);
+    for (let r = 0; r < mask.length / W; r++)
+      for (let o = 0; o < l.width; o++) {
+        total++;
+        if (!mask[r * W + o]) prunedCount++;
+      }
   });
 
-  // Kept channel indices (last axis) per node.
+  // Biases with the folded constants, per kept layer edge.
+  const bias = new Map<number, Float64Array>();
+  edges.forEach((_, ei) => {
+    if (keepEdge(ei) && layers[ei]) bias.set(ei, Float64Array.from(values.theta[layers[ei]!.slot.bias]));
+  });
+  // Constants (dropped edges' outputs, constant units) to fold at each node.
+  const constant = new Map<string, Float64Array>();
+  const addConstant = (id: string, u: number, c: number) => {
+    if (!constant.has(id)) constant.set(id, new Float64Array(channels(id)));
+    constant.get(id)![u] += c;
+  };
+  for (const [ei] of dead) {
+    const l = layers[ei]!;
+    const b = values.theta[l.slot.bias];
+    for (let u = 0; u < l.width; u++)
+      addConstant(edges[ei].to, u, scalarActivation(l.slot.info.op.activation, b[u]));
+  }
+  /** b_o[col] += Σ_u c[u]·W_o[u, col] over the kept weights of every outgoing dense edge o. */
+  const foldIntoOutgoing = (id: string, c: Float64Array) => {
+    for (const o of outgoing(id)) {
+      const l = layers[o]!;
+      const mu = values.theta[l.slot.mean];
+      const mask = keepMask[l.group];
+      const W = kernelWidth(o);
+      const b = bias.get(o)!;
+      for (let u = 0; u < c.length; u++)
+        if (c[u] !== 0)
+          for (let col = 0; col < l.width; col++) b[col] += c[u] * mu[u * W + col] * mask[u * W + col];
+    }
+  };
+
+  // Kept channel indices (last axis) per node, in topological order, folding constants as they appear.
   const kept = new Map<string, number[]>();
-  const channels = (id: string) => sa.shapes.get(id)![sa.shapes.get(id)!.length - 1];
+  const removedUnits: RemovedUnits[] = [];
   kept.set(INPUT, [...Array(channels(INPUT)).keys()]);
-  const isLayer = (ei: number) => slotOf(ei) !== null;
   for (const id of sa.order.slice(1)) {
-    if (!reaches.has(id) || !reached.has(id)) continue;
+    if (!alive(id)) continue;
     const inc = sa.incoming.get(id)!.filter(keepEdge);
-    const outEdges = edges.map((_, ei) => ei).filter((ei) => edges[ei].from === id && keepEdge(ei));
-    const agg = sa.space.nodes.find((n) => n.id === id)!.aggregate ?? 'sum';
+    const outEdges = outgoing(id);
+    const agg = layout.aggregates.get(id)!;
     let set: number[];
     if (agg === 'concat') {
       set = [];
@@ -130,34 +184,72 @@ export function discretize(
       for (const ei of inc) for (const c of edgeKept(ei)) u.add(c);
       set = [...u].sort((a, b) => a - b);
     }
-    // ARD: drop units whose outgoing weights are all pruned, where every edge around is a layer.
     if (
       agg === 'sum' &&
       inc.every(isLayer) &&
       outEdges.length > 0 &&
       outEdges.every(isLayer) &&
-      id !== sa.space.output
+      id !== output
     ) {
-      set = set.filter((u) =>
-        outEdges.some((ei) => {
-          const { slot, width } = slotOf(ei)!;
-          const mask = keepMask[layout.groups.indexOf(slot)];
-          const W = slot.info.kernelShape[slot.info.kernelShape.length - 1];
-          const cin = slot.info.kernelShape[slot.info.kernelShape.length - 2];
-          const taps = slot.info.op.type === 'conv2d' ? slot.info.op.kernelSize ** 2 : 1;
-          for (let t = 0; t < taps; t++)
-            for (let o = 0; o < width; o++) if (mask[(t * cin + u) * W + o]) return true;
-          return false;
+      // Unused: every outgoing weight of the unit is pruned.
+      const unused = set.filter((u) =>
+        outEdges.every((ei) => {
+          const mask = maskAt(ei);
+          const W = kernelWidth(ei);
+          const cin = channels(id);
+          for (let t = 0; t < taps(ei); t++)
+            for (let o = 0; o < layers[ei]!.width; o++) if (mask[(t * cin + u) * W + o]) return false;
+          return true;
         }),
       );
-      if (set.length === 0) set = [0]; // keep one unit so the graph stays valid
+      let rest = set.filter((u) => !unused.includes(u));
+      // Constant: every incoming weight of the unit (from the kept channels) is pruned; dense only.
+      const constantUnits =
+        inc.every(isDense) && outEdges.every(isDense)
+          ? rest.filter((u) =>
+              inc.every((ei) => {
+                const mask = maskAt(ei);
+                const W = kernelWidth(ei);
+                return kept.get(edges[ei].from)!.every((r) => !mask[r * W + u]);
+              }),
+            )
+          : [];
+      if (constantUnits.length > 0 && constantUnits.length < rest.length) {
+        for (const u of constantUnits) {
+          let c = 0;
+          for (const ei of inc)
+            if (u < layers[ei]!.width)
+              c += scalarActivation(layers[ei]!.slot.info.op.activation, bias.get(ei)![u]);
+          addConstant(id, u, c);
+        }
+        rest = rest.filter((u) => !constantUnits.includes(u));
+        removedUnits.push({ node: id, units: constantUnits, reason: 'constant' });
+      }
+      if (rest.length === 0) rest = [unused[0]]; // keep one (unused) unit so the graph stays valid
+      const removed = unused.filter((u) => !rest.includes(u));
+      if (removed.length > 0) removedUnits.push({ node: id, units: removed, reason: 'unused' });
+      set = rest;
     }
     kept.set(id, set);
+    const c = constant.get(id);
+    if (!c) continue;
+    if (id === output) {
+      // Only dropped edges leave constants at the output; their target is a linear dense edge into it.
+      for (const [ei, target] of dead) {
+        if (edges[ei].to !== id || target.kind !== 'bias') continue;
+        const b = bias.get(target.edge)!;
+        for (let u = 0; u < layers[ei]!.width; u++)
+          b[u] += scalarActivation(
+            layers[ei]!.slot.info.op.activation,
+            values.theta[layers[ei]!.slot.bias][u],
+          );
+      }
+    } else foldIntoOutgoing(id, c);
   }
   function edgeKept(ei: number): number[] {
     const e = edges[ei];
-    const s = slotOf(ei);
-    if (s) return [...Array(s.width).keys()];
+    const l = layers[ei];
+    if (l) return [...Array(l.width).keys()];
     const op = e.choices[chosen[ei]].op;
     if (op.type === 'flatten') {
       const shape = sa.shapes.get(e.from)!;
@@ -173,9 +265,7 @@ export function discretize(
 
   // The units an edge writes into its head node: all of a `sum` node's, its own ones of a `concat` node's.
   const headUnits = (ei: number) =>
-    (sa.space.nodes.find((n) => n.id === edges[ei].to)!.aggregate ?? 'sum') === 'concat'
-      ? edgeKept(ei)
-      : kept.get(edges[ei].to)!;
+    layout.aggregates.get(edges[ei].to) === 'concat' ? edgeKept(ei) : kept.get(edges[ei].to)!;
 
   // The spec.
   const specEdges: ArchEdge[] = [];
@@ -184,16 +274,16 @@ export function discretize(
     for (const ei of sa.incoming.get(id)!) {
       if (!keepEdge(ei)) continue;
       const e = edges[ei];
-      const s = slotOf(ei);
+      const l = layers[ei];
       let op: Op;
-      if (s) {
-        const base = s.slot.info.op;
+      if (l) {
+        const base = l.slot.info.op;
         op =
           base.type === 'dense'
             ? { ...base, units: headUnits(ei).length }
             : { ...base, filters: headUnits(ei).length };
       } else op = e.choices[chosen[ei]].op as Op;
-      if (!s && kept.get(e.from)!.join() !== headUnits(ei).join() && op.type !== 'flatten')
+      if (!l && kept.get(e.from)!.join() !== headUnits(ei).join() && op.type !== 'flatten')
         throw new UserError(
           `cannot export edge ${e.from} → ${e.to}: its '${op.type}' would join units of different widths`,
         );
@@ -208,30 +298,28 @@ export function discretize(
     input: sa.space.input,
     nodes: sa.space.nodes.filter((n) => kept.has(n.id)).map((n) => ({ ...n })),
     edges: specEdges,
-    output: sa.space.output,
+    output,
   };
   const analysis = analyzeSpec(spec, `searched architecture '${name}'`);
   const weights = new Float32Array(analysis.parameterCount);
   for (const p of analysis.params) {
     const { ei } = source[p.edge];
-    const { slot } = slotOf(ei)!;
-    const k = layout.groups.indexOf(slot);
+    const l = layers[ei]!;
     const e = edges[ei];
-    const rowsIn = kept.get(e.from)!;
     const colsOut = headUnits(ei);
-    const edgeOut = edgeKept(ei);
-    const inEdge = new Set(edgeOut);
-    const W = slot.info.kernelShape[slot.info.kernelShape.length - 1];
+    const inEdge = new Set(edgeKept(ei));
     if (p.role === 'bias') {
-      colsOut.forEach((u, j) => (weights[p.offset + j] = inEdge.has(u) ? values.theta[slot.bias][u] : 0));
+      const b = bias.get(ei)!;
+      colsOut.forEach((u, j) => (weights[p.offset + j] = inEdge.has(u) ? b[u] : 0));
       continue;
     }
-    const mu = values.theta[slot.mean];
-    const mask = keepMask[k];
-    const cin = slot.info.kernelShape[slot.info.kernelShape.length - 2];
-    const taps = slot.info.op.type === 'conv2d' ? slot.info.op.kernelSize ** 2 : 1;
+    const rowsIn = kept.get(e.from)!;
+    const W = kernelWidth(ei);
+    const mu = values.theta[l.slot.mean];
+    const mask = keepMask[l.group];
+    const cin = channels(e.from);
     let o = p.offset;
-    for (let t = 0; t < taps; t++)
+    for (let t = 0; t < taps(ei); t++)
       for (const r of rowsIn)
         for (const u of colsOut) {
           const src = (t * cin + r) * W + u;
@@ -241,13 +329,23 @@ export function discretize(
   const choices = edges.map((e, ei) => {
     const li = layout.logits[ei];
     const p = li === null ? [1] : Array.from(softmax64(values.h[li]));
-    return {
-      edge: `${e.from}->${e.to}#${ei}`,
-      choice: keepEdge(ei) ? e.choices[chosen[ei]].label : isZero(ei) ? 'zero' : 'dropped',
-      probability: p[chosen[ei]],
-    };
+    const choice = keepEdge(ei)
+      ? e.choices[chosen[ei]].label
+      : isZero(ei)
+        ? 'zero'
+        : dead.has(ei)
+          ? 'pruned'
+          : 'dropped';
+    return { edge: `${e.from}->${e.to}#${ei}`, choice, probability: p[chosen[ei]] };
   });
-  return { analysis, weights, choices, pruned: { weights: prunedCount, total } };
+  return {
+    analysis,
+    weights,
+    choices,
+    pruned: { weights: prunedCount, total },
+    removedUnits,
+    droppedEdges: [...dead.keys()].map((ei) => `${edges[ei].from}->${edges[ei].to}#${ei}`),
+  };
 }
 
 /** The pruning mask of every group (1 = kept), for zeroing pruned weights in the supernet. */

@@ -3,6 +3,11 @@ export interface DistillConfig {
   teacher: string;
   /** Student architecture: a built-in name or a spec file (regression students get 2 outputs: mean, log-variance). */
   arch: string;
+  /**
+   * Warm start (docs/design.md §3.10): a float32 file of the student's initial weights in its spec's
+   * parameter layout (a search run's `arch-weights.bin`); absent means a seeded random initialization.
+   */
+  initialWeights?: string;
   temperature: number;
   klDirection: 'forward' | 'reverse';
   /** Standard deviation of the Gaussian perturbation of the (standardized) training inputs, D′ = {x + ε}. */
@@ -59,6 +64,7 @@ export const DISTILL_DEFAULTS = {
 export interface DistillInput {
   teacher: string;
   arch?: string;
+  initialWeights?: string;
   temperature?: number;
   klDirection?: DistillConfig['klDirection'];
   inputNoise?: number;
@@ -85,6 +91,7 @@ export function distillConfigFrom(input: DistillInput): DistillConfig {
   return {
     teacher: input.teacher,
     arch: input.arch ?? d.arch,
+    ...(input.initialWeights ? { initialWeights: input.initialWeights } : {}),
     temperature: input.temperature ?? d.temperature,
     klDirection: input.klDirection ?? d.klDirection,
     inputNoise: input.inputNoise ?? d.inputNoise,

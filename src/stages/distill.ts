@@ -103,6 +103,9 @@ export async function distillStudent(
       input: shape,
       outputUnits: task === 'classification' ? units : 2,
     });
+    const initial = config.initialWeights
+      ? await readInitialWeights(config.initialWeights, studentA.parameterCount, studentA.spec.name)
+      : undefined;
     await writeFileAtomic(
       path.join(runDir, 'student-spec.json'),
       JSON.stringify(studentA.spec, null, 2) + '\n',
@@ -142,6 +145,7 @@ export async function distillStudent(
         teacherChains: teacherConfig,
         teacher: teacherA,
         student: studentA,
+        ...(initial ? { initialWeights: initial } : {}),
         train,
         inputs,
         shape,
@@ -170,6 +174,7 @@ export async function distillStudent(
           checkpoints: stateCheckpoints(runDir, OFFLINE_STATE, opts.resume),
           teacher: teacherA,
           student: studentA,
+          ...(initial ? { initialWeights: initial } : {}),
           samples,
           trainInputs: train.x,
           extra,
@@ -344,4 +349,21 @@ export function metricsFromOutputs(
     ll += -0.5 * Math.log(2 * Math.PI * variance) - (test.yRaw![i] - mean[i]) ** 2 / (2 * variance);
   }
   return { rmse: rmse(mean, test.yRaw!), ll: ll / test.rows };
+}
+
+/** A warm start's weights file: float32, exactly the student's parameter count. */
+async function readInitialWeights(file: string, count: number, arch: string): Promise<Float32Array> {
+  let buf: Buffer;
+  try {
+    buf = await fs.readFile(file);
+  } catch {
+    throw new UserError(`${file}: initial weights not found`);
+  }
+  if (buf.byteLength !== 4 * count)
+    throw new UserError(
+      `${file}: ${buf.byteLength} bytes, but architecture '${arch}' needs ${count} float32 weights (${4 * count} bytes)`,
+    );
+  const w = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  if (!w.every(Number.isFinite)) throw new UserError(`${file}: the initial weights are not all finite`);
+  return w;
 }

@@ -27,7 +27,7 @@ import {
   type SearchState,
   type SearchTracePoint,
 } from '../search/train-search.js';
-import { chosenCandidates, discretize } from '../search/discretize.js';
+import { chosenCandidates, discretize, type RemovedUnits } from '../search/discretize.js';
 import { expectedArchParameters } from '../search/budget-expectation.js';
 import { BUDGET_DUAL_STEP, checkBudget, discreteParameters, repairToBudget } from '../search/budget.js';
 import type { RelaxationKind } from '../search/relaxations.js';
@@ -93,7 +93,11 @@ export interface SearchSummary {
   nonzeroParameters: number;
   supernetParameters: number;
   choices: { edge: string; choice: string; probability: number }[];
+  /** ARD-pruned weights among the chosen layers (all input channels × the chosen width). */
   pruned: { weights: number; total: number };
+  /** Structured pruning (docs/design.md §3.10): the units removed per node, the edges dropped. */
+  removedUnits: RemovedUnits[];
+  droppedEdges: string[];
   epochs: number;
   seconds: number;
   /** With a parameter budget: N, the final μ, the exact E[parameters] at the end, and whether the repair changed the argmax architecture. */
@@ -108,6 +112,8 @@ export interface SearchSummary {
 }
 
 export const SEARCH_ARCH = 'arch.json';
+/** The searched architecture's weights (float32, its spec's parameter layout): the student's warm start. */
+export const SEARCH_ARCH_WEIGHTS = 'arch-weights.bin';
 const STATE = 'search-state.bin';
 
 export interface SearchOptions extends StageContext {
@@ -115,14 +121,23 @@ export interface SearchOptions extends StageContext {
   resume?: boolean;
 }
 
-/** The searched architecture of a search run, as a spec path for `--arch`. */
-export async function searchedArchPath(run: string, runsDir?: string): Promise<string> {
+/**
+ * The student a search run hands on: its architecture (a spec path for `--arch`) and, for a warm start,
+ * its weights file (docs/design.md §3.10); `warmStart` false, or a run from before the weights were
+ * written, gives the architecture alone.
+ */
+export async function searchedStudent(
+  run: string,
+  runsDir?: string,
+  warmStart = true,
+): Promise<{ arch: string; initialWeights?: string }> {
   const file = path.join(runPath(run, runsDir), SEARCH_ARCH);
   if (!(await pathExists(file)))
     throw new UserError(
       `search run '${run}' has no ${SEARCH_ARCH} at ${file} (run \`bdk search --run ${run}\` first)`,
     );
-  return file;
+  const weights = path.join(runPath(run, runsDir), SEARCH_ARCH_WEIGHTS);
+  return warmStart && (await pathExists(weights)) ? { arch: file, initialWeights: weights } : { arch: file };
 }
 
 type Targets = { y: Float32Array | Int32Array; yVar?: Float32Array };
@@ -342,6 +357,10 @@ export async function searchStructure(
       ? discretize(layout, values, config.pruneThreshold, name, repair.chosen)
       : discretize(layout, values, config.pruneThreshold, name);
     await writeFileAtomic(
+      path.join(runDir, SEARCH_ARCH_WEIGHTS),
+      Buffer.from(result.weights.buffer, result.weights.byteOffset, result.weights.byteLength),
+    );
+    await writeFileAtomic(
       path.join(runDir, SEARCH_ARCH),
       JSON.stringify(result.analysis.spec, null, 2) + '\n',
     );
@@ -367,6 +386,8 @@ export async function searchStructure(
       supernetParameters,
       choices: result.choices,
       pruned: result.pruned,
+      removedUnits: result.removedUnits,
+      droppedEdges: result.droppedEdges,
       epochs: config.epochs,
       seconds: (Date.now() - started) / 1000,
       ...(repair && budget !== undefined

@@ -3,13 +3,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.js';
 import { forward, unflatten } from '../../src/model/forward.js';
 import { BUILTIN_SPACES, analyzeSpace } from '../../src/search/space.js';
-import {
-  initialParameters,
-  supernetForward,
-  supernetLayout,
-  type SupernetLayout,
-} from '../../src/search/supernet.js';
-import { chosenCandidates, discretize, pruneMasks, type TrainedValues } from '../../src/search/discretize.js';
+import { supernetLayout, type SupernetLayout } from '../../src/search/supernet.js';
+import { discretize } from '../../src/search/discretize.js';
+import { oneHotOutput, randomValues as values } from './supernet-fixtures.js';
 import {
   ardLogPrior,
   presetMetaparameters,
@@ -24,47 +20,6 @@ import { runSearch, type SearchData } from '../../src/search/train-search.js';
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
-
-function values(layout: SupernetLayout, seed: number): TrainedValues {
-  const rng = new Rng(seed);
-  const { theta, h } = initialParameters(layout, rng);
-  const v: TrainedValues = {
-    theta: theta.map((t) => Float32Array.from(t.dataSync())),
-    h: h.map((t) => Float32Array.from(t.dataSync(), () => rng.normal())),
-  };
-  // Make some biases and scales non-trivial so the comparison is not between zeros.
-  for (const g of layout.groups) {
-    v.theta[g.bias] = Float32Array.from(v.theta[g.bias], () => 0.1 * rng.normal());
-    v.theta[g.rho] = Float32Array.from(v.theta[g.rho], () => -3 + 2 * rng.normal());
-  }
-  tf.dispose([...theta, ...h]);
-  return v;
-}
-
-/** The supernet's mean output with one-hot γ at the chosen candidates, pruned weights zeroed. */
-function oneHotOutput(
-  layout: SupernetLayout,
-  v: TrainedValues,
-  x: tf.Tensor,
-  threshold: number,
-): Float32Array {
-  const chosen = chosenCandidates(layout, v.h);
-  const masks = pruneMasks(layout, v, threshold);
-  return tf.tidy(() => {
-    const theta = v.theta.map((a, i) => {
-      const g = layout.groups.find((gg) => gg.mean === i);
-      const shape = g?.info.kernelShape ??
-        layout.groups.find((gg) => gg.rho === i)?.info.kernelShape ?? [a.length];
-      return tf.tensor(g ? a.map((m, j) => m * masks[layout.groups.indexOf(g)][j]) : a, shape);
-    });
-    const gammas = layout.sa.space.edges.map((e, ei) =>
-      layout.logits[ei] === null
-        ? null
-        : (tf.oneHot([chosen[ei]], e.choices.length).reshape([-1]).toFloat() as tf.Tensor1D),
-    );
-    return supernetForward(layout, { theta, gammas, x }).dataSync() as Float32Array;
-  });
-}
 
 describe('structure search', () => {
   it('a one-hot γ supernet equals the exported discrete model on random inputs', () => {

@@ -4,7 +4,7 @@ import { describeBackend, selectBackend, type BackendChoice } from '../../backen
 import { UserError } from '../../core/errors.js';
 import { distillStudent, type DistillConfig } from '../../stages/distill.js';
 import { DISTILL_DEFAULTS, distillConfigFrom } from '../../stages/distill-config.js';
-import { searchedArchPath } from '../../stages/search.js';
+import { searchedStudent } from '../../stages/search.js';
 import {
   addBackendOption,
   addJsonOption,
@@ -19,6 +19,7 @@ import { runStage } from '../interrupt.js';
 type DistillFlags = Omit<DistillConfig, 'mode'> & {
   mode: 'offline' | 'online';
   archFrom?: string;
+  fromScratch?: boolean;
   lrSchedule: 'constant' | 'cosine';
   run: string;
   resume?: boolean;
@@ -39,7 +40,11 @@ export function registerDistill(program: Command): void {
       'student architecture: a built-in name or a spec .json file (regression students get mean and log-variance heads)',
       DISTILL_DEFAULTS.arch,
     )
-    .option('--arch-from <run>', 'take the student architecture from a structure-search run (bdk search)')
+    .option(
+      '--arch-from <run>',
+      "take the student architecture from a structure-search run (bdk search), starting from the search's weights",
+    )
+    .option('--from-scratch', 'with --arch-from: start from a random initialization instead of the search’s weights')
     .requiredOption('--run <name>', 'run name for the student')
     .option(
       '--temperature <T>',
@@ -106,9 +111,10 @@ export function registerDistill(program: Command): void {
     if (!o.json) console.log(describeBackend(backend, o.backend));
     if (o.archFrom && cmd.getOptionValueSource('arch') === 'cli')
       throw new UserError('give either --arch or --arch-from, not both');
+    if (o.fromScratch && !o.archFrom) throw new UserError('--from-scratch needs --arch-from RUN');
     const config = distillConfigFrom({
       ...o,
-      arch: o.archFrom ? await searchedArchPath(o.archFrom) : o.arch,
+      ...(o.archFrom ? await searchedStudent(o.archFrom, undefined, !o.fromScratch) : { arch: o.arch }),
       unlabeledInputs: o.unlabeledInputs ? path.resolve(o.unlabeledInputs) : undefined,
       // On --resume only an explicit --epochs extends the run (the default must not).
       epochs: o.resume && cmd.getOptionValueSource('epochs') !== 'cli' ? 0 : o.epochs,

@@ -204,12 +204,17 @@ export function registerSearch(program: Command): void {
       `searched architecture: ${s.parameterCount} parameters, ${s.nonzeroParameters} non-zero (supernet ${s.supernetParameters} weights); ${chosen}`,
     );
     console.log(`ARD pruned ${s.pruned.weights} of ${s.pruned.total} weights of the chosen layers`);
+    const structured = [
+      ...s.removedUnits.map((r) => `${r.units.length} ${r.reason} unit(s) of ${r.node}`),
+      ...s.droppedEdges.map((e) => `edge ${e.split('#')[0]} (every weight pruned)`),
+    ];
+    if (structured.length) console.log(`structured pruning removed ${structured.join(', ')}`);
     if (s.budget)
       console.log(
         `budget ${s.budget.maxParameters}: final μ ${s.budget.mu.toPrecision(3)}, E[parameters] ${s.budget.expectedParameters.toFixed(0)}, ${s.budget.repaired ? `repaired from ${s.budget.parametersBeforeRepair} parameters` : 'no repair needed'}`,
       );
     console.log(
-      `wrote ${result.runDir}/arch.json in ${s.seconds.toFixed(1)} s (use: bdk distill --arch-from ${s.run})`,
+      `wrote ${result.runDir}/arch.json and arch-weights.bin in ${s.seconds.toFixed(1)} s (use: bdk distill --arch-from ${s.run})`,
     );
   });
 }
