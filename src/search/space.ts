@@ -1,8 +1,6 @@
-import { promises as fs } from 'node:fs';
 import { UserError } from '../core/errors.js';
 import type { ArchContext } from '../model/builtins.js';
 import {
-  ACTIVATIONS,
   INPUT,
   opOutputShape,
   topologicalOrder,
@@ -228,6 +226,10 @@ export interface BuiltinSpaceOptions {
  *   path (a linear model) or the skip.
  * - `conv`: input → c1 (conv 3×3 / 5×5 stem) → c2 (conv 3×3 / 5×5, max-pool 3×3, identity, zero,
  *   summed with c1 by a fixed identity edge, a residual cell) → 2×2 max-pool → flatten → dense read-out.
+ * - `lenet`: two conv cells and a searched dense head, LeNet-5's depth: input → c1 (conv 3×3 / 5×5 with
+ *   4, 8 or 16 filters) → p1 (max-pool 2×2, or 3×3 with stride 2) → c2, which concatenates a conv 3×3 /
+ *   5×5 with 8, 16 or 32 filters of p1 and a skip (identity or zero) of p1 → p2 (pooled as p1) →
+ *   flatten → d1 (dense, `widths` × `activations`) → d2 (dense or identity) → linear read-out.
  */
 export const BUILTIN_SPACES: Record<
   string,
@@ -303,80 +305,59 @@ export const BUILTIN_SPACES: Record<
       };
     },
   },
+  lenet: {
+    description:
+      'LeNet depth: conv 3×3/5×5 (4/8/16 filters), pool 2×2 or 3×3/2, conv 3×3/5×5 (8/16/32 filters) concatenated with an optional skip, pool, then dense (widths) → dense or identity → read-out',
+    build: ({ input, outputUnits }, o = {}) => {
+      if (input.length !== 3)
+        throw new UserError(
+          `the lenet space needs image input [height, width, channels], the data has shape [${input}]`,
+        );
+      const act = o.activations ?? ['relu'];
+      const convs = (filters: number[]): Choice[] =>
+        [3, 5].flatMap((kernelSize) =>
+          filters.map((f) => {
+            const op: Op = { type: 'conv2d', filters: f, kernelSize, padding: 'same', activation: 'relu' };
+            return { label: opLabel(op), op };
+          }),
+        );
+      const pools: Choice[] = [
+        { label: 'maxpool2', op: { type: 'maxPool', poolSize: 2 } },
+        { label: 'maxpool3s2', op: { type: 'maxPool', poolSize: 3, strides: 2, padding: 'same' } },
+      ];
+      const widths = o.widths ?? [32, 64, 128];
+      return {
+        format: SPACE_FORMAT,
+        version: SPACE_VERSION,
+        name: 'lenet',
+        input,
+        nodes: [
+          { id: 'c1' },
+          { id: 'p1' },
+          { id: 'c2', aggregate: 'concat' },
+          { id: 'p2' },
+          { id: 'f' },
+          { id: 'd1' },
+          { id: 'd2' },
+          { id: 'out' },
+        ],
+        edges: [
+          { from: INPUT, to: 'c1', choices: convs([4, 8, 16]) },
+          { from: 'c1', to: 'p1', choices: pools },
+          { from: 'p1', to: 'c2', choices: convs([8, 16, 32]) },
+          { from: 'p1', to: 'c2', choices: [IDENTITY, ZERO] },
+          { from: 'c2', to: 'p2', choices: pools },
+          { from: 'p2', to: 'f', choices: [{ label: 'flatten', op: { type: 'flatten' } }] },
+          { from: 'f', to: 'd1', choices: denseChoices(widths, act) },
+          { from: 'd1', to: 'd2', choices: [...denseChoices(widths, act), IDENTITY] },
+          {
+            from: 'd2',
+            to: 'out',
+            choices: [{ label: 'linear', op: { type: 'dense', units: outputUnits } }],
+          },
+        ],
+        output: 'out',
+      };
+    },
+  },
 };
-
-/**
- * Parses a user space file: like an architecture spec, but each edge has `choices` (labelled ops,
- * `{"type": "zero"}` allowed) instead of one `op`, and dense `units` may be `"output"` for the
- * network's output width. `input` may be omitted (the data's shape is used).
- */
-export async function loadSpace(file: string, ctx: ArchContext): Promise<SearchSpace> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await fs.readFile(file, 'utf8'));
-  } catch (err) {
-    throw new UserError(
-      (err as NodeJS.ErrnoException).code === 'ENOENT'
-        ? `${file}: file not found`
-        : `${file}: invalid JSON (${(err as Error).message})`,
-    );
-  }
-  if (!raw || typeof raw !== 'object') fail(file, 'expected a JSON object');
-  const s = raw as Record<string, unknown>;
-  for (const k of Object.keys(s))
-    if (!['format', 'version', 'name', 'input', 'nodes', 'edges', 'output'].includes(k))
-      fail(file, `unknown key '${k}'`);
-  if (!Array.isArray(s.nodes) || !Array.isArray(s.edges)) fail(file, 'expected arrays "nodes" and "edges"');
-  if (s.input !== undefined && JSON.stringify(s.input) !== JSON.stringify(ctx.input))
-    fail(`${file}.input`, `[${String(s.input)}] does not match the data's example shape [${ctx.input}]`);
-  const edges = (s.edges as Record<string, unknown>[]).map((e, i) => {
-    const w = `${file}.edges[${i}]`;
-    if (!e || typeof e !== 'object' || !Array.isArray(e.choices))
-      fail(w, 'expected {from, to, choices: [...]}');
-    const choices = (e.choices as Record<string, unknown>[]).map((c, j) => {
-      const cw = `${w}.choices[${j}]`;
-      const op = (c && typeof c === 'object' && 'op' in c ? c.op : c) as Record<string, unknown>;
-      if (!op || typeof op !== 'object') fail(cw, 'expected an op or {label, op}');
-      if (op.type === 'dense' && op.units === 'output') op.units = ctx.outputUnits;
-      if ('activation' in op && !(ACTIVATIONS as readonly string[]).includes(op.activation as string))
-        fail(
-          `${cw}.activation`,
-          `expected one of ${ACTIVATIONS.join(', ')}, found ${JSON.stringify(op.activation)}`,
-        );
-      if (
-        !['dense', 'conv2d', 'maxPool', 'flatten', 'dropout', 'identity', 'zero'].includes(op.type as string)
-      )
-        fail(
-          `${cw}.type`,
-          `expected dense, conv2d, maxPool, flatten, dropout, identity or zero, found ${JSON.stringify(op.type)}`,
-        );
-      const label = typeof c.label === 'string' ? c.label : opLabel(op as unknown as ChoiceOp);
-      return { label, op: op as unknown as ChoiceOp };
-    });
-    return { from: String(e.from), to: String(e.to), choices };
-  });
-  return {
-    format: s.format as typeof SPACE_FORMAT,
-    version: s.version as typeof SPACE_VERSION,
-    name: typeof s.name === 'string' ? s.name : 'custom',
-    input: ctx.input,
-    nodes: s.nodes as ArchNode[],
-    edges,
-    output: String(s.output),
-  };
-}
-
-/** `--space`: a built-in name or a JSON file. */
-export async function resolveSpace(
-  space: string,
-  ctx: ArchContext,
-  o?: BuiltinSpaceOptions,
-): Promise<SpaceAnalysis> {
-  const builtin = BUILTIN_SPACES[space];
-  if (builtin) return analyzeSpace(builtin.build(ctx, o), `space '${space}'`);
-  if (!space.endsWith('.json'))
-    throw new UserError(
-      `unknown search space '${space}': expected one of ${Object.keys(BUILTIN_SPACES).join(', ')} or a space .json file`,
-    );
-  return analyzeSpace(await loadSpace(space, ctx), space);
-}

@@ -12,7 +12,7 @@ import { loadChainState, saveChainState } from '../core/chain-state.js';
 import { ensemblePredictive } from '../teacher/predictive.js';
 import { readSamples } from '../samples/index.js';
 import { analyzeSpec, type Activation } from '../model/spec.js';
-import { resolveSpace } from '../search/space.js';
+import { resolveSpace } from '../search/space-file.js';
 import { supernetLayout } from '../search/supernet.js';
 import {
   presetMetaparameters,

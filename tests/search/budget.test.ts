@@ -126,6 +126,10 @@ const spaces: [string, () => SpaceAnalysis][] = [
     'conv',
     () => analyzeSpace(BUILTIN_SPACES.conv.build({ input: [4, 4, 1], outputUnits: 3 }, { widths: [2] })),
   ],
+  [
+    'lenet',
+    () => analyzeSpace(BUILTIN_SPACES.lenet.build({ input: [4, 4, 1], outputUnits: 2 }, { widths: [2, 3] })),
+  ],
   ['sum', () => analyzeSpace(sumSpace)],
   ['concat', () => analyzeSpace(concatSpace)],
 ];
@@ -170,12 +174,14 @@ const logitsOf = (layout: SupernetLayout, v: TrainedValues) =>
 describe('parameter budget', () => {
   it.each(spaces)(
     '%s: the count of every architecture equals the exported one; the minimum is the smallest',
-    (_, make) => {
+    (name, make) => {
       const sa = make();
       const layout = supernetLayout(sa);
       const v = randomValues(layout, new Rng(1));
       let min = Infinity;
-      for (const chosen of allArchitectures(sa)) {
+      // lenet has 1 728 architectures: every fifth (and the smallest) keeps the test quick.
+      const stride = name === 'lenet' ? 5 : 1;
+      for (const chosen of allArchitectures(sa).filter((_, i) => i % stride === 0)) {
         const exported = exportedCount(layout, v, chosen);
         const r = discreteParameters(sa, chosen);
         expect(r.valid, chosen.join()).toBe(exported !== null);
@@ -184,7 +190,8 @@ describe('parameter budget', () => {
         min = Math.min(min, exported);
       }
       const smallest = smallestArchitecture(sa);
-      expect(smallest.parameters).toBe(min);
+      if (stride === 1) expect(smallest.parameters).toBe(min);
+      else expect(smallest.parameters).toBeLessThanOrEqual(min);
       expect(exportedCount(layout, v, smallest.chosen)).toBe(min);
     },
   );

@@ -74,6 +74,29 @@ describe('structure search', () => {
     x.dispose();
   });
 
+  it('the lenet space (two conv cells, a concatenated skip, a dense head) exports exactly too', () => {
+    const sa = analyzeSpace(
+      BUILTIN_SPACES.lenet.build({ input: [8, 8, 1], outputUnits: 3 }, { widths: [4, 6] }),
+    );
+    const layout = supernetLayout(sa);
+    const rng = new Rng(4);
+    const x = tf.tensor4d(
+      Float32Array.from({ length: 5 * 64 }, () => rng.normal()),
+      [5, 8, 8, 1],
+    );
+    for (const seed of [1, 2, 3, 4]) {
+      const v = values(layout, seed);
+      const d = discretize(layout, v, 1, 'lenet-searched');
+      const expected = oneHotOutput(layout, v, x, 1);
+      const got = tf.tidy(() => {
+        const params = unflatten(d.analysis, tf.tensor2d(d.weights, [1, d.analysis.parameterCount]));
+        return forward(d.analysis, params, tf.expandDims(x, 0)).dataSync() as Float32Array;
+      });
+      for (let i = 0; i < got.length; i++) expect(got[i]).toBeCloseTo(expected[i], 4);
+    }
+    x.dispose();
+  });
+
   it('the weight KL is the Gaussian–Gaussian closed form with prior variance γ̄²/A', () => {
     const sa = analyzeSpace(
       BUILTIN_SPACES.mlp.build({ input: [3], outputUnits: 1 }, { widths: [2, 4], activations: ['relu'] }),
