@@ -44,7 +44,7 @@ export interface DiscreteResult {
   weights: Float32Array;
   /** Chosen candidate label per space edge (`zero`, `dropped` or `pruned` when the edge is not in the result). */
   choices: { edge: string; choice: string; probability: number }[];
-  /** Pruned weights among the chosen layers' kernels (all input channels × the chosen width). */
+  /** ARD-pruned (zero) weights among the exported kernels' weights. */
   pruned: { weights: number; total: number };
   /** Units removed by structured pruning. */
   removedUnits: RemovedUnits[];
@@ -114,21 +114,6 @@ export function discretize(
     const op = layers[ei]!.slot.info.op;
     return op.type === 'conv2d' ? op.kernelSize ** 2 : 1;
   };
-
-  // Pruned weights among the chosen layers (all input channels × the chosen width).
-  let prunedCount = 0;
-  let total = 0;
-  edges.forEach((_, ei) => {
-    const l = layers[ei];
-    if (!l || !(keepEdge(ei) || dead.has(ei))) return;
-    const mask = keepMask[l.group];
-    const W = kernelWidth(ei);
-    for (let r = 0; r < mask.length / W; r++)
-      for (let o = 0; o < l.width; o++) {
-        total++;
-        if (!mask[r * W + o]) prunedCount++;
-      }
-  });
 
   // Biases with the folded constants, per kept layer edge.
   const bias = new Map<number, Float64Array>();
@@ -302,6 +287,8 @@ export function discretize(
   };
   const analysis = analyzeSpec(spec, `searched architecture '${name}'`);
   const weights = new Float32Array(analysis.parameterCount);
+  let prunedCount = 0;
+  let total = 0;
   for (const p of analysis.params) {
     const { ei } = source[p.edge];
     const l = layers[ei]!;
@@ -323,6 +310,10 @@ export function discretize(
       for (const r of rowsIn)
         for (const u of colsOut) {
           const src = (t * cin + r) * W + u;
+          if (inEdge.has(u)) {
+            total++;
+            if (!mask[src]) prunedCount++;
+          }
           weights[o++] = inEdge.has(u) && mask[src] ? mu[src] : 0;
         }
   }

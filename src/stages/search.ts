@@ -93,7 +93,7 @@ export interface SearchSummary {
   nonzeroParameters: number;
   supernetParameters: number;
   choices: { edge: string; choice: string; probability: number }[];
-  /** ARD-pruned weights among the chosen layers (all input channels × the chosen width). */
+  /** ARD-pruned (zero) weights among the exported kernels' weights. */
   pruned: { weights: number; total: number };
   /** Structured pruning (docs/design.md §3.10): the units removed per node, the edges dropped. */
   removedUnits: RemovedUnits[];

@@ -79,6 +79,8 @@ describe('structured pruning', () => {
     expect(widths(d)).toEqual({ h1: 3, h2: 3, out: 2 });
     // (3+1)·3 + (3+1)·3 + (3+1)·2 + (3+1)·2
     expect(d.analysis.parameterCount).toBe(40);
+    // Every pruned weight went with its unit: the exported kernels (3·3 + 3·3 + 3·2 + 3·2) have none.
+    expect(d.pruned).toEqual({ weights: 0, total: 30 });
     expect(d.droppedEdges).toEqual([]);
     expectSameOutputs(layout, v, d, ALL_DENSE);
   });

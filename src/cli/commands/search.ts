@@ -203,7 +203,9 @@ export function registerSearch(program: Command): void {
     console.log(
       `searched architecture: ${s.parameterCount} parameters, ${s.nonzeroParameters} non-zero (supernet ${s.supernetParameters} weights); ${chosen}`,
     );
-    console.log(`ARD pruned ${s.pruned.weights} of ${s.pruned.total} weights of the chosen layers`);
+    console.log(
+      `ARD pruned ${s.pruned.weights} of the ${s.pruned.total} kernel weights of the exported architecture`,
+    );
     const structured = [
       ...s.removedUnits.map((r) => `${r.units.length} ${r.reason} unit(s) of ${r.node}`),
       ...s.droppedEdges.map((e) => `edge ${e.split('#')[0]} (every weight pruned)`),
