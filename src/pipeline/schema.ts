@@ -130,6 +130,8 @@ const searchSection = z.strictObject({
   /** λ₁, λ₂ of the inverse-gamma prior of the ARD variances. */
   ardShape: positive.optional(),
   ardRate: positive.optional(),
+  /** One ARD precision per weight, or per input unit of each layer (`bdk search --ard-groups`). */
+  ardGroups: z.enum(['weight', 'unit']).optional(),
   singleLevel: z.boolean().optional(),
   /** Candidate hidden widths of the built-in spaces. */
   widths: z.array(positiveInt).min(1).optional(),

@@ -28,6 +28,11 @@ export interface GroupSlot {
   rho: number;
   bias: number;
   logA: number;
+  /**
+   * Shape of log A: the kernel's (one precision per weight), or with unit groups one per input channel,
+   * [in, 1] or [1, 1, cin, 1], broadcast over the channel's outgoing weights (docs/design.md §3.3).
+   */
+  logAShape: number[];
   /** [K, width] 0/1 matrix over the edge's K choices: row c is 1 on the first width_c units of a member c. */
   choiceMask: Float32Array;
 }
@@ -45,7 +50,10 @@ export interface SupernetLayout {
   hNames: string[];
 }
 
-export function supernetLayout(sa: SpaceAnalysis): SupernetLayout {
+/** ARD groups: one precision per weight, or one per input unit (channel) of each kernel. */
+export type ArdGroups = 'weight' | 'unit';
+
+export function supernetLayout(sa: SpaceAnalysis, ardGroups: ArdGroups = 'weight'): SupernetLayout {
   const groups: GroupSlot[] = [];
   const thetaNames: string[] = [];
   const hNames: string[] = [];
@@ -70,6 +78,10 @@ export function supernetLayout(sa: SpaceAnalysis): SupernetLayout {
           rho: thetaNames.push(`${name}/rho`) - 1,
           bias: thetaNames.push(`${name}/bias`) - 1,
           logA: hNames.push(`${name}/logA`) - 1,
+          logAShape:
+            ardGroups === 'weight'
+              ? g.kernelShape
+              : g.kernelShape.map((d, i) => (i === g.kernelShape.length - 2 ? d : 1)),
           choiceMask,
         });
       });
@@ -103,7 +115,7 @@ export function initialParameters(
     theta[g.mean] = tf.tensor(mu, shape);
     theta[g.rho] = tf.fill(shape, softplusInverse(initialScale * Math.sqrt(1 / fanIn)));
     theta[g.bias] = tf.zeros([shape[shape.length - 1]]);
-    h[g.logA] = tf.fill(shape, Math.log(fanIn));
+    h[g.logA] = tf.fill(g.logAShape, Math.log(fanIn));
   }
   layout.logits.forEach((li, ei) => {
     if (li !== null) h[li] = tf.zeros([layout.sa.space.edges[ei].choices.length]);

@@ -54,6 +54,7 @@ export interface SearchInput {
   lambdaStruct?: SearchConfig['lambdaStruct'];
   ardShape?: number;
   ardRate?: number;
+  ardGroups?: 'weight' | 'unit';
   singleLevel?: boolean;
   trainRows?: number | null;
   widths?: number[] | null;
@@ -135,5 +136,6 @@ export function searchConfigFrom(input: SearchInput): SearchConfig {
     activations: input.activations ?? null,
     seed: input.seed ?? d.seed,
     ...(input.maxParameters != null ? { maxParameters: input.maxParameters } : {}),
+    ...(input.ardGroups === 'unit' ? { ardGroups: 'unit' as const } : {}),
   };
 }

@@ -77,6 +77,8 @@ export interface SearchConfig {
   seed: number;
   /** Parameter budget N of the searched architecture (§3.9); absent (not null) when none, so older configs match. */
   maxParameters?: number;
+  /** `unit`: one ARD precision per input unit of each layer (docs/design.md §3.3); absent: one per weight. */
+  ardGroups?: 'unit';
 }
 
 export interface SearchSummary {
@@ -231,7 +233,7 @@ export async function searchStructure(
     );
     const budget = config.maxParameters;
     const minParameters = budget !== undefined ? checkBudget(sa, budget, config.space) : 0;
-    const layout = supernetLayout(sa);
+    const layout = supernetLayout(sa, config.ardGroups ?? 'weight');
     const supernetParameters = layout.groups.reduce(
       (s, g) => s + g.info.kernelShape.reduce((a, b) => a * b, 1),
       0,

@@ -177,6 +177,50 @@ describe('structure search', () => {
     for (const g of grads) for (const d of g) expect(Math.abs(d)).toBeLessThan(1e-4);
   });
 
+  it('unit ARD groups: one precision per input unit, maximized at A* = (n/2 + λ₁)/(½Σ E[w²]/γ̄² + λ₂)', () => {
+    const sa = analyzeSpace(
+      BUILTIN_SPACES.mlp.build({ input: [3], outputUnits: 1 }, { widths: [2, 3], activations: ['tanh'] }),
+    );
+    const layout = supernetLayout(sa, 'unit');
+    for (const g of layout.groups) expect(g.logAShape).toEqual([g.info.kernelShape[0], 1]);
+    const v = values(layout, 13);
+    const meta = presetMetaparameters('evidence', { lambda1: 0.3, lambda2: 0.2 });
+    const onehot = sa.space.edges.map((e, ei) =>
+      layout.logits[ei] === null ? null : e.choices.map((c, k) => (k === 0 ? 1 : 0)),
+    );
+    for (const g of layout.groups) {
+      const [rows, W] = g.info.kernelShape;
+      const oh = onehot[g.edge];
+      v.h[g.logA] = Float32Array.from({ length: rows }, (_, r) => {
+        let spread = 0;
+        for (let u = 0; u < W; u++) {
+          const i = r * W + u;
+          const s = Math.log1p(Math.exp(v.theta[g.rho][i]));
+          const mass = oh ? g.info.members.reduce((acc, m) => acc + (u < m.width ? oh[m.choice] : 0), 0) : 1;
+          spread += (v.theta[g.mean][i] ** 2 + s * s) / Math.max(mass, meta.gammaFloor) ** 2;
+        }
+        return Math.log((W / 2 + meta.lambda1) / (0.5 * spread + meta.lambda2));
+      });
+    }
+    const grads = tf.tidy(() => {
+      const theta = v.theta.map((a, i) => tf.tensor(a, thetaShape(layout, i, a)));
+      const gs = onehot.map((g) => (g ? tf.tensor1d(g) : null));
+      const h = v.h.map((a, i) => tf.tensor(a, hShape(layout, i, a)));
+      const f = (...logA: tf.Tensor[]) => {
+        const hh = [...h];
+        layout.groups.forEach((g, k) => (hh[g.logA] = logA[k]));
+        return tf.sub(
+          ardLogPrior(layout, hh, meta),
+          weightKl(layout, theta, hh, gs, meta.gammaFloor),
+        ) as tf.Scalar;
+      };
+      return tf
+        .grads(f)(layout.groups.map((g) => h[g.logA]))
+        .map((t) => Array.from(t.dataSync()));
+    });
+    for (const g of grads) for (const d of g) expect(Math.abs(d)).toBeLessThan(1e-4);
+  });
+
   it('the second-order hypergradient agrees with a finite difference of Q(θ′(h), h)', () => {
     const sa = analyzeSpace(
       BUILTIN_SPACES.mlp.build({ input: [2], outputUnits: 2 }, { widths: [2, 3], activations: ['tanh'] }),
@@ -316,5 +360,5 @@ function thetaShape(layout: SupernetLayout, i: number, a: Float32Array): number[
 }
 function hShape(layout: SupernetLayout, i: number, a: Float32Array): number[] {
   const g = layout.groups.find((gg) => gg.logA === i);
-  return g ? g.info.kernelShape : [a.length];
+  return g ? g.logAShape : [a.length];
 }

@@ -140,6 +140,14 @@ export function registerSearch(program: Command): void {
       parsePositive,
     )
     .option('--ard-rate <λ₂>', 'rate λ₂ of that inverse-gamma (default 0.01)', parsePositive)
+    .addOption(
+      new Option(
+        '--ard-groups <g>',
+        'ARD precisions: one per weight, or one per input unit of each layer (prunes whole units)',
+      )
+        .choices(['weight', 'unit'])
+        .default('weight'),
+    )
     .option('--single-level', 'evaluate Q on the training rows (one level), whatever the preset')
     .option(
       '--train-rows <n>',
