@@ -100,6 +100,8 @@ export interface SearchSummary {
   /** Structured pruning (docs/design.md §3.10): the units removed per node, the edges dropped. */
   removedUnits: RemovedUnits[];
   droppedEdges: string[];
+  /** The objective's effective λ (docs/design.md §3.4): the preset's, with the config's in place of them. */
+  metaparameters: Metaparameters;
   epochs: number;
   seconds: number;
   /** With a parameter budget: N, the final μ, the exact E[parameters] at the end, and whether the repair changed the argmax architecture. */
@@ -390,6 +392,7 @@ export async function searchStructure(
       pruned: result.pruned,
       removedUnits: result.removedUnits,
       droppedEdges: result.droppedEdges,
+      metaparameters: meta,
       epochs: config.epochs,
       seconds: (Date.now() - started) / 1000,
       ...(repair && budget !== undefined
