@@ -44,7 +44,10 @@ export function registerDistill(program: Command): void {
       '--arch-from <run>',
       "take the student architecture from a structure-search run (bdk search), starting from the search's weights",
     )
-    .option('--from-scratch', 'with --arch-from: start from a random initialization instead of the search’s weights')
+    .option(
+      '--from-scratch',
+      'with --arch-from: start from a random initialization instead of the search’s weights',
+    )
     .requiredOption('--run <name>', 'run name for the student')
     .option(
       '--temperature <T>',
