@@ -152,12 +152,15 @@ static void transpose(const float *src, float *dst, int N, int K) {
     for (int k = 0; k < K; k++) dst[k * N + j] = src[j * K + k];
 }
 
-/* `scratch` holds K·N + K floats: b[q] transposed (tb = 1), then one column of b. */
+/*
+ * `scratch` holds b[q] transposed (K·N floats, tb = 1 only), then one column of b (K floats, used when
+ * ta = 0 and N is not a multiple of 4).
+ */
 __attribute__((export_name("batch_matmul"))) void batch_matmul(const float *a, const float *b, float *c,
                                                                   float *scratch, int batch, int M, int K,
                                                                   int N, int ta, int tb, int a_stride,
                                                                   int b_stride) {
-  float *col = scratch + K * N;
+  float *col = tb ? scratch + K * N : scratch;
   for (int q = 0; q < batch; q++) {
     const float *aq = a + q * a_stride;
     const float *bq = b + q * b_stride;

@@ -76,6 +76,12 @@ export async function loadBackend(
         registerWasmMatMul();
         const { registerWasmFusedKernels } = await import('./wasm-fused.js');
         registerWasmFusedKernels();
+        const { registerWasmConvKernels } = await import('./wasm-conv.js');
+        registerWasmConvKernels();
+        const { registerWasmBiasSum } = await import('./wasm-bias-sum.js');
+        registerWasmBiasSum();
+        const { registerWasmSlice } = await import('./wasm-slice.js');
+        registerWasmSlice();
       }
     }
   } catch (err) {
