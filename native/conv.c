@@ -22,12 +22,14 @@
 static inline void copy(float *dst, const float *src, int n) {
   int i = 0;
   for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_v128_load(src + i));
+#pragma clang loop vectorize(disable) unroll(disable)
   for (; i < n; i++) dst[i] = src[i];
 }
 
 static inline void zero(float *dst, int n) {
   int i = 0;
   for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_f32x4_splat(0));
+#pragma clang loop vectorize(disable) unroll(disable)
   for (; i < n; i++) dst[i] = 0;
 }
 
@@ -35,6 +37,7 @@ static inline void add_to(float *dst, const float *src, int n) {
   int i = 0;
   for (; i + 4 <= n; i += 4)
     wasm_v128_store(dst + i, wasm_f32x4_add(wasm_v128_load(dst + i), wasm_v128_load(src + i)));
+#pragma clang loop vectorize(disable) unroll(disable)
   for (; i < n; i++) dst[i] += src[i];
 }
 
@@ -154,6 +157,44 @@ __attribute__((export_name("transpose2d"))) void transpose2d(const float *src, f
         for (int j = j0; j < j1; j++) dst[j * rows + i] = src[i * cols + j];
     }
   }
+}
+
+/*
+ * max_pool_grad for windows that tile the image (window = stride, no padding, no dilation, C ≥ 4,
+ * OH·FH ≤ H, OW·FW ≤ W; the caller checks): each input pixel is in at most one window, so dx is
+ * written, not added to. Four channels at a time (the
+ * last four overlap the previous ones when C is not a multiple of 4, and write the same values); each
+ * lane runs the scalar rule's comparisons in the same order.
+ */
+__attribute__((export_name("max_pool_grad_tiled"))) void max_pool_grad_tiled(const float *x, const float *dy,
+                                                                              float *dx, int B, int H, int W,
+                                                                              int C, int OH, int OW, int FH,
+                                                                              int FW) {
+  zero(dx, B * H * W * C);
+  const v128_t none = wasm_i32x4_splat(-1), zeros = wasm_f32x4_splat(0);
+  for (int b = 0; b < B; b++)
+    for (int oh = 0; oh < OH; oh++)
+      for (int ow = 0; ow < OW; ow++) {
+        const float *d = dy + ((b * OH + oh) * OW + ow) * C;
+        int corner = ((b * H + oh * FH) * W + ow * FW) * C;
+        for (int c0 = 0; c0 < C; c0 += 4) {
+          int c = c0 + 4 <= C ? c0 : C - 4;
+          v128_t best = wasm_f32x4_splat(-__builtin_inff()), at = none;
+          for (int fh = 0; fh < FH; fh++)
+            for (int fw = 0; fw < FW; fw++) {
+              v128_t v = wasm_v128_load(x + corner + (fh * W + fw) * C + c);
+              v128_t gt = wasm_f32x4_gt(v, best);
+              best = wasm_v128_bitselect(v, best, gt);
+              at = wasm_v128_bitselect(wasm_i32x4_splat(fh * FW + fw), at, gt);
+            }
+          v128_t dv = wasm_v128_load(d + c);
+          for (int fh = 0; fh < FH; fh++)
+            for (int fw = 0; fw < FW; fw++) {
+              v128_t hit = wasm_i32x4_eq(at, wasm_i32x4_splat(fh * FW + fw));
+              wasm_v128_store(dx + corner + (fh * W + fw) * C + c, wasm_v128_bitselect(dv, zeros, hit));
+            }
+        }
+      }
 }
 
 /*

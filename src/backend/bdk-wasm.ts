@@ -42,6 +42,19 @@ export interface BdkWasmExports {
   col2im(col: number, dx: number, geometry: number): void;
   transpose2d(src: number, dst: number, rows: number, cols: number): void;
   max_pool_grad(x: number, dy: number, dx: number, geometry: number): void;
+  max_pool_grad_tiled(
+    x: number,
+    dy: number,
+    dx: number,
+    b: number,
+    h: number,
+    w: number,
+    c: number,
+    oh: number,
+    ow: number,
+    fh: number,
+    fw: number,
+  ): void;
   add_bias(x: number, bias: number, out: number, rows: number, n: number): void;
   sum_rows(x: number, out: number, rows: number, n: number): void;
   linear_combination(

@@ -80,8 +80,8 @@ export async function loadBackend(
         registerWasmConvKernels();
         const { registerWasmBiasSum } = await import('./wasm-bias-sum.js');
         registerWasmBiasSum();
-        const { registerWasmSlice } = await import('./wasm-slice.js');
-        registerWasmSlice();
+        const { registerWasmCopyFree } = await import('./wasm-copy-free.js');
+        registerWasmCopyFree();
       }
     }
   } catch (err) {

@@ -245,7 +245,8 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo {
     const g = writeGeometry(wasm, info, nb);
     const dyb = pdy + 4 * b0 * pixels * co;
     const into = b0 === 0 ? pdw : part;
-    m.im2col(px + 4 * b0 * info.inHeight * info.inWidth * info.inChannels, col, g, 0);
+    const xb = px + 4 * b0 * info.inHeight * info.inWidth * info.inChannels;
+    m.im2col(xb, col, g, 0);
     if (wide(co)) {
       // dW [K, Co] = colᵀ · dy, col stored [P, K].
       m.batch_matmul(col, dyb, into, scratch, 1, k, p, co, 1, 0, 0, 0);
@@ -291,12 +292,34 @@ function maxPoolGrad(args: KernelArgs): tf.TensorInfo {
   assertShape('MaxPoolGrad', dy, info.outShape);
   const dx = wasm.makeOutput(input.shape, 'float32');
   if (tf.util.sizeFromShape(input.shape) === 0) return dx;
-  m.max_pool_grad(
-    heapOffset(wasm, input),
-    heapOffset(wasm, dy),
-    heapOffset(wasm, dx),
-    writeGeometry(wasm, info, info.batchSize),
-  );
+  const [px, pdy, pdx] = [heapOffset(wasm, input), heapOffset(wasm, dy), heapOffset(wasm, dx)];
+  const { filterHeight: fh, filterWidth: fw, outHeight: oh, outWidth: ow } = info;
+  // Windows that tile the image: each pixel in at most one, four channels at a time.
+  const tiled =
+    fh === info.strideHeight &&
+    fw === info.strideWidth &&
+    info.dilationHeight === 1 &&
+    info.dilationWidth === 1 &&
+    info.padInfo.top === 0 &&
+    info.padInfo.left === 0 &&
+    info.inChannels >= 4 &&
+    oh * fh <= info.inHeight &&
+    ow * fw <= info.inWidth;
+  if (tiled)
+    m.max_pool_grad_tiled(
+      px,
+      pdy,
+      pdx,
+      info.batchSize,
+      info.inHeight,
+      info.inWidth,
+      info.inChannels,
+      oh,
+      ow,
+      fh,
+      fw,
+    );
+  else m.max_pool_grad(px, pdy, pdx, writeGeometry(wasm, info, info.batchSize));
   return dx;
 }
 

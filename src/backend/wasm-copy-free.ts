@@ -1,12 +1,14 @@
 /**
- * `Slice` and `Unpack` on the wasm backend without needless copies. tfjs-wasm 4.22's Slice copies the
- * whole input out of the heap (`readSync`) before it copies the slice in, and its Unpack is one such
- * Slice per output. bdk's conv layers slice a chain out of [1, ...] tensors and stack it back, so both
- * are whole-tensor copies there, with their gradients: about 5 ms of a LeNet-5 step on 64 images.
- * Here a slice that is the whole tensor, and an Unpack along an axis of length 1, share the input's
- * buffer as tfjs-wasm's own Reshape does (tensors are immutable; the buffer is freed with its last
- * user), and any other contiguous float32 or int32 slice is one copy inside the heap. The values are
- * the input's: nothing is computed.
+ * `Slice`, `Unpack`, `PadV2` and `Cast` on the wasm backend without needless copies. tfjs-wasm 4.22's
+ * Slice copies the whole input out of the heap (`readSync`) before it copies the slice in, its Unpack is
+ * one such Slice per output, and its PadV2 and Cast copy even when they change nothing. bdk's conv
+ * layers slice a chain out of [1, ...] tensors and stack it back, and the gradients of those ops are
+ * Unpack and a PadV2 with no padding; a ReLU's gradient casts float32 to float32: whole-tensor copies,
+ * about 5 ms of a LeNet-5 step on 64 images. Here a slice that is the whole tensor, an Unpack along an
+ * axis of length 1, a PadV2 of zeros on every side and a Cast to the same dtype share the input's buffer,
+ * as tfjs-wasm's own Reshape does (tensors are immutable; the buffer is freed with its last user), and
+ * any other contiguous float32 or int32 slice is one copy inside the heap. The values are the input's:
+ * nothing is computed.
  */
 import * as tf from '@tensorflow/tfjs';
 import { heapOffset, type WasmBackend } from './bdk-wasm.js';
@@ -52,13 +54,31 @@ function unpack(args: KernelArgs): tf.TensorInfo[] {
   ];
 }
 
+function padV2(args: KernelArgs): tf.TensorInfo {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { paddings } = args.attrs as unknown as { paddings: Array<[number, number]> };
+  if (paddings.every(([before, after]) => before === 0 && after === 0) && x.dtype !== 'string')
+    return alias(args.backend as unknown as WasmBackend, x, x.shape);
+  return fallbacks.PadV2!(args) as tf.TensorInfo;
+}
+
+function cast(args: KernelArgs): tf.TensorInfo {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { dtype } = args.attrs as unknown as { dtype: tf.DataType };
+  if (dtype === x.dtype && dtype !== 'string')
+    return alias(args.backend as unknown as WasmBackend, x, x.shape);
+  return fallbacks.Cast!(args) as tf.TensorInfo;
+}
+
 const KERNELS: Array<[string, tf.KernelFunc]> = [
   ['Slice', slice as tf.KernelFunc],
   ['Unpack', unpack as unknown as tf.KernelFunc],
+  ['PadV2', padV2],
+  ['Cast', cast],
 ];
 
-/** Makes both the wasm backend's kernels, keeping the ones they replace for the other cases (idempotent). */
-export function registerWasmSlice(): void {
+/** Makes these the wasm backend's kernels, keeping the ones they replace for the other cases (idempotent). */
+export function registerWasmCopyFree(): void {
   for (const [name, kernelFunc] of KERNELS) {
     const existing = tf.getKernel(name, 'wasm');
     if (!existing || existing.kernelFunc === kernelFunc) continue;
