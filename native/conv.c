@@ -19,18 +19,29 @@
       SW = g[9], DH = g[10], DW = g[11], PT = g[12], PL = g[13];                                        \
   (void)B
 
+/* Copies n floats; from 4 on, the last 4 as one (overlapping) vector instead of a scalar tail. */
 static inline void copy(float *dst, const float *src, int n) {
-  int i = 0;
-  for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_v128_load(src + i));
+  if (n < 4) {
 #pragma clang loop vectorize(disable) unroll(disable)
-  for (; i < n; i++) dst[i] = src[i];
+    for (int i = 0; i < n; i++) dst[i] = src[i];
+    return;
+  }
+  int i = 0;
+#pragma clang loop vectorize(disable) unroll(disable)
+  for (; i + 4 < n; i += 4) wasm_v128_store(dst + i, wasm_v128_load(src + i));
+  wasm_v128_store(dst + n - 4, wasm_v128_load(src + n - 4));
 }
 
 static inline void zero(float *dst, int n) {
-  int i = 0;
-  for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_f32x4_splat(0));
+  if (n < 4) {
 #pragma clang loop vectorize(disable) unroll(disable)
-  for (; i < n; i++) dst[i] = 0;
+    for (int i = 0; i < n; i++) dst[i] = 0;
+    return;
+  }
+  int i = 0;
+#pragma clang loop vectorize(disable) unroll(disable)
+  for (; i + 4 < n; i += 4) wasm_v128_store(dst + i, wasm_f32x4_splat(0));
+  wasm_v128_store(dst + n - 4, wasm_f32x4_splat(0));
 }
 
 static inline void add_to(float *dst, const float *src, int n) {
