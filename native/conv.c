@@ -73,33 +73,36 @@ __attribute__((export_name("im2col"))) void im2col(const float *x, float *col, c
   GEOMETRY;
   int K = FH * FW * C, P = B * OH * OW;
   if (!transposed) {
-    float *row = col;
+    // Outputs whose whole window row lies inside the image (DW = 1): one run of FW·C floats per fh.
+    int lo = DW == 1 ? range_lo(OW, SW, -PL) : OW, hi = DW == 1 ? range_hi(OW, SW, FW - 1 - PL, W) : OW;
+    if (hi < lo) hi = lo;
     for (int b = 0; b < B; b++)
-      for (int oh = 0; oh < OH; oh++)
-        for (int ow = 0; ow < OW; ow++, row += K) {
-          int iw0 = ow * SW - PL;
-          int inside = DW == 1 && iw0 >= 0 && iw0 + FW <= W;
-          for (int fh = 0; fh < FH; fh++) {
-            int ih = oh * SH + fh * DH - PT;
-            float *dst = row + fh * FW * C;
-            if (ih < 0 || ih >= H) {
-              zero(dst, FW * C);
-              continue;
-            }
-            const float *xr = x + ((b * H + ih) * W) * C;
-            if (inside) {
-              copy(dst, xr + iw0 * C, FW * C);
-              continue;
+      for (int oh = 0; oh < OH; oh++) {
+        float *rows = col + (b * OH + oh) * OW * K;
+        for (int fh = 0; fh < FH; fh++) {
+          int ih = oh * SH + fh * DH - PT;
+          float *dst = rows + fh * FW * C;
+          if (ih < 0 || ih >= H) {
+            for (int ow = 0; ow < OW; ow++) zero(dst + ow * K, FW * C);
+            continue;
+          }
+          const float *xr = x + ((b * H + ih) * W) * C;
+          for (int ow = 0; ow < OW; ow++) {
+            if (ow == lo) {
+              const float *src = xr + (lo * SW - PL) * C;
+              for (; ow < hi; ow++, src += SW * C) copy(dst + ow * K, src, FW * C);
+              if (ow == OW) break;
             }
             for (int fw = 0; fw < FW; fw++) {
-              int iw = iw0 + fw * DW;
+              int iw = ow * SW + fw * DW - PL;
               if (iw < 0 || iw >= W)
-                zero(dst + fw * C, C);
+                zero(dst + ow * K + fw * C, C);
               else
-                copy(dst + fw * C, xr + iw * C, C);
+                copy(dst + ow * K + fw * C, xr + iw * C, C);
             }
           }
         }
+      }
     return;
   }
   for (int fh = 0; fh < FH; fh++)
