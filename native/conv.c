@@ -247,22 +247,25 @@ __attribute__((export_name("max_pool_grad"))) void max_pool_grad(const float *x,
   }
 }
 
-/* out[i, j] = x[i, j] + bias[j] for i < rows, j < n. */
+/*
+ * out[i, j] = x[i, j] + bias[j] for i < rows, j < n. When n is not a multiple of 4, the bias is first
+ * repeated into `pattern` (lcm(n, 4) floats, given by the caller) and added a block of rows at a time.
+ */
 __attribute__((export_name("add_bias"))) void add_bias(const float *x, const float *bias, float *out, int rows,
-                                                        int n) {
-  if (n == 1) {
-    v128_t b = wasm_f32x4_splat(bias[0]);
-    int i = 0;
-    for (; i + 4 <= rows; i += 4) wasm_v128_store(out + i, wasm_f32x4_add(wasm_v128_load(x + i), b));
-    for (; i < rows; i++) out[i] = x[i] + bias[0];
+                                                        int n, float *pattern) {
+  if (n % 4 == 0) {
+    for (int i = 0; i < rows; i++, x += n, out += n)
+      for (int j = 0; j < n; j += 4)
+        wasm_v128_store(out + j, wasm_f32x4_add(wasm_v128_load(x + j), wasm_v128_load(bias + j)));
     return;
   }
-  for (int i = 0; i < rows; i++, x += n, out += n) {
-    int j = 0;
-    for (; j + 4 <= n; j += 4)
-      wasm_v128_store(out + j, wasm_f32x4_add(wasm_v128_load(x + j), wasm_v128_load(bias + j)));
-    for (; j < n; j++) out[j] = x[j] + bias[j];
-  }
+  int block = n % 2 ? 4 * n : 2 * n; /* lcm(n, 4) */
+  for (int j = 0; j < block; j++) pattern[j] = bias[j % n];
+  int total = rows * n, i = 0;
+  for (; i + block <= total; i += block)
+    for (int j = 0; j < block; j += 4)
+      wasm_v128_store(out + i + j, wasm_f32x4_add(wasm_v128_load(x + i + j), wasm_v128_load(pattern + j)));
+  for (int j = 0; i < total; i++, j++) out[i] = x[i] + pattern[j];
 }
 
 /* out[j] = Σ_i x[i, j] for i < rows (added in the order of i, from 0), j < n. */

@@ -55,7 +55,8 @@ export interface BdkWasmExports {
     fh: number,
     fw: number,
   ): void;
-  add_bias(x: number, bias: number, out: number, rows: number, n: number): void;
+  add_bias(x: number, bias: number, out: number, rows: number, n: number, pattern: number): void;
+  relu_grad(dy: number, x: number, out: number, n: number): void;
   sum_rows(x: number, out: number, rows: number, n: number): void;
   linear_combination(
     x0: number,

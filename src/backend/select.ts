@@ -82,6 +82,8 @@ export async function loadBackend(
         registerWasmBiasSum();
         const { registerWasmCopyFree } = await import('./wasm-copy-free.js');
         registerWasmCopyFree();
+        const { registerWasmReluGrad } = await import('./wasm-relu-grad.js');
+        registerWasmReluGrad();
       }
     }
   } catch (err) {

@@ -8,11 +8,14 @@
  * rows, from 0). Every other case goes to the kernel they replace.
  */
 import * as tf from '@tensorflow/tfjs';
-import { bdkWasm, heapOffset, type WasmBackend } from './bdk-wasm.js';
+import { bdkWasm, heapOffset, HeapBuffer, type WasmBackend } from './bdk-wasm.js';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 const fallbacks: { [kernel: string]: tf.KernelFunc | undefined } = {};
+
+/** Per backend: the bias repeated to a multiple of 4 floats. */
+const patterns = new WeakMap<object, HeapBuffer>();
 
 /** The shape without its leading 1s. */
 function squeezeLeading(shape: number[]): number[] {
@@ -49,7 +52,11 @@ function add(args: KernelArgs): tf.TensorInfo {
   const n = tf.util.sizeFromShape(bias.shape);
   const size = tf.util.sizeFromShape(big.shape);
   // Elementwise commutative: x + b and b + x are the same float.
-  if (size > 0) m.add_bias(heapOffset(wasm, big), heapOffset(wasm, bias), heapOffset(wasm, out), size / n, n);
+  let pattern = patterns.get(wasm);
+  if (!pattern) patterns.set(wasm, (pattern = new HeapBuffer(wasm)));
+  const p = pattern.reserve(4 * 4 * n);
+  if (size > 0)
+    m.add_bias(heapOffset(wasm, big), heapOffset(wasm, bias), heapOffset(wasm, out), size / n, n, p);
   return out;
 }
 
