@@ -44,7 +44,7 @@ function unpack(args: KernelArgs): tf.TensorInfo[] {
   const { value } = args.inputs as { value: tf.TensorInfo };
   let { axis } = args.attrs as unknown as { axis: number };
   if (axis < 0) axis += value.shape.length;
-  if (value.shape[axis] !== 1) return fallbacks.Unpack!(args) as tf.TensorInfo[];
+  if (value.shape[axis] !== 1 || value.dtype === 'string') return fallbacks.Unpack!(args) as tf.TensorInfo[];
   return [
     alias(
       wasm,
