@@ -1,4 +1,5 @@
 /** The figures of `npm run bench`: one builder per section, each relative to the yardstick, and the table. */
+import type { ConvKernelResult } from './conv-kernels.js';
 import type { EnsembleChildResult } from './ensemble.js';
 import { round, withTarget, type Figure } from './measure.js';
 import type { PipelineResult } from './pipelines.js';
@@ -210,4 +211,25 @@ export function table(figs: Figure[]): string {
     `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`,
     ...rows.slice(1).map(line),
   ].join('\n');
+}
+
+/** One figure per conv kernel of section `conv`: GFLOP/s against the yardstick, or ms for the pooling gradient. */
+export function convKernelFigures(rs: ConvKernelResult[], y: Yardstick): Figure[] {
+  return rs.map((r) => {
+    const base = {
+      key: `conv.${r.name.split(' (')[0].replace(/ /g, '-')}`,
+      section: 'conv',
+      note: `${r.kernel}, lenet5 shapes (2×2 max pooling for the pool), batch 64; median of ${r.repeats} repeats`,
+    };
+    return r.flops > 0
+      ? {
+          ...base,
+          key: `${base.key}.gflops`,
+          label: `lenet5 ${r.name} (${r.kernel})`,
+          value: r.gflops,
+          unit: 'GFLOP/s',
+          ratio: efficiency(r.gflops, y),
+        }
+      : { ...base, key: `${base.key}.ms`, label: `lenet5 ${r.name} (${r.kernel})`, value: r.ms, unit: 'ms' };
+  });
 }

@@ -1,7 +1,7 @@
 /** The command line of `npm run bench`: its sections, help text and flag parsing. */
 import { parseArgs } from 'node:util';
 
-export const SECTIONS = ['yardstick', 'sgld', 'distill', 'ensemble', 'chains', 'pipelines'] as const;
+export const SECTIONS = ['yardstick', 'sgld', 'distill', 'conv', 'ensemble', 'chains', 'pipelines'] as const;
 export type Section = (typeof SECTIONS)[number];
 export const MNIST_TEST = 10_000;
 

@@ -12,11 +12,13 @@ import { describeBackend, requestedBackend, selectBackend, type BackendInfo } fr
 import { BACKEND_BATCH_MATMUL } from '../src/backend/wasm-matmul.js';
 import { messageOf } from '../src/core/errors.js';
 import { versionOf } from '../src/core/versions.js';
+import { convKernels } from './conv-kernels.js';
 import { CHILD_MARK, ensembleChild, runEnsembleChild, type EnsembleChildResult } from './ensemble.js';
 import {
   INLINE_NOTE,
   MiB,
   chainFigures,
+  convKernelFigures,
   efficiency,
   ensembleFigures,
   inlineSgldFigure,
@@ -195,6 +197,14 @@ async function main(): Promise<void> {
       }
     }
     raw[section] = rs;
+  }
+
+  if (o.sections.has('conv')) {
+    log('conv: the convolution kernels of a lenet5 step, batch 64, each timed alone');
+    const rs = await convKernels(budget);
+    for (const r of rs) log(`  ${r.name}: ${round(r.ms)} ms${r.flops ? `, ${round(r.gflops)} GFLOP/s` : ''}`);
+    raw.conv = rs;
+    figures.push(...convKernelFigures(rs, y));
   }
 
   if (o.sections.has('ensemble')) {

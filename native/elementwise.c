@@ -72,3 +72,24 @@ __attribute__((export_name("adam_update"))) void adam_update(const float *g, con
     out[i] = ((mi / omab1) / (__builtin_sqrtf(vi / omab2) + epsilon)) * neg_lr + value[i];
   }
 }
+
+/*
+ * The gradient of a ReLU as tfjs computes it, dy · step(x), in one pass: step(x) is 1 for x > 0, NaN
+ * for NaN (as tfjs-wasm's Step), else 0, and the product is taken as a float32 multiplication, so
+ * signed zeros and NaNs come out as tfjs's do.
+ */
+__attribute__((export_name("relu_grad"))) void relu_grad(const float *dy, const float *x, float *out, int n) {
+  v128_t one = wasm_f32x4_splat(1), zero = wasm_f32x4_splat(0);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128_t xi = wasm_v128_load(x + i);
+    v128_t s = wasm_v128_bitselect(one, zero, wasm_f32x4_gt(xi, zero));
+    s = wasm_v128_bitselect(xi, s, wasm_f32x4_ne(xi, xi));
+    wasm_v128_store(out + i, wasm_f32x4_mul(wasm_v128_load(dy + i), s));
+  }
+  for (; i < n; i++) {
+    float xi = x[i];
+    float s = xi != xi ? xi : (xi > 0 ? 1.0f : 0.0f);
+    out[i] = dy[i] * s;
+  }
+}

@@ -56,6 +56,26 @@ static inline void tile4x8(const float *a, const float *b, float *c, int M, int 
   wasm_v128_store(r3 + 4, c31);
 }
 
+/* Rows i0, i0+1, columns j0..j0+7, k in [k0, k1). */
+static inline void tile2x8(const float *a, const float *b, float *c, int M, int K, int N, int ta, int i0,
+                           int j0, int k0, int k1, int first) {
+  float *r0 = c + i0 * N + j0, *r1 = r0 + N;
+  v128_t c00 = START(r0), c01 = START(r0 + 4), c10 = START(r1), c11 = START(r1 + 4);
+  const float *bk = b + k0 * N + j0;
+  for (int k = k0; k < k1; k++, bk += N) {
+    v128_t b0 = wasm_v128_load(bk), b1 = wasm_v128_load(bk + 4);
+    v128_t a0 = wasm_f32x4_splat(A_AT(i0, k)), a1 = wasm_f32x4_splat(A_AT(i0 + 1, k));
+    c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(a0, b0));
+    c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(a0, b1));
+    c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(a1, b0));
+    c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(a1, b1));
+  }
+  wasm_v128_store(r0, c00);
+  wasm_v128_store(r0 + 4, c01);
+  wasm_v128_store(r1, c10);
+  wasm_v128_store(r1 + 4, c11);
+}
+
 /* Row i, columns j0..j0+7, k in [k0, k1). */
 static inline void tile1x8(const float *a, const float *b, float *c, int M, int K, int N, int ta, int i,
                            int j0, int k0, int k1, int first) {
@@ -138,6 +158,7 @@ static void product(const float *a, const float *b, float *c, float *col, int M,
     for (; j + 8 <= wide; j += 8) {
       int i = 0;
       for (; i + 4 <= M; i += 4) tile4x8(a, b, c, M, K, N, ta, i, j, k0, k1, first);
+      if (i + 2 <= M) tile2x8(a, b, c, M, K, N, ta, i, j, k0, k1, first), i += 2;
       for (; i < M; i++) tile1x8(a, b, c, M, K, N, ta, i, j, k0, k1, first);
     }
     if (j < wide)
@@ -152,12 +173,15 @@ static void transpose(const float *src, float *dst, int N, int K) {
     for (int k = 0; k < K; k++) dst[k * N + j] = src[j * K + k];
 }
 
-/* `scratch` holds K·N + K floats: b[q] transposed (tb = 1), then one column of b. */
+/*
+ * `scratch` holds b[q] transposed (K·N floats, tb = 1 only), then one column of b (K floats, used when
+ * ta = 0 and N is not a multiple of 4).
+ */
 __attribute__((export_name("batch_matmul"))) void batch_matmul(const float *a, const float *b, float *c,
                                                                   float *scratch, int batch, int M, int K,
                                                                   int N, int ta, int tb, int a_stride,
                                                                   int b_stride) {
-  float *col = scratch + K * N;
+  float *col = tb ? scratch + K * N : scratch;
   for (int q = 0; q < batch; q++) {
     const float *aq = a + q * a_stride;
     const float *bq = b + q * b_stride;

@@ -22,7 +22,7 @@ interface WasmBackendInternals {
 
 export type WasmBackend = BackendWasm & WasmBackendInternals;
 
-interface BdkWasmExports {
+export interface BdkWasmExports {
   batch_matmul(
     a: number,
     b: number,
@@ -37,6 +37,27 @@ interface BdkWasmExports {
     aStride: number,
     bStride: number,
   ): void;
+  /** The conv.c kernels: `geometry` points at 14 int32 (B, H, W, C, OH, OW, FH, FW, SH, SW, DH, DW, PT, PL). */
+  im2col(x: number, col: number, geometry: number, transposed: number): void;
+  col2im(col: number, dx: number, geometry: number): void;
+  transpose2d(src: number, dst: number, rows: number, cols: number): void;
+  max_pool_grad(x: number, dy: number, dx: number, geometry: number): void;
+  max_pool_grad_tiled(
+    x: number,
+    dy: number,
+    dx: number,
+    b: number,
+    h: number,
+    w: number,
+    c: number,
+    oh: number,
+    ow: number,
+    fh: number,
+    fw: number,
+  ): void;
+  add_bias(x: number, bias: number, out: number, rows: number, n: number, pattern: number): void;
+  relu_grad(dy: number, x: number, out: number, n: number): void;
+  sum_rows(x: number, out: number, rows: number, n: number): void;
   linear_combination(
     x0: number,
     x1: number,

@@ -76,6 +76,14 @@ export async function loadBackend(
         registerWasmMatMul();
         const { registerWasmFusedKernels } = await import('./wasm-fused.js');
         registerWasmFusedKernels();
+        const { registerWasmConvKernels } = await import('./wasm-conv.js');
+        registerWasmConvKernels();
+        const { registerWasmBiasSum } = await import('./wasm-bias-sum.js');
+        registerWasmBiasSum();
+        const { registerWasmCopyFree } = await import('./wasm-copy-free.js');
+        registerWasmCopyFree();
+        const { registerWasmReluGrad } = await import('./wasm-relu-grad.js');
+        registerWasmReluGrad();
       }
     }
   } catch (err) {

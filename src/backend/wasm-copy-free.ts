@@ -1,0 +1,89 @@
+/**
+ * `Slice`, `Unpack`, `PadV2` and `Cast` on the wasm backend without needless copies. tfjs-wasm 4.22's
+ * Slice copies the whole input out of the heap (`readSync`) before it copies the slice in, its Unpack is
+ * one such Slice per output, and its PadV2 and Cast copy even when they change nothing. bdk's conv
+ * layers slice a chain out of [1, ...] tensors and stack it back, and the gradients of those ops are
+ * Unpack and a PadV2 with no padding; a ReLU's gradient casts float32 to float32: whole-tensor copies,
+ * about 5 ms of a LeNet-5 step on 64 images. Here a slice that is the whole tensor, an Unpack along an
+ * axis of length 1, a PadV2 of zeros on every side and a Cast to the same dtype share the input's buffer,
+ * as tfjs-wasm's own Reshape does (tensors are immutable; the buffer is freed with its last user), and
+ * any other contiguous float32 or int32 slice is one copy inside the heap. The values are the input's:
+ * nothing is computed.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { heapOffset, type WasmBackend } from './bdk-wasm.js';
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+const fallbacks: { [kernel: string]: tf.KernelFunc | undefined } = {};
+
+/** The input's buffer under another shape, its reference count raised. */
+function alias(wasm: WasmBackend, x: tf.TensorInfo, shape: number[]): tf.TensorInfo {
+  wasm.incRef(x.dataId);
+  return { dataId: x.dataId, shape, dtype: x.dtype };
+}
+
+function slice(args: KernelArgs): tf.TensorInfo {
+  const wasm = args.backend as unknown as WasmBackend;
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { begin, size } = args.attrs as unknown as { begin: number | number[]; size?: number | number[] };
+  const [b, s] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
+  if (x.dtype !== 'float32' && x.dtype !== 'int32') return fallbacks.Slice!(args) as tf.TensorInfo;
+  if (tf.util.arraysEqual(s, x.shape)) return alias(wasm, x, s);
+  if (!tf.slice_util.isSliceContinous(x.shape, b, s)) return fallbacks.Slice!(args) as tf.TensorInfo;
+  const out = wasm.makeOutput(s, x.dtype);
+  const n = tf.util.sizeFromShape(s);
+  if (n === 0) return out;
+  const from = heapOffset(wasm, x) + 4 * tf.slice_util.computeFlatOffset(b, tf.util.computeStrides(x.shape));
+  wasm.wasm.HEAPU8.copyWithin(heapOffset(wasm, out), from, from + 4 * n);
+  return out;
+}
+
+function unpack(args: KernelArgs): tf.TensorInfo[] {
+  const wasm = args.backend as unknown as WasmBackend;
+  const { value } = args.inputs as { value: tf.TensorInfo };
+  let { axis } = args.attrs as unknown as { axis: number };
+  if (axis < 0) axis += value.shape.length;
+  if (value.shape[axis] !== 1 || value.dtype === 'string') return fallbacks.Unpack!(args) as tf.TensorInfo[];
+  return [
+    alias(
+      wasm,
+      value,
+      value.shape.filter((_, i) => i !== axis),
+    ),
+  ];
+}
+
+function padV2(args: KernelArgs): tf.TensorInfo {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { paddings } = args.attrs as unknown as { paddings: Array<[number, number]> };
+  if (paddings.every(([before, after]) => before === 0 && after === 0) && x.dtype !== 'string')
+    return alias(args.backend as unknown as WasmBackend, x, x.shape);
+  return fallbacks.PadV2!(args) as tf.TensorInfo;
+}
+
+function cast(args: KernelArgs): tf.TensorInfo {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { dtype } = args.attrs as unknown as { dtype: tf.DataType };
+  if (dtype === x.dtype && dtype !== 'string')
+    return alias(args.backend as unknown as WasmBackend, x, x.shape);
+  return fallbacks.Cast!(args) as tf.TensorInfo;
+}
+
+const KERNELS: Array<[string, tf.KernelFunc]> = [
+  ['Slice', slice as tf.KernelFunc],
+  ['Unpack', unpack as unknown as tf.KernelFunc],
+  ['PadV2', padV2],
+  ['Cast', cast],
+];
+
+/** Makes these the wasm backend's kernels, keeping the ones they replace for the other cases (idempotent). */
+export function registerWasmCopyFree(): void {
+  for (const [name, kernelFunc] of KERNELS) {
+    const existing = tf.getKernel(name, 'wasm');
+    if (!existing || existing.kernelFunc === kernelFunc) continue;
+    fallbacks[name] = existing.kernelFunc;
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel({ kernelName: name, backendName: 'wasm', setupFunc: existing.setupFunc, kernelFunc });
+  }
+}
