@@ -7,6 +7,8 @@ import { classificationFidelity, regressionFidelity, softmaxRows, studentMoments
 import { frontSvg } from '../eval/plots/front.js';
 import { resolveArch } from '../model/builtins.js';
 import { analyzeSpec } from '../model/spec.js';
+import { checkBudget } from '../search/budget.js';
+import { resolveSpace } from '../search/space.js';
 import { forward, unflatten } from '../model/forward.js';
 import { readSamples } from '../samples/index.js';
 import {
@@ -61,8 +63,17 @@ export async function runFront(
   const task = ds.meta.task;
   const shape = inputShape(ds);
   const units = task === 'classification' ? ds.meta.classCount! : 2;
-  // Reference architectures are checked before any search runs.
+  // Reference architectures and the smallest budget are checked before any search runs.
   for (const arch of config.references) await resolveArch(arch, { input: shape, outputUnits: units });
+  if (config.budgets.length) {
+    const s = config.search;
+    const sa = await resolveSpace(
+      s.space,
+      { input: shape, outputUnits: units },
+      { ...(s.widths ? { widths: s.widths } : {}), ...(s.activations ? { activations: s.activations } : {}) },
+    );
+    checkBudget(sa, Math.min(...config.budgets), s.space);
+  }
   await fs.mkdir(runDir, { recursive: true });
   await writeFileAtomic(path.join(runDir, 'front-config.json'), JSON.stringify(config, null, 2) + '\n');
   const distill = (arch: string) =>
@@ -71,7 +82,9 @@ export async function runFront(
     [];
   for (const m of searchedMembers(config)) {
     const searchRun = `${opts.prefix}-${m.name}-search`;
-    const searched = await finishedSearch({ ...m.search, teacher: config.teacher }, searchRun, split, opts);
+    // Dataset and split are the teacher's, as the search itself would set them.
+    const sc = { ...m.search, dataset: tc.dataset, split: tc.split, teacher: config.teacher };
+    const searched = await finishedSearch(sc, searchRun, split, opts);
     if (!searched) return { runDir, completed: false, front: null };
     log(`front ${m.name}: searched ${searched.parameterCount} parameters (${searched.arch})`);
     const run = `${opts.prefix}-${m.name}-student`;
