@@ -5,6 +5,7 @@ import { ACTIVATIONS } from '../model/spec.js';
 import { SAMPLE_DEFAULTS } from '../stages/sample-config.js';
 import { missingCustomLambdas, needsLambdas, SEARCH_DEFAULTS } from '../stages/search-config.js';
 import { DISTILL_DEFAULTS } from '../stages/distill-config.js';
+import { SWEEPABLE_LAMBDAS } from '../stages/front-config.js';
 
 /**
  * A pipeline file describes a whole run: dataset and splits, teacher sampling, structure search,
@@ -153,6 +154,22 @@ const checkedSearchSection = searchSection.superRefine((s, ctx) => {
   const missing = missingCustomLambdas(s);
   if (missing.length)
     ctx.addIssue({ code: 'custom', path: [missing[0]], message: `preset "custom" ${needsLambdas(missing)}` });
+  const sweep = s.lambdaSweep?.name;
+  if (
+    sweep !== undefined &&
+    !Object.entries(SWEEPABLE_LAMBDAS).some(([flag, key]) => sweep === flag || sweep === key)
+  )
+    ctx.addIssue({
+      code: 'custom',
+      path: ['lambdaSweep', 'name'],
+      message: `cannot sweep '${sweep}' (expected one of ${Object.keys(SWEEPABLE_LAMBDAS).join(', ')})`,
+    });
+  if (s.maxParameters !== undefined && s.budgets !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['budgets'],
+      message: 'give either maxParameters or budgets, not both',
+    });
 });
 
 /** The object form of a front's selection rule (docs/design.md §3.10); the string form is `bdk search --select`'s. */
