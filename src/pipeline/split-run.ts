@@ -1,5 +1,4 @@
 import { describeDataset } from '../data/store.js';
-import type { StageContext } from '../stages/context.js';
 
 /** The teacher run name of split k of a pipeline. */
 export const teacherRun = (pipeline: string, split: number) => `${pipeline}-s${split}-teacher`;
