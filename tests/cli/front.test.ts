@@ -119,6 +119,10 @@ describe('a front of students (bdk search --budgets)', () => {
         ['--budgets', '600', '--max-parameters', '600'],
         'bdk: give either --max-parameters or --budgets, not both',
       ],
+      [
+        ['--budgets', '600', '--resume'],
+        'bdk: a front resumes by itself: run the same command again, without --resume',
+      ],
       [['--lambda-sweep', 'kl-weight=x'], "bdk: --lambda-sweep: expected numbers ≥ 0, got 'x'"],
       [
         ['--budgets', '600', '--select', 'worst'],

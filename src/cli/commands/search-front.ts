@@ -71,9 +71,11 @@ async function distillSettings(file: string | undefined): Promise<FrontConfig['d
 
 /** `bdk search --budgets/--lambda-sweep`: runs the front and prints its table (or the front as JSON). */
 export async function searchFront(
-  o: FrontFlags & { run: string; json?: boolean; force?: boolean },
+  o: FrontFlags & { run: string; json?: boolean; force?: boolean; resume?: boolean },
   search: SearchConfig,
 ): Promise<void> {
+  if (o.resume)
+    throw new UserError('a front resumes by itself: run the same command again, without --resume');
   if (!search.teacher) throw new UserError('a front (--budgets, --lambda-sweep) needs --teacher RUN');
   if (search.maxParameters !== undefined)
     throw new UserError('give either --max-parameters or --budgets, not both');
