@@ -54,8 +54,19 @@ export function frontSvg(points: FrontPoint[], opts: FrontPlotOptions): string {
   const at = (p: FrontPoint): [number, number] => [px(L, p.parameters), py(L, p.value)];
   const label = (p: FrontPoint, color: string) => {
     const [x, y] = at(p);
-    occ.push(x + 8, y - 8);
-    return textTag({ x: n2(x + 7), y: n2(y - 7), 'font-size': TICK_PX, fill: color }, p.name);
+    // Right of the point, or left of it in the right third of the plot (so the name stays inside).
+    const left = x > L.left + (2 / 3) * (L.right - L.left);
+    occ.push(left ? x - 8 : x + 8, y - 8);
+    return textTag(
+      {
+        x: n2(left ? x - 7 : x + 7),
+        y: n2(y - 7),
+        'font-size': TICK_PX,
+        'text-anchor': left ? 'end' : undefined,
+        fill: color,
+      },
+      p.name,
+    );
   };
   let d = '';
   searched.forEach((p, i) => {
