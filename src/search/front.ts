@@ -20,7 +20,7 @@ export interface FrontMember {
   budget: number | null;
   /** The swept λ and its value (null when not swept, or a reference student). */
   lambda: { name: string; value: number } | null;
-  /** The architecture's name (searched: as each split's search named it). */
+  /** The architecture: a reference's name; a searched student's edges (`archDescription`). */
   arch: string;
   parameters: number;
   /** Bytes of the float32 weights. */
@@ -292,4 +292,25 @@ export function frontMarkdown(front: Front, heading = '#'): string {
 /** The test-metric keys of the members, in first-seen order, that `keep` accepts. */
 function metricsOf(front: Front, keep: (k: string) => boolean): string[] {
   return [...new Set(front.members.flatMap((m) => Object.keys(m.test)))].filter(keep);
+}
+
+/**
+ * A searched architecture in a few words, edge by edge: `input→h1 dense 10 tanh, h1→h2 dense 10 tanh,
+ * h2→out dense 2, input→out dense 2` (a convolution's filters and kernel, other ops by their type).
+ */
+export function archDescription(edges: { from: string; to: string; op: { type: string } }[]): string {
+  return edges
+    .map(({ from, to, op }) => {
+      const o = op as {
+        type: string;
+        units?: number;
+        filters?: number;
+        kernelSize?: number;
+        activation?: string;
+      };
+      const size =
+        o.type === 'dense' ? ` ${o.units}` : o.type === 'conv2d' ? ` ${o.filters}×${o.kernelSize}²` : '';
+      return `${from}→${to} ${o.type}${size}${o.activation && o.activation !== 'linear' ? ` ${o.activation}` : ''}`;
+    })
+    .join(', ');
 }

@@ -12,6 +12,7 @@ import { resolveSpace } from '../search/space.js';
 import { forward, unflatten } from '../model/forward.js';
 import { readSamples } from '../samples/index.js';
 import {
+  archDescription,
   defaultMetric,
   frontJson,
   frontMarkdown,
@@ -146,7 +147,8 @@ export async function runFront(
       budget: null,
       lambda: null,
       ...s.member,
-      arch: student.analysis.spec.name,
+      arch:
+        s.kind === 'reference' ? student.analysis.spec.name : archDescription(student.analysis.spec.edges),
       parameters: r.parameters,
       bytes: r.bytes,
       latencyMs: r.latencyMs,

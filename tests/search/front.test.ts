@@ -4,6 +4,7 @@ import { classificationFidelity, regressionFidelity, studentMoments } from '../.
 import { frontSvg } from '../../src/eval/plots/front.js';
 import { resolveArch } from '../../src/model/builtins.js';
 import {
+  archDescription,
   averageFronts,
   frontJson,
   frontMarkdown,
@@ -151,6 +152,21 @@ describe('front files', () => {
       'x.json: not a bdk front (expected "format": "bdk-front", "version": 1)',
     );
     expect(errorOf(() => parseFront('{', 'x.json'))).toMatch(/^x\.json: invalid JSON/);
+  });
+
+  it('describes a searched architecture edge by edge', () => {
+    expect(
+      archDescription([
+        { from: 'input', to: 'h1', op: { type: 'dense', units: 10, activation: 'tanh' } as never },
+        { from: 'h1', to: 'out', op: { type: 'dense', units: 2 } as never },
+        {
+          from: 'input',
+          to: 'c',
+          op: { type: 'conv2d', filters: 8, kernelSize: 3, activation: 'relu' } as never,
+        },
+        { from: 'c', to: 'out', op: { type: 'flatten' } },
+      ]),
+    ).toBe('input→h1 dense 10 tanh, h1→out dense 2, input→c conv2d 8×3² relu, c→out flatten');
   });
 
   it('averages members over splits by name', () => {
