@@ -86,18 +86,37 @@ export const BUILTIN_ARCHS: Record<string, { description: string; build: (ctx: A
 };
 
 /**
+ * `mlp-W1-W2-…`: ReLU hidden layers of W1, W2, … units (e.g. `mlp-10`, `mlp-100-100`, the hand-picked
+ * students of a front), or undefined when `arch` is not of that form. `mlp-50` and `mlp-400-400` are
+ * the same networks as their named built-ins.
+ */
+function widthsMlp(arch: string): (typeof BUILTIN_ARCHS)[string] | undefined {
+  if (!/^mlp(-[1-9]\d{0,5})+$/.test(arch)) return undefined;
+  const widths = arch.split('-').slice(1).map(Number);
+  return {
+    description: `ReLU hidden layers of ${widths.join(', ')} units`,
+    build: ({ input, outputUnits }) =>
+      chain(arch, input, [
+        ...flattenIfImage(input),
+        ...widths.map((units): Op => ({ type: 'dense', units, activation: 'relu' })),
+        { type: 'dense', units: outputUnits },
+      ]),
+  };
+}
+
+/**
  * Resolves `--arch`: a built-in name (instantiated for the data's input shape and output units) or
  * the path of a spec JSON file, which must agree with the data.
  */
 export async function resolveArch(arch: string, ctx: ArchContext): Promise<Analysis> {
-  const builtin = BUILTIN_ARCHS[arch];
+  const builtin = BUILTIN_ARCHS[arch] ?? widthsMlp(arch);
   let analysis: Analysis;
   if (builtin) {
     analysis = analyzeSpec(builtin.build(ctx), arch);
   } else {
     if (!arch.endsWith('.json')) {
       throw new UserError(
-        `unknown architecture '${arch}': expected one of ${Object.keys(BUILTIN_ARCHS).join(', ')} or a spec .json file`,
+        `unknown architecture '${arch}': expected one of ${Object.keys(BUILTIN_ARCHS).join(', ')}, mlp-W[-W…] or a spec .json file`,
       );
     }
     let text: string;

@@ -1,4 +1,8 @@
+import path from 'node:path';
 import { UserError } from '../core/errors.js';
+import { readJsonOrNull } from '../core/json-file.js';
+import { runPath } from '../stages/run-folder.js';
+import { isFrontPipeline, pipelineStudentRun } from './front-splits.js';
 import type { PipelineConfig } from './schema.js';
 import type { StageContext } from '../stages/context.js';
 import { distillStudent, type DistillConfig, type StudentSummary } from '../stages/distill.js';
@@ -37,6 +41,18 @@ export async function distillSplits(
   const d = config.distillation!;
   const summaries: StudentSummary[] = [];
   for (const k of splits) {
+    if (isFrontPipeline(config)) {
+      // A front distilled every member already: the split's student is the selected member's.
+      const run = await pipelineStudentRun(config, k, opts.runsDir);
+      const summary = await readJsonOrNull<StudentSummary>(
+        path.join(runPath(run, opts.runsDir), 'student.json'),
+      );
+      if (!summary)
+        throw new UserError(`front student '${run}' is not finished: run the search stage (the front) first`);
+      opts.log?.(`split ${k}: the student is the front's selected ${run}`);
+      summaries.push(summary);
+      continue;
+    }
     const dc = distillConfigFrom({
       ...d,
       teacher: teacherRun(config.name, k),

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import type { PipelineConfig } from './schema.js';
 import type { StageContext } from '../stages/context.js';
-import { studentRun } from './split-run.js';
+import { frontMarkdown } from '../search/front.js';
+import { isFrontPipeline, pipelineStudentRun, readPipelineFront } from './front-splits.js';
 import { evaluateRun, upToDateReport, type EvaluationReport, type ModelName } from '../stages/evaluate.js';
 import { exportStudent, type ExportManifest } from '../stages/export.js';
 import { runPath } from '../stages/run-folder.js';
@@ -35,7 +36,7 @@ export async function evaluateSplits(
   for (const k of splits) {
     const o = {
       ...opts,
-      run: studentRun(config.name, k),
+      run: await pipelineStudentRun(config, k, opts.runsDir),
       mapEpochs: e.map ? e.mapEpochs : 0,
       plots: e.plots,
       latencyRuns: e.latencyRuns,
@@ -75,7 +76,11 @@ export async function evaluateSplits(
   await fs.mkdir(dir, { recursive: true });
   const file = path.join(dir, 'report.json');
   await writeFileAtomic(file, JSON.stringify(report, null, 2) + '\n');
-  await writeFileAtomic(path.join(dir, 'report.md'), pipelineMarkdown(report));
+  const front = isFrontPipeline(config) ? await readPipelineFront(config, opts.runsDir) : null;
+  await writeFileAtomic(
+    path.join(dir, 'report.md'),
+    pipelineMarkdown(report) + (front ? '\n' + frontMarkdown(front, '##') : ''),
+  );
   return { report, file };
 }
 
@@ -100,7 +105,7 @@ export function pipelineMarkdown(r: PipelineReport): string {
   ].join('\n');
 }
 
-/** Exports the student of the pipeline's first split to `<pipeline>/export/`. */
+/** Exports the student of the pipeline's first split (with a front, the selected one) to `<pipeline>/export/`. */
 export async function exportFirstSplit(
   config: PipelineConfig,
   splits: number[],
@@ -109,7 +114,7 @@ export async function exportFirstSplit(
   const out = path.join(runPath(config.name, opts.runsDir), 'export');
   return exportStudent({
     ...opts,
-    run: studentRun(config.name, splits[0]),
+    run: await pipelineStudentRun(config, splits[0], opts.runsDir),
     out,
     quantize: config.export!.quantize,
     force: true,

@@ -5,6 +5,7 @@ import { pipelineSplits } from './split-run.js';
 import type { MetricSummary } from './summary.js';
 import { distillSplits } from './distill-splits.js';
 import { searchSplits } from './search-splits.js';
+import { frontSplits, isFrontPipeline } from './front-splits.js';
 import { evaluateSplits, exportFirstSplit } from './evaluate-splits.js';
 import type { StageContext } from '../stages/context.js';
 import type { PipelineConfig } from './schema.js';
@@ -114,6 +115,22 @@ async function runSample(config: PipelineConfig, opts: RunOptions): Promise<Stag
 
 async function runSearch(config: PipelineConfig, opts: RunOptions): Promise<StageResult> {
   const splits = await pipelineSplits(config.dataset.name, config.dataset.use, opts.dataDir);
+  if (isFrontPipeline(config)) {
+    const f = await frontSplits(config, splits, opts);
+    if (!f.completed)
+      return {
+        stage: 'search',
+        status: 'interrupted',
+        summary: 'interrupted; run the same command again to resume',
+      };
+    const n = f.front!.members.length;
+    return {
+      stage: 'search',
+      status: 'done',
+      summary: `front of ${n} students over ${splits.length} split${splits.length > 1 ? 's' : ''}: selected ${f.front!.selected}; wrote ${f.file}`,
+      details: f.front,
+    };
+  }
   const r = await searchSplits(config, splits, opts);
   if (!r.completed)
     return {

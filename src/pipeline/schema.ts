@@ -5,6 +5,7 @@ import { ACTIVATIONS } from '../model/spec.js';
 import { SAMPLE_DEFAULTS } from '../stages/sample-config.js';
 import { missingCustomLambdas, needsLambdas, SEARCH_DEFAULTS } from '../stages/search-config.js';
 import { DISTILL_DEFAULTS } from '../stages/distill-config.js';
+import { SWEEPABLE_LAMBDAS } from '../stages/front-config.js';
 
 /**
  * A pipeline file describes a whole run: dataset and splits, teacher sampling, structure search,
@@ -140,6 +141,14 @@ const searchSection = z.strictObject({
   seed: nonNegativeInt.optional(),
   /** Parameter budget of the searched architecture (`bdk search --max-parameters`). */
   maxParameters: positiveInt.optional(),
+  /** A front: one search, student and evaluation per budget (`bdk search --budgets`). */
+  budgets: z.array(positiveInt).min(1).optional(),
+  /** A front over the values of one λ (`bdk search --lambda-sweep NAME=v1,…`); with budgets, every pair. */
+  lambdaSweep: z
+    .strictObject({ name: z.string().min(1), values: z.array(z.number().nonnegative()).min(1) })
+    .optional(),
+  /** Front: hand-picked student architectures distilled the same way (`--reference-students`). */
+  referenceStudents: z.array(z.string().min(1)).min(1).optional(),
 });
 
 /** Preset `custom` without its three weights, reported at the first missing key (where it goes). */
@@ -147,13 +156,47 @@ const checkedSearchSection = searchSection.superRefine((s, ctx) => {
   const missing = missingCustomLambdas(s);
   if (missing.length)
     ctx.addIssue({ code: 'custom', path: [missing[0]], message: `preset "custom" ${needsLambdas(missing)}` });
+  const sweep = s.lambdaSweep?.name;
+  if (
+    sweep !== undefined &&
+    !Object.entries(SWEEPABLE_LAMBDAS).some(([flag, key]) => sweep === flag || sweep === key)
+  )
+    ctx.addIssue({
+      code: 'custom',
+      path: ['lambdaSweep', 'name'],
+      message: `cannot sweep '${sweep}' (expected one of ${Object.keys(SWEEPABLE_LAMBDAS).join(', ')})`,
+    });
+  if (s.maxParameters !== undefined && s.budgets !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['budgets'],
+      message: 'give either maxParameters or budgets, not both',
+    });
 });
+
+/** The object form of a front's selection rule (docs/design.md §3.11); the string form is `bdk search --select`'s. */
+const metricRule = { metric: z.string().min(1).optional(), part: z.enum(['validation', 'test']).optional() };
+const selectionRule = z.union([
+  z.string().min(1),
+  z.discriminatedUnion('rule', [
+    z.strictObject({ rule: z.literal('best'), ...metricRule }),
+    z.strictObject({
+      rule: z.literal('smallest-within'),
+      ...metricRule,
+      tolerance: z.number().nonnegative(),
+      relative: z.boolean().optional(),
+    }),
+    z.strictObject({ rule: z.literal('member'), name: z.string().min(1) }),
+  ]),
+]);
 
 const studentSection = z.strictObject({
   /** Architecture name or spec path, or `search` to take the structure search's result. */
-  arch: z.string().min(1),
+  arch: z.string().min(1).optional(),
   /** With `arch: "search"`: start the student from the search's weights (docs/design.md §3.10); false starts from scratch. */
   warmStart: z.boolean().optional(),
+  /** With a front (`search.budgets`): which searched student the pipeline takes. */
+  select: selectionRule.optional(),
 });
 
 const distillationSection = z.strictObject({

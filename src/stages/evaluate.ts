@@ -56,6 +56,8 @@ export interface EvaluateOptions extends StageContext {
   latencyRuns?: number;
   /** Write SVG plots beside the report (default true). */
   plots?: boolean;
+  /** The report's file name without extension (default `report`: `report.json`, `report.md`). */
+  reportName?: string;
 }
 
 function singleBatch(weights: Float32Array, noisePrecision: number): SampleBatch {
@@ -222,8 +224,9 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<EvaluationRepo
     speedup: models.ensemble.latencyMs / models.student.latencyMs,
     settings: evaluationSettings(opts),
   };
-  await writeFileAtomic(path.join(runDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
-  await writeFileAtomic(path.join(runDir, 'report.md'), reportMarkdown(report));
+  const name = opts.reportName ?? 'report';
+  await writeFileAtomic(path.join(runDir, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
+  await writeFileAtomic(path.join(runDir, `${name}.md`), reportMarkdown(report));
   return report;
 }
 
@@ -243,7 +246,7 @@ async function mtimeMs(file: string): Promise<number> {
  */
 export async function upToDateReport(opts: EvaluateOptions): Promise<EvaluationReport | null> {
   const runDir = runPath(opts.run, opts.runsDir);
-  const file = path.join(runDir, 'report.json');
+  const file = path.join(runDir, `${opts.reportName ?? 'report'}.json`);
   const report = await readJsonOrNull<EvaluationReport>(file);
   if (!report || JSON.stringify(report.settings) !== JSON.stringify(evaluationSettings(opts))) return null;
   try {

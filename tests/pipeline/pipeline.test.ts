@@ -22,7 +22,13 @@ const minimal = { name: 'p', dataset: { name: 'boston' } };
 describe('pipeline files', () => {
   it('every shipped pipeline validates and configures every stage', async () => {
     const files = (await fs.readdir(path.join(ROOT, 'pipelines'))).filter((f) => f.endsWith('.json'));
-    expect(files.sort()).toEqual(['boston-quick.json', 'boston.json', 'mnist-quick.json', 'mnist.json']);
+    expect(files.sort()).toEqual([
+      'boston-front.json',
+      'boston-quick.json',
+      'boston.json',
+      'mnist-quick.json',
+      'mnist.json',
+    ]);
     for (const f of files) {
       const config = await loadPipeline(path.join(ROOT, 'pipelines', f));
       expect(plannedStages(config)).toEqual(['prepare', 'sample', 'search', 'distill', 'evaluate', 'export']);

@@ -13,6 +13,7 @@ import {
   searchConfigFrom,
 } from '../../stages/search-config.js';
 import { runStage } from '../interrupt.js';
+import { addFrontOptions, isFront, searchFront, type FrontFlags } from './search-front.js';
 import {
   addBackendOption,
   addJsonOption,
@@ -35,7 +36,7 @@ type SearchFlags = Omit<SearchConfig, 'teacher' | 'widths' | 'activations' | 'da
   force?: boolean;
   backend: BackendChoice;
   json?: boolean;
-};
+} & FrontFlags;
 
 export function registerSearch(program: Command): void {
   const cmd = program
@@ -168,6 +169,7 @@ export function registerSearch(program: Command): void {
     .option('--seed <n>', 'random seed', parseInteger(0), SEARCH_DEFAULTS.seed)
     .option('--resume', 'continue an interrupted search from its last finished epoch')
     .option('--force', 'replace an existing run');
+  addFrontOptions(cmd);
   addBackendOption(cmd);
   addJsonOption(cmd);
   cmd.action(async (o: SearchFlags) => {
@@ -196,6 +198,7 @@ export function registerSearch(program: Command): void {
       widths,
       activations,
     });
+    if (isFront(o)) return searchFront(o, config);
     const result = await runStage(`search ${o.run}`, o.json, (hooks) =>
       searchStructure(config, {
         run: o.run,

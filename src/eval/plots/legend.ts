@@ -11,6 +11,8 @@ export type LegendEntry =
   | { kind: 'line'; label: string; color: string; dash?: string; width?: number; marker?: boolean }
   | { kind: 'rect'; label: string; fill: string; stroke: string; opacity?: number }
   | { kind: 'errorbar'; label: string; color: string }
+  /** A lone marker (points not joined by a line): a filled square, or a ring around nothing. */
+  | { kind: 'marker'; label: string; color: string; shape: 'square' | 'ring' }
   | { kind: 'text'; label: string };
 
 /** Pixel points the data covers, used to put the legend where it hides the least. */
@@ -167,10 +169,20 @@ export function legend(
           fill: 'none',
         }) + tag('circle', { cx: n2(mx), cy: n2(cy), r: 3, fill: e.color }),
       );
+    } else if (e.kind === 'marker') {
+      const mx = sx + swatch / 2;
+      parts.push(markerShape(e.shape, mx, cy, e.color));
     } else {
       tx = sx;
     }
     parts.push(textTag({ x: n2(tx), y: n2(cy + 4), 'font-size': LEGEND_PX, fill: '#222222' }, labels[i]));
   });
   return tag('g', { class: 'legend' }, parts.join(''));
+}
+
+/** A point marker centred at (x, y): a filled 8 px square, or a 6 px-radius ring. */
+export function markerShape(shape: 'square' | 'ring', x: number, y: number, color: string): string {
+  return shape === 'square'
+    ? tag('rect', { x: n2(x - 4), y: n2(y - 4), width: 8, height: 8, fill: color })
+    : tag('circle', { cx: n2(x), cy: n2(y), r: 6, fill: 'none', stroke: color, 'stroke-width': 2 });
 }
