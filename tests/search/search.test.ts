@@ -5,7 +5,7 @@ import { forward, unflatten } from '../../src/model/forward.js';
 import { BUILTIN_SPACES, analyzeSpace } from '../../src/search/space.js';
 import { supernetLayout, type SupernetLayout } from '../../src/search/supernet.js';
 import { discretize } from '../../src/search/discretize.js';
-import { oneHotOutput, randomValues as values } from './supernet-fixtures.js';
+import { exportedOutput, oneHotOutput, randomValues as values } from './supernet-fixtures.js';
 import {
   ardLogPrior,
   presetMetaparameters,
@@ -53,45 +53,24 @@ describe('structure search', () => {
     x.dispose();
   });
 
-  it('the conv space exports exactly too', () => {
-    const sa = analyzeSpace(BUILTIN_SPACES.conv.build({ input: [6, 6, 1], outputUnits: 3 }, { widths: [4] }));
+  it.each([
+    ['conv', () => BUILTIN_SPACES.conv.build({ input: [6, 6, 1], outputUnits: 3 }, { widths: [4] })],
+    // two conv cells, a concatenated skip, a dense head
+    ['lenet', () => BUILTIN_SPACES.lenet.build({ input: [8, 8, 1], outputUnits: 3 }, { widths: [4, 6] })],
+  ] as const)('the %s space exports exactly too', (name, build) => {
+    const sa = analyzeSpace(build());
     const layout = supernetLayout(sa);
     const rng = new Rng(4);
+    const [h, w] = sa.space.input;
     const x = tf.tensor4d(
-      Float32Array.from({ length: 5 * 36 }, () => rng.normal()),
-      [5, 6, 6, 1],
+      Float32Array.from({ length: 5 * h * w }, () => rng.normal()),
+      [5, h, w, 1],
     );
     for (const seed of [1, 2, 3, 4]) {
       const v = values(layout, seed);
-      const d = discretize(layout, v, 1, 'conv-searched');
+      const d = discretize(layout, v, 1, `${name}-searched`);
       const expected = oneHotOutput(layout, v, x, 1);
-      const got = tf.tidy(() => {
-        const params = unflatten(d.analysis, tf.tensor2d(d.weights, [1, d.analysis.parameterCount]));
-        return forward(d.analysis, params, tf.expandDims(x, 0)).dataSync() as Float32Array;
-      });
-      for (let i = 0; i < got.length; i++) expect(got[i]).toBeCloseTo(expected[i], 4);
-    }
-    x.dispose();
-  });
-
-  it('the lenet space (two conv cells, a concatenated skip, a dense head) exports exactly too', () => {
-    const sa = analyzeSpace(
-      BUILTIN_SPACES.lenet.build({ input: [8, 8, 1], outputUnits: 3 }, { widths: [4, 6] }),
-    );
-    const layout = supernetLayout(sa);
-    const rng = new Rng(4);
-    const x = tf.tensor4d(
-      Float32Array.from({ length: 5 * 64 }, () => rng.normal()),
-      [5, 8, 8, 1],
-    );
-    for (const seed of [1, 2, 3, 4]) {
-      const v = values(layout, seed);
-      const d = discretize(layout, v, 1, 'lenet-searched');
-      const expected = oneHotOutput(layout, v, x, 1);
-      const got = tf.tidy(() => {
-        const params = unflatten(d.analysis, tf.tensor2d(d.weights, [1, d.analysis.parameterCount]));
-        return forward(d.analysis, params, tf.expandDims(x, 0)).dataSync() as Float32Array;
-      });
+      const got = exportedOutput(d, x);
       for (let i = 0; i < got.length; i++) expect(got[i]).toBeCloseTo(expected[i], 4);
     }
     x.dispose();
