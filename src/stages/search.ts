@@ -1,17 +1,13 @@
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
-import { Rng } from '../core/rng.js';
 import { pathExists, readJsonOrNull } from '../core/json-file.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { acquireLock } from '../core/run-lock.js';
-import { inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
+import { inputShape, loadDataset, partArrays } from '../data/store.js';
 import { gammaPlot } from '../eval/plots/search-gamma.js';
 import { loadChainState, saveChainState } from '../core/chain-state.js';
-import { ensemblePredictive } from '../teacher/predictive.js';
-import { readSamples } from '../samples/index.js';
-import { analyzeSpec, type Activation } from '../model/spec.js';
+import type { Activation } from '../model/spec.js';
 import { resolveSpace } from '../search/space.js';
 import { supernetLayout } from '../search/supernet.js';
 import {
@@ -32,7 +28,8 @@ import { expectedArchParameters } from '../search/budget-expectation.js';
 import { BUDGET_DUAL_STEP, checkBudget, discreteParameters, repairToBudget } from '../search/budget.js';
 import type { RelaxationKind } from '../search/relaxations.js';
 import type { StageContext } from './context.js';
-import { checkRunFolder, openTeacherRun, prepareRunFolder, runPath, runSampleFiles } from './run-folder.js';
+import { checkRunFolder, openTeacherRun, prepareRunFolder, runPath } from './run-folder.js';
+import { subsample, targets } from './search-data.js';
 
 /** Settings of a structure search (`bdk search`), stored as `search-config.json`. */
 export interface SearchConfig {
@@ -138,51 +135,6 @@ export async function searchedStudent(
     );
   const weights = path.join(runPath(run, runsDir), SEARCH_ARCH_WEIGHTS);
   return warmStart && (await pathExists(weights)) ? { arch: file, initialWeights: weights } : { arch: file };
-}
-
-type Targets = { y: Float32Array | Int32Array; yVar?: Float32Array };
-
-/**
- * The likelihood's targets of the training and validation rows: their labels, or (distill) the
- * teacher's ensemble predictive, computed for both parts in one pass over the stored samples.
- */
-async function targets(
-  config: SearchConfig,
-  parts: [PartArrays, PartArrays],
-  shape: number[],
-  task: 'regression' | 'classification',
-  teacherDir: string | null,
-): Promise<[Targets, Targets]> {
-  if (config.objective === 'labels' || !teacherDir) return [{ y: parts[0].y }, { y: parts[1].y }];
-  const spec = analyzeSpec(JSON.parse(await fs.readFile(path.join(teacherDir, 'spec.json'), 'utf8')));
-  const rows = parts[0].rows + parts[1].rows;
-  const xs = new Float32Array(parts[0].x.length + parts[1].x.length);
-  xs.set(parts[0].x);
-  xs.set(parts[1].x, parts[0].x.length);
-  const x = tf.tensor(xs, [rows, ...shape]);
-  try {
-    const pred = await ensemblePredictive(
-      { analysis: spec, task, x, y: new Float32Array(rows), target: null },
-      readSamples(await runSampleFiles(teacherDir)),
-    );
-    const n0 = parts[0].rows;
-    if (pred.task === 'classification') {
-      const k = pred.classes;
-      return [
-        { y: Float32Array.from(pred.probs.subarray(0, n0 * k)) },
-        { y: Float32Array.from(pred.probs.subarray(n0 * k)) },
-      ];
-    }
-    return [
-      {
-        y: Float32Array.from(pred.mean.subarray(0, n0)),
-        yVar: Float32Array.from(pred.variance.subarray(0, n0)),
-      },
-      { y: Float32Array.from(pred.mean.subarray(n0)), yVar: Float32Array.from(pred.variance.subarray(n0)) },
-    ];
-  } finally {
-    x.dispose();
-  }
 }
 
 /**
@@ -443,27 +395,4 @@ export function searchMetaparameters(config: SearchConfig, rows: number, maxPara
     lPrior: (config.lambdaLPrior ?? preset.lPrior) * config.klWeight,
     qPrior: (config.lambdaQPrior ?? preset.qPrior) * config.klWeight,
   });
-}
-
-/** At most `rows` rows of a part, chosen by a seeded permutation (kept in their original order). */
-function subsample(part: PartArrays, rows: number | null, seed: number, shape: number[]): PartArrays {
-  if (!rows || rows >= part.rows) return part;
-  const pick = Array.from(new Rng(seed + 0x5eed).permutation(part.rows).subarray(0, rows)).sort(
-    (a, b) => a - b,
-  );
-  const d = shape.reduce((a, b) => a * b, 1);
-  const x = new Float32Array(rows * d);
-  pick.forEach((r, i) => x.set(part.x.subarray(r * d, (r + 1) * d), i * d));
-  const y =
-    part.y instanceof Int32Array
-      ? Int32Array.from(pick, (r) => part.y[r])
-      : Float32Array.from(pick, (r) => part.y[r]);
-  return {
-    ...part,
-    rows,
-    x,
-    y,
-    yRaw: part.yRaw ? Float64Array.from(pick, (r) => part.yRaw![r]) : null,
-    indices: Int32Array.from(pick, (r) => part.indices[r]),
-  };
 }
