@@ -138,6 +138,8 @@ const searchSection = z.strictObject({
   seed: nonNegativeInt.optional(),
   /** Parameter budget of the searched architecture (`bdk search --max-parameters`). */
   maxParameters: positiveInt.optional(),
+  /** Latency budget, µs per example at batch 1 on the backend (`bdk search --max-latency-us`). */
+  maxLatencyUs: positive.optional(),
 });
 
 /** Preset `custom` without its three weights, reported at the first missing key (where it goes). */

@@ -25,7 +25,10 @@ import {
 } from '../search/train-search.js';
 import { chosenCandidates, discretize, type RemovedUnits } from '../search/discretize.js';
 import { expectedArchParameters } from '../search/budget-expectation.js';
-import { BUDGET_DUAL_STEP, checkBudget, discreteParameters, repairToBudget } from '../search/budget.js';
+import { BUDGET_DUAL_STEP, discreteParameters, repairToBudget } from '../search/budget.js';
+import { checkBudgets, discreteLatencyUs, repairToBudgets } from '../search/latency-budget.js';
+import type { LatencyTable } from '../search/latency-table.js';
+import { latencySummary, searchLatencyTable, type LatencySummary } from './search-latency.js';
 import type { RelaxationKind } from '../search/relaxations.js';
 import type { StageContext } from './context.js';
 import { checkRunFolder, openTeacherRun, prepareRunFolder, runPath } from './run-folder.js';
@@ -74,6 +77,8 @@ export interface SearchConfig {
   seed: number;
   /** Parameter budget N of the searched architecture (§3.9); absent (not null) when none, so older configs match. */
   maxParameters?: number;
+  /** Latency budget U, µs per example at batch 1 on the backend (§3.9); absent when none. */
+  maxLatencyUs?: number;
 }
 
 export interface SearchSummary {
@@ -106,6 +111,8 @@ export interface SearchSummary {
     repaired: boolean;
     parametersBeforeRepair: number;
   };
+  /** With a latency budget: U, μ_L, predicted latencies (expected, repaired, exported) and the measured one. */
+  latency?: LatencySummary;
 }
 
 export const SEARCH_ARCH = 'arch.json';
@@ -116,6 +123,8 @@ const STATE = 'search-state.bin';
 export interface SearchOptions extends StageContext {
   run: string;
   resume?: boolean;
+  /** The latency table of a latency budget, instead of the backend's cached one (tests, repeats). */
+  latencyTable?: LatencyTable;
 }
 
 /**
@@ -182,7 +191,13 @@ export async function searchStructure(
       },
     );
     const budget = config.maxParameters;
-    const minParameters = budget !== undefined ? checkBudget(sa, budget, config.space) : 0;
+    const maxLatencyUs = config.maxLatencyUs;
+    const table =
+      maxLatencyUs !== undefined
+        ? await searchLatencyTable(sa, runDir, { ...opts, given: opts.latencyTable, log })
+        : undefined;
+    const budgets = { maxParameters: budget, maxLatencyUs, table };
+    const { minParameters, minLatencyUs } = checkBudgets(sa, budgets, config.space);
     const layout = supernetLayout(sa);
     const supernetParameters = layout.groups.reduce(
       (s, g) => s + g.info.kernelShape.reduce((a, b) => a * b, 1),
@@ -229,6 +244,7 @@ export async function searchStructure(
           h: st.meta.opt.h.map((w, i) => ({ ...w, values: st.arrays[`oh${i}`] })),
         },
         mu: st.meta.mu,
+        muLatency: st.meta.muLatency,
       };
       trace = ((await readJsonOrNull<SearchTracePoint[]>(tracePath)) ?? []).slice(0, resume.epoch);
       log(`resuming at epoch ${resume.epoch}/${config.epochs}`);
@@ -248,6 +264,7 @@ export async function searchStructure(
         pruneThreshold: config.pruneThreshold,
         seed: config.seed,
         ...(budget !== undefined ? { budget: { maxParameters: budget, step: BUDGET_DUAL_STEP } } : {}),
+        ...(table ? { latencyBudget: { maxLatencyUs: maxLatencyUs!, step: BUDGET_DUAL_STEP, table } } : {}),
       },
       meta,
       {
@@ -274,6 +291,7 @@ export async function searchStructure(
                 h: s.optimizers.h.map(({ name, shape }) => ({ name, shape })),
               },
               ...(s.mu !== undefined ? { mu: s.mu } : {}),
+              ...(s.muLatency !== undefined ? { muLatency: s.muLatency } : {}),
             },
             arrays,
           );
@@ -283,6 +301,9 @@ export async function searchStructure(
               `epoch ${point.epoch}/${config.epochs}: L/N ${point.lowerPerExample.toFixed(4)}, E[parameters] ${point.expectedParameters.toFixed(0)}, prunable ${(100 * point.prunable).toFixed(1)}%` +
                 (point.budget
                   ? `; budget ${budget}: exact E[parameters] ${point.budget.expectedParameters.toFixed(0)}, μ ${point.budget.mu.toPrecision(3)}`
+                  : '') +
+                (point.latencyBudget
+                  ? `; latency budget ${maxLatencyUs} µs: E[latency] ${point.latencyBudget.expectedLatencyUs.toFixed(1)} µs, μ_L ${point.latencyBudget.mu.toPrecision(3)}`
                   : ''),
             );
         },
@@ -293,16 +314,18 @@ export async function searchStructure(
       return { runDir, completed: false, summary: null };
     }
     const name = `${opts.run}-searched`;
-    let repair: ReturnType<typeof repairToBudget> | null = null;
+    let repair: { chosen: number[]; parameters: number; changed: boolean } | null = null;
     let before = 0;
-    if (budget !== undefined) {
-      const argmax = chosenCandidates(layout, values.h);
+    const argmax = chosenCandidates(layout, values.h);
+    if (budget !== undefined || table) {
       const logits = layout.logits.map((li) => (li === null ? [0] : values.h[li]));
       before = discreteParameters(sa, argmax).parameters;
-      repair = repairToBudget(sa, argmax, logits, budget, config.space);
+      repair = table
+        ? repairToBudgets(sa, argmax, logits, budgets, config.space)
+        : repairToBudget(sa, argmax, logits, budget!, config.space);
       if (repair.changed)
         log(
-          `the argmax architecture has ${before} parameters, over the budget of ${budget}: repaired to ${repair.parameters}`,
+          `the argmax architecture (${before} parameters${table ? `, ${discreteLatencyUs(sa, argmax, table).toFixed(1)} µs` : ''}) is over the budget: repaired to ${repair.parameters} parameters${table ? `, ${discreteLatencyUs(sa, repair.chosen, table).toFixed(1)} µs` : ''}`,
         );
     }
     const result = repair
@@ -325,6 +348,21 @@ export async function searchStructure(
         ),
       ),
     );
+    const latency =
+      table &&
+      (await latencySummary({
+        sa,
+        layout,
+        table,
+        maxLatencyUs: maxLatencyUs!,
+        minLatencyUs,
+        mu: values.muLatency ?? 0,
+        h: values.h,
+        argmax,
+        chosen: repair!.chosen,
+        exported: result.analysis,
+        weights: result.weights,
+      }));
     const summary: SearchSummary = {
       run: opts.run,
       dataset: config.dataset,
@@ -360,6 +398,7 @@ export async function searchStructure(
             },
           }
         : {}),
+      ...(latency ? { latency } : {}),
     };
     await writeFileAtomic(path.join(runDir, 'search.json'), JSON.stringify(summary, null, 2) + '\n');
     return { runDir, completed: true, summary };
