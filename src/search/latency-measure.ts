@@ -8,10 +8,10 @@ import type { LatencyProbe } from './latency-table.js';
 /**
  * Per-example latency of a network on the current tfjs backend at batch 1 (docs/design.md §3.9): the
  * wall time of `forward` on one example plus reading its output back, the parameters and the input
- * already on the backend. After five warm-up calls, 9 blocks of calls of about `blockMs` (1 ms) each are
- * timed and the fastest block's mean is taken: on a shared machine the slower blocks measure the
- * other processes, the fastest one the network.
- * Weights and input are drawn from `seed`, so what is measured is the same every time.
+ * already on the backend. After five warm-up calls, `blocks` (15) blocks of calls of about `blockMs`
+ * (1 ms) each are timed and the fastest block's mean is taken: on a shared machine the slower blocks
+ * measure the other processes, the fastest one the network. Weights (when not given) and input are
+ * drawn from `seed`, so what is measured is the same every time.
  */
 export async function measureLatencyUs(
   a: Analysis,
@@ -37,7 +37,7 @@ export async function measureLatencyUs(
     const single = Math.max(performance.now() - t0, 1e-3);
     const reps = Math.max(1, Math.round((o.blockMs ?? 1) / single));
     let best = Infinity;
-    for (let b = 0; b < (o.blocks ?? 9); b++) {
+    for (let b = 0; b < (o.blocks ?? 15); b++) {
       const t = performance.now();
       for (let i = 0; i < reps; i++) await once();
       best = Math.min(best, ((performance.now() - t) / reps) * 1000);
@@ -62,5 +62,5 @@ export async function timeProbe(probe: LatencyProbe): Promise<number> {
     while (performance.now() < until) await measureLatencyUs(a, undefined, { blocks: 1 });
     warmed = true;
   }
-  return measureLatencyUs(a, undefined, { blocks: 15 });
+  return measureLatencyUs(a);
 }

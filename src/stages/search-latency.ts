@@ -103,7 +103,7 @@ export async function latencySummary(a: {
     latencyBeforeRepairUs: discreteLatencyUs(sa, a.argmax, table),
     repaired: a.chosen.some((c, ei) => c !== a.argmax[ei]),
     exportedPredictedUs: specLatencyUs(a.exported, table),
-    measuredLatencyUs: await measureLatencyUs(a.exported, a.weights, { blocks: 15 }),
+    measuredLatencyUs: await measureLatencyUs(a.exported, a.weights),
     backend: table.backend,
     cpu: table.cpu,
   };
