@@ -8,8 +8,8 @@ import type { LatencyProbe } from './latency-table.js';
 /**
  * Per-example latency of a network on the current tfjs backend at batch 1 (docs/design.md §3.9): the
  * wall time of `forward` on one example plus reading its output back, the parameters and the input
- * already on the backend. After five warm-up calls, `blocks` (15) blocks of calls of about `blockMs`
- * (1 ms) each are timed and the fastest block's mean is taken: on a shared machine the slower blocks
+ * already on the backend. After five warm-up calls, `blocks` (20) blocks of calls of about `blockMs`
+ * (0.5 ms) each are timed and the fastest block's mean is taken: on a shared machine the slower blocks
  * measure the other processes, the fastest one the network. Weights (when not given) and input are
  * drawn from `seed`, so what is measured is the same every time.
  */
@@ -35,9 +35,9 @@ export async function measureLatencyUs(
     const t0 = performance.now();
     await once();
     const single = Math.max(performance.now() - t0, 1e-3);
-    const reps = Math.max(1, Math.round((o.blockMs ?? 1) / single));
+    const reps = Math.max(1, Math.round((o.blockMs ?? 0.5) / single));
     let best = Infinity;
-    for (let b = 0; b < (o.blocks ?? 15); b++) {
+    for (let b = 0; b < (o.blocks ?? 20); b++) {
       const t = performance.now();
       for (let i = 0; i < reps; i++) await once();
       best = Math.min(best, ((performance.now() - t) / reps) * 1000);
