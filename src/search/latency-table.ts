@@ -252,40 +252,34 @@ export function staleReason(t: LatencyTable, env: LatencyEnvironment): string | 
 }
 
 /** How many times each probe is timed (the fastest counts). */
-export const MEASURE_PASSES = 2;
+export const MEASURE_PASSES = 3;
 
-/** Measures the given kinds (and `base`, when `into` has none) and fits their cost models. */
+/**
+ * Measures the given kinds (and `base`, when `into` has none) and fits their cost models. Every probe
+ * is timed in `MEASURE_PASSES` passes over all of them, keeping its fastest time: the repeats of one
+ * probe lie seconds apart, so a burst of load from other processes rarely covers them all.
+ */
 export async function measureKinds(
   kinds: string[],
   time: ProbeTimer,
   into: LatencyTable,
 ): Promise<LatencyTable> {
+  const todo = [...(into.ops.base ? [] : ['base']), ...kinds.filter((k) => !into.ops[k])];
+  const probes = todo.map((kind) => latencyProbes(kind));
+  const totals = probes.map((list) => list.map(() => Infinity));
+  for (let pass = 0; pass < MEASURE_PASSES; pass++)
+    for (const [k, list] of probes.entries())
+      for (const [i, p] of list.entries()) totals[k][i] = Math.min(totals[k][i], await time(p));
   const ops = { ...into.ops };
-  // Each probe is timed in two passes over the kind's probes, keeping the faster: a burst of load from
-  // other processes rarely covers both.
-  const raw = async (kind: string) => {
-    const probes = latencyProbes(kind);
-    const totals = probes.map(() => Infinity);
-    for (let pass = 0; pass < MEASURE_PASSES; pass++)
-      for (const [i, p] of probes.entries()) totals[i] = Math.min(totals[i], await time(p));
-    return { probes, totals };
-  };
-  if (!ops.base) {
-    const { probes, totals } = await raw('base');
-    const points = probes.map((p, i) => ({ macs: 0, outputs: p.outputs, us: totals[i] }));
-    ops.base = { ...fitOpCost(points, totals), points };
-  }
-  for (const kind of kinds) {
-    if (ops[kind]) continue;
-    const { probes, totals } = await raw(kind);
-    // Above the base cost of a network with the probe's output.
-    const points = probes.map((p, i) => ({
+  todo.forEach((kind, k) => {
+    // Above the base cost of a network with the probe's output (base itself: the whole time).
+    const points = probes[k].map((p, i) => ({
       macs: p.macs,
       outputs: p.outputs,
-      us: totals[i] - opCostUs({ ...into, ops }, 'base', 0, p.outputs),
+      us: totals[k][i] - (kind === 'base' ? 0 : opCostUs({ ...into, ops }, 'base', 0, p.outputs)),
     }));
-    ops[kind] = { ...fitOpCost(points, totals), points };
-  }
+    ops[kind] = { ...fitOpCost(points, totals[k]), points };
+  });
   return { ...into, ops, measuredAt: new Date().toISOString() };
 }
 
