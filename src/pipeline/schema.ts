@@ -141,6 +141,8 @@ const searchSection = z.strictObject({
   seed: nonNegativeInt.optional(),
   /** Parameter budget of the searched architecture (`bdk search --max-parameters`). */
   maxParameters: positiveInt.optional(),
+  /** Latency budget, µs per example at batch 1 on the backend (`bdk search --max-latency-us`). */
+  maxLatencyUs: positive.optional(),
   /** A front: one search, student and evaluation per budget (`bdk search --budgets`). */
   budgets: z.array(positiveInt).min(1).optional(),
   /** A front over the values of one λ (`bdk search --lambda-sweep NAME=v1,…`); with budgets, every pair. */

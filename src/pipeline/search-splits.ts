@@ -54,7 +54,7 @@ export async function searchSplits(
     if (!r.completed) return { summaries, aggregate: {}, file: '', completed: false };
     const s = r.summary!;
     opts.log?.(
-      `split ${k}: ${s.parameterCount} parameters${s.budget ? ` (budget ${s.budget.maxParameters}${s.budget.repaired ? ', repaired' : ''})` : ''}; ${s.choices.map((c) => `${c.edge.split('#')[0]} ${c.choice}`).join(', ')} (${s.seconds.toFixed(1)} s)`,
+      `split ${k}: ${s.parameterCount} parameters${s.budget ? ` (budget ${s.budget.maxParameters}${s.budget.repaired ? ', repaired' : ''})` : ''}${s.latency ? `, ${s.latency.exportedPredictedUs.toFixed(1)} µs predicted, ${s.latency.measuredLatencyUs.toFixed(1)} µs measured (budget ${s.latency.maxLatencyUs})` : ''}; ${s.choices.map((c) => `${c.edge.split('#')[0]} ${c.choice}`).join(', ')} (${s.seconds.toFixed(1)} s)`,
     );
     summaries.push(s);
   }

@@ -3,6 +3,7 @@ import type { Rng } from '../core/rng.js';
 import type { FlatAdam } from '../model/flat-adam.js';
 import { drawRelaxationNoise, relaxTf, type RelaxationKind } from './relaxations.js';
 import { noiseShapes, type SupernetLayout } from './supernet.js';
+import type { LatencyTable } from './latency-table.js';
 import {
   lowerObjective,
   type Metaparameters,
@@ -34,6 +35,8 @@ export interface BilevelVariables {
   optH: FlatAdam;
   /** A parameter budget and its current penalty weight μ (docs/design.md §3.9). */
   budget?: { maxParameters: number; mu: number };
+  /** A latency budget and its current penalty weight μ_L (docs/design.md §3.9). */
+  latencyBudget?: { maxLatencyUs: number; mu: number; table: LatencyTable };
 }
 
 /** Settings of one bilevel step. */
@@ -130,6 +133,7 @@ export function bilevelStep(
     n: nTrain,
     gammas,
     budget: v.budget,
+    latencyBudget: v.latencyBudget,
   });
   const named = (list: tf.Variable[], grads: tf.Tensor[]) =>
     list.map((t, i) => ({ name: t.name, tensor: grads[i] }));

@@ -22,7 +22,7 @@ import type { SupernetLayout } from './supernet.js';
  * mean-field value of the same formula.
  */
 
-interface WidthDist {
+export interface WidthDist {
   /** Widths > 0, increasing. */
   support: number[];
   /** P(reached ∧ width = support[i]). */
@@ -38,11 +38,11 @@ function remap(d: WidthDist, support: number[], f: (x: number) => number = (x) =
   return tf.dot(d.p, tf.tensor2d(m, [d.support.length, support.length])) as tf.Tensor1D;
 }
 
-const total = (d: WidthDist) => tf.sum(d.p);
-const mean = (d: WidthDist) => tf.dot(d.p, tf.tensor1d(d.support));
+export const total = (d: WidthDist) => tf.sum(d.p);
+export const mean = (d: WidthDist) => tf.dot(d.p, tf.tensor1d(d.support));
 
 /** The probability mass function of max(W_1, …) of independent sub-distributions (0 when none). */
-function maxOf(ds: WidthDist[]): WidthDist {
+export function maxOf(ds: WidthDist[]): WidthDist {
   if (ds.length === 1) return ds[0];
   const support = uniq(ds.flatMap((d) => d.support));
   let cdf: tf.Tensor1D | null = null; // P(max ≤ support[i])
@@ -58,7 +58,7 @@ function maxOf(ds: WidthDist[]): WidthDist {
 }
 
 /** The probability mass function of W_1 + W_2 + … of independent sub-distributions (0 when none). */
-function sumOf(ds: WidthDist[]): WidthDist {
+export function sumOf(ds: WidthDist[]): WidthDist {
   if (ds.length === 1) return ds[0];
   // Full distributions with 0 at index 0.
   let support = [0];
@@ -83,7 +83,11 @@ function sumOf(ds: WidthDist[]): WidthDist {
  * candidate z gets p = g·softmax(s without z) + (1 − g)·onehot(z) with g = 1 − softmax(s)_z taken as
  * a constant: the same values, but no gradient moves the probability of `zero`.
  */
-function edgeProbabilities(layout: SupernetLayout, h: tf.Tensor[], fixedGates: boolean): tf.Tensor1D[] {
+export function edgeProbabilities(
+  layout: SupernetLayout,
+  h: tf.Tensor[],
+  fixedGates: boolean,
+): tf.Tensor1D[] {
   return layout.sa.space.edges.map((e, ei) => {
     const li = layout.logits[ei];
     if (li === null) return tf.ones([1]) as tf.Tensor1D;
@@ -103,25 +107,26 @@ function edgeProbabilities(layout: SupernetLayout, h: tf.Tensor[], fixedGates: b
   });
 }
 
+type CandidateOp = SupernetLayout['sa']['space']['edges'][number]['choices'][number]['op'];
+const layerWidth = (o: CandidateOp) => (o.type === 'dense' ? o.units : o.type === 'conv2d' ? o.filters : 0);
+const passes = (o: CandidateOp) => !['zero', 'flatten', 'dense', 'conv2d'].includes(o.type);
+
+/** p · f(candidate) summed over an edge's candidates. */
+function indicator(layout: SupernetLayout, probs: tf.Tensor1D[], ei: number, f: (o: CandidateOp) => number) {
+  return tf.dot(probs[ei], tf.tensor1d(layout.sa.space.edges[ei].choices.map((c) => f(c.op)))) as tf.Scalar;
+}
+
 /**
- * E_γ[parameters of the discrete architecture] (see the module comment), a scalar. With `fixedGates`
- * the probabilities of `zero` candidates pass no gradient (the budget's term in Q, docs/design.md §3.9).
+ * Forward: the width sub-distributions of every node (P(reached ∧ width = x)) and of the units every
+ * edge brings, for edge probabilities `probs`.
  */
-export function expectedArchParameters(
+export function widthDistributions(
   layout: SupernetLayout,
-  h: tf.Tensor[],
-  fixedGates = false,
-): tf.Scalar {
+  probs: tf.Tensor1D[],
+): { node: Map<string, WidthDist>; edgeDist: WidthDist[] } {
   const { sa } = layout;
   const edges = sa.space.edges;
-  const probs = edgeProbabilities(layout, h, fixedGates);
   const ops = (ei: number) => edges[ei].choices.map((c) => c.op);
-  const indicator = (ei: number, f: (o: ReturnType<typeof ops>[number]) => number) =>
-    tf.dot(probs[ei], tf.tensor1d(ops(ei).map(f))) as tf.Scalar;
-  const layerWidth = (o: ReturnType<typeof ops>[number]) =>
-    o.type === 'dense' ? o.units : o.type === 'conv2d' ? o.filters : 0;
-
-  // Forward: the width distributions of nodes and edges.
   const inWidth = sa.shapes.get(INPUT)![sa.shapes.get(INPUT)!.length - 1];
   const node = new Map<string, WidthDist>([[INPUT, { support: [inWidth], p: tf.ones([1]) }]]);
   const edgeDist: WidthDist[] = new Array(edges.length);
@@ -132,7 +137,7 @@ export function expectedArchParameters(
       const positions = shape.slice(0, -1).reduce((a, b) => a * b, 1);
       const os = ops(ei);
       const layers = os.map(layerWidth).filter((w) => w > 0);
-      const pass = os.some((o) => !['zero', 'flatten', 'dense', 'conv2d'].includes(o.type));
+      const pass = os.some(passes);
       const flat = os.some((o) => o.type === 'flatten');
       const support = uniq([
         ...layers,
@@ -149,11 +154,11 @@ export function expectedArchParameters(
         terms.push(tf.mul(total(from), byWidth) as tf.Tensor1D);
       }
       if (pass) {
-        const share = indicator(ei, (o) => (['zero', 'flatten', 'dense', 'conv2d'].includes(o.type) ? 0 : 1));
+        const share = indicator(layout, probs, ei, (o) => (passes(o) ? 1 : 0));
         terms.push(tf.mul(share, remap(from, support)) as tf.Tensor1D);
       }
       if (flat) {
-        const share = indicator(ei, (o) => (o.type === 'flatten' ? 1 : 0));
+        const share = indicator(layout, probs, ei, (o) => (o.type === 'flatten' ? 1 : 0));
         terms.push(
           tf.mul(
             share,
@@ -167,9 +172,14 @@ export function expectedArchParameters(
     const concat = sa.space.nodes.find((n) => n.id === id)!.aggregate === 'concat';
     node.set(id, concat ? sumOf(inc) : maxOf(inc));
   }
+  return { node, edgeDist };
+}
 
-  // Backward: A_v = P(v reaches the output through non-zero edges).
-  const nonZero = edges.map((_, ei) => indicator(ei, (o) => (o.type === 'zero' ? 0 : 1)));
+/** Backward: A_v = P(v reaches the output through non-zero edges). */
+export function aliveProbabilities(layout: SupernetLayout, probs: tf.Tensor1D[]): Map<string, tf.Tensor> {
+  const { sa } = layout;
+  const edges = sa.space.edges;
+  const nonZero = edges.map((_, ei) => indicator(layout, probs, ei, (o) => (o.type === 'zero' ? 0 : 1)));
   const alive = new Map<string, tf.Tensor>([[sa.space.output, tf.scalar(1)]]);
   for (const id of [...sa.order].reverse()) {
     if (id === sa.space.output) continue;
@@ -179,27 +189,50 @@ export function expectedArchParameters(
     });
     alive.set(id, tf.sub(1, dead));
   }
+  return alive;
+}
+
+/**
+ * E[max(x, M)] per point x of `support`, M the widest of the units edges `siblings` bring
+ * (a sub-distribution: M = 0 when none is kept): x + Σ_s P(M = s)·max(0, s − x); x itself when
+ * there are no siblings. Points x = 0 stay 0 (candidates that bring no layer of their own).
+ */
+export function expectedMaxWith(siblings: WidthDist[], support: number[]): tf.Tensor1D {
+  const a = tf.tensor1d(support);
+  if (!siblings.length) return a;
+  const m = maxOf(siblings);
+  const excess = new Float32Array(m.support.length * support.length);
+  m.support.forEach((s, i) =>
+    support.forEach((w, c) => (excess[i * support.length + c] = w > 0 ? Math.max(0, s - w) : 0)),
+  );
+  return tf.add(a, tf.dot(m.p, tf.tensor2d(excess, [m.support.length, support.length]))) as tf.Tensor1D;
+}
+
+/**
+ * E_γ[parameters of the discrete architecture] (see the module comment), a scalar. With `fixedGates`
+ * the probabilities of `zero` candidates pass no gradient (the budget's term in Q, docs/design.md §3.9).
+ */
+export function expectedArchParameters(
+  layout: SupernetLayout,
+  h: tf.Tensor[],
+  fixedGates = false,
+): tf.Scalar {
+  const { sa } = layout;
+  const edges = sa.space.edges;
+  const probs = edgeProbabilities(layout, h, fixedGates);
+  const { node, edgeDist } = widthDistributions(layout, probs);
+  const alive = aliveProbabilities(layout, probs);
 
   // The layer edges' expected parameters.
   const terms: tf.Tensor[] = [];
   edges.forEach((e, ei) => {
-    const os = ops(ei);
+    const os = e.choices.map((c) => c.op);
     if (!os.some((o) => layerWidth(o) > 0)) return;
     const from = node.get(e.from)!;
     const siblings = sa.incoming.get(e.to)!.filter((x) => x !== ei);
     const concat = sa.space.nodes.find((n) => n.id === e.to)!.aggregate === 'concat';
     // E[width(k) | c] for each candidate c (0 for the parameter-free ones, which add nothing).
-    const a = os.map(layerWidth);
-    let g: tf.Tensor1D = tf.tensor1d(a);
-    if (siblings.length && !concat) {
-      // E[max(a, M)] = a + Σ_s P(M = s)·max(0, s − a), M the widest sibling.
-      const m = maxOf(siblings.map((s) => edgeDist[s]));
-      const excess = new Float32Array(m.support.length * a.length);
-      m.support.forEach((s, i) =>
-        a.forEach((w, c) => (excess[i * a.length + c] = w > 0 ? Math.max(0, s - w) : 0)),
-      );
-      g = tf.add(g, tf.dot(m.p, tf.tensor2d(excess, [m.support.length, a.length]))) as tf.Tensor1D;
-    }
+    const g = expectedMaxWith(concat ? [] : siblings.map((s) => edgeDist[s]), os.map(layerWidth));
     const taps = tf.tensor1d(os.map((o) => (o.type === 'conv2d' ? o.kernelSize ** 2 : 1)));
     const perWidth = tf.dot(probs[ei], tf.mul(taps, g)); // Σ_c p_c τ_c E[width(k) | c]
     const perBias = tf.dot(probs[ei], g); // Σ_c p_c E[width(k) | c]

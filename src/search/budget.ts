@@ -19,23 +19,40 @@ export interface DiscreteCount {
 
 const lastAxis = (s: number[]) => s[s.length - 1];
 
+/** A kept edge of a discrete architecture: its index and the units it reads and writes. */
+export interface KeptEdge {
+  edge: number;
+  /** Units (channels) of its input node. */
+  inWidth: number;
+  /** Units it writes: the node's for `sum`, its own for `concat` (its input's for parameter-free ops). */
+  outWidth: number;
+}
+
+/** The discrete architecture of a choice vector, as `discretize` exports it before ARD pruning. */
+export interface KeptStructure {
+  /** False when no path from the input reaches the output. */
+  reachable: boolean;
+  /** False when `discretize` would refuse it (also when a parameter-free edge joins units of different widths). */
+  valid: boolean;
+  edges: KeptEdge[];
+  /** The kept nodes (besides the input): their width and how many kept edges they aggregate. */
+  nodes: { id: string; width: number; inputs: number }[];
+}
+
 /**
- * The exact parameter count of the architecture that choosing candidate `chosen[e]` on every space
- * edge e gives, before ARD pruning (pruning only removes units, so it never adds parameters). It
- * mirrors `discretize`: `zero` edges are dropped with every node that no longer reaches the output
- * or is no longer reached from the input; a node keeps the union of its incoming edges' units (the
- * widest for `sum`, all of them side by side for `concat`), and a kept dense or convolution edge
- * into node k from node j has (taps·width(j) + 1)·width(k) parameters (its own width instead of
- * width(k) when k concatenates).
+ * The kept edges and nodes of the architecture that choosing candidate `chosen[e]` on every space
+ * edge e gives, before ARD pruning. It mirrors `discretize`: `zero` edges are dropped with every node
+ * that no longer reaches the output or is no longer reached from the input; a node keeps the union of
+ * its incoming edges' units (the widest for `sum`, all of them side by side for `concat`).
  */
-export function discreteParameters(sa: SpaceAnalysis, chosen: readonly number[]): DiscreteCount {
+export function keptStructure(sa: SpaceAnalysis, chosen: readonly number[]): KeptStructure {
   const edges = sa.space.edges;
   const op = (ei: number) => edges[ei].choices[chosen[ei]].op;
   const isZero = (ei: number) => op(ei).type === 'zero';
   const reaches = new Set<string>([sa.space.output]);
   for (const id of [...sa.order].reverse())
     if (edges.some((e, ei) => e.from === id && !isZero(ei) && reaches.has(e.to))) reaches.add(id);
-  if (!reaches.has(INPUT)) return { parameters: 0, valid: false };
+  if (!reaches.has(INPUT)) return { reachable: false, valid: false, edges: [], nodes: [] };
   const reached = new Set<string>([INPUT]);
   for (const id of sa.order)
     if (edges.some((e, ei) => e.to === id && !isZero(ei) && reached.has(e.from))) reached.add(id);
@@ -55,8 +72,7 @@ export function discreteParameters(sa: SpaceAnalysis, chosen: readonly number[])
     for (let p = 0; p < positions; p++) for (const ch of from) out.push(p * lastAxis(shape) + ch);
     return out;
   };
-  let valid = true;
-  let parameters = 0;
+  const result: KeptStructure = { reachable: true, valid: true, edges: [], nodes: [] };
   for (const id of sa.order.slice(1)) {
     if (!reaches.has(id) || !reached.has(id)) continue;
     const concat = sa.space.nodes.find((n) => n.id === id)!.aggregate === 'concat';
@@ -73,21 +89,42 @@ export function discreteParameters(sa: SpaceAnalysis, chosen: readonly number[])
       set = [...u].sort((a, b) => a - b);
     }
     kept.set(id, set);
+    let inputs = 0;
     for (const ei of sa.incoming.get(id)!) {
       if (!keep(ei)) continue;
+      inputs++;
       const o = op(ei);
       const from = kept.get(edges[ei].from)!;
       const head = concat ? edgeUnits(ei) : set; // a concat node's edges each write their own units
-      if (o.type === 'dense') parameters += (from.length + 1) * head.length;
-      else if (o.type === 'conv2d') parameters += (o.kernelSize ** 2 * from.length + 1) * head.length;
-      else if (o.type !== 'flatten' && from.join() !== head.join()) valid = false;
+      const layer = o.type === 'dense' || o.type === 'conv2d';
+      result.edges.push({ edge: ei, inWidth: from.length, outWidth: layer ? head.length : from.length });
+      if (!layer && o.type !== 'flatten' && from.join() !== head.join()) result.valid = false;
     }
+    result.nodes.push({ id, width: set.length, inputs });
   }
-  return { parameters, valid };
+  return result;
+}
+
+/**
+ * The exact parameter count of the architecture that choosing candidate `chosen[e]` on every space
+ * edge e gives, before ARD pruning (pruning only removes units, so it never adds parameters): over the
+ * kept edges of `keptStructure`, a dense or convolution edge into node k from node j has
+ * (taps·width(j) + 1)·width(k) parameters (its own width instead of width(k) when k concatenates).
+ */
+export function discreteParameters(sa: SpaceAnalysis, chosen: readonly number[]): DiscreteCount {
+  const s = keptStructure(sa, chosen);
+  if (!s.reachable) return { parameters: 0, valid: false };
+  let parameters = 0;
+  for (const e of s.edges) {
+    const o = sa.space.edges[e.edge].choices[chosen[e.edge]].op;
+    if (o.type === 'dense') parameters += (e.inWidth + 1) * e.outWidth;
+    else if (o.type === 'conv2d') parameters += (o.kernelSize ** 2 * e.inWidth + 1) * e.outWidth;
+  }
+  return { parameters, valid: s.valid };
 }
 
 /** What a candidate contributes to the count: its kind and width for layers, its kind otherwise. */
-function signature(sa: SpaceAnalysis, ei: number, c: number): string {
+export function signature(sa: SpaceAnalysis, ei: number, c: number): string {
   const o = sa.space.edges[ei].choices[c].op;
   if (o.type === 'dense') return `dense/${o.units}`;
   if (o.type === 'conv2d') return `conv/${o.kernelSize}/${o.filters}`;
@@ -100,11 +137,17 @@ function signature(sa: SpaceAnalysis, ei: number, c: number): string {
  * kind and width), the one with the highest `score` (the first on ties): the architectures worth
  * enumerating. Fails, naming the space, when their product exceeds `MAX_ARCHITECTURES`.
  */
-function representatives(sa: SpaceAnalysis, score: (ei: number, c: number) => number, space: string) {
+export function representatives(
+  sa: SpaceAnalysis,
+  score: (ei: number, c: number) => number,
+  space: string,
+  classOf: (sa: SpaceAnalysis, ei: number, c: number) => string = signature,
+  budget = 'a parameter budget',
+) {
   const reps = sa.space.edges.map((e, ei) => {
     const best = new Map<string, number>();
     e.choices.forEach((_, c) => {
-      const key = signature(sa, ei, c);
+      const key = classOf(sa, ei, c);
       const b = best.get(key);
       if (b === undefined || score(ei, c) > score(ei, b)) best.set(key, c);
     });
@@ -113,7 +156,7 @@ function representatives(sa: SpaceAnalysis, score: (ei: number, c: number) => nu
   const total = reps.reduce((n, r) => n * r.length, 1);
   if (total > MAX_ARCHITECTURES)
     throw new UserError(
-      `space '${space}' has ${total} architectures of distinct size, too many to enforce a parameter budget (at most ${MAX_ARCHITECTURES})`,
+      `space '${space}' has ${total} architectures of distinct size, too many to enforce ${budget} (at most ${MAX_ARCHITECTURES})`,
     );
   return reps;
 }
@@ -122,7 +165,7 @@ function representatives(sa: SpaceAnalysis, score: (ei: number, c: number) => nu
 export const MAX_ARCHITECTURES = 1_000_000;
 
 /** Calls `visit` with every combination of one entry of each list (the last list varies fastest). */
-function enumerate(lists: number[][], visit: (chosen: number[]) => void): void {
+export function enumerate(lists: number[][], visit: (chosen: number[]) => void): void {
   const chosen = lists.map((l) => l[0]);
   const go = (i: number) => {
     if (i === lists.length) return visit(chosen);
@@ -167,7 +210,7 @@ export function checkBudget(sa: SpaceAnalysis, maxParameters: number, space: str
 }
 
 /** log softmax in float64. */
-function logSoftmax64(z: ArrayLike<number>): number[] {
+export function logSoftmax64(z: ArrayLike<number>): number[] {
   const m = Math.max(...Array.from(z));
   const lse = m + Math.log(Array.from(z).reduce((s, v) => s + Math.exp(v - m), 0));
   return Array.from(z, (v) => v - lse);

@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { channelPair } from '../model/channel-pairs.js';
 import { groupMasks, supernetForward, type SupernetLayout } from './supernet.js';
 import { expectedArchParameters } from './budget-expectation.js';
+import { expectedArchLatency } from './latency-expectation.js';
+import type { LatencyTable } from './latency-table.js';
 
 /**
  * The generalized bilevel objective (docs/design.md §3, Bakhteev 2018), on minibatches:
@@ -213,6 +215,8 @@ export interface ObjectiveContext {
    * gradient leaves the probabilities of `zero` candidates alone (§3.9).
    */
   budget?: { maxParameters: number; mu: number };
+  /** A latency budget U (µs per example under `table`) and its weight μ_L: the same hinge on E[latency]/U. */
+  latencyBudget?: { maxLatencyUs: number; mu: number; table: LatencyTable };
 }
 
 export interface Terms {
@@ -268,6 +272,15 @@ export function upperObjective(
       tf.mul(
         b.mu * ctx.n,
         tf.relu(tf.sub(tf.div(expectedArchParameters(ctx.layout, h, true), b.maxParameters), 1)),
+      ),
+    );
+  const l = ctx.latencyBudget;
+  if (l && l.mu > 0)
+    q = tf.sub(
+      q,
+      tf.mul(
+        l.mu * ctx.n,
+        tf.relu(tf.sub(tf.div(expectedArchLatency(ctx.layout, h, l.table, true), l.maxLatencyUs), 1)),
       ),
     );
   return tf.add(q, ardLogPrior(ctx.layout, h, m)) as tf.Scalar;

@@ -14,6 +14,8 @@ import { relativeDensity, type TrainedValues } from './discretize.js';
 import { bilevelStep, type SearchData } from './bilevel.js';
 import { expectedArchParameters } from './budget-expectation.js';
 import { dualStep } from './budget.js';
+import { expectedArchLatency } from './latency-expectation.js';
+import type { LatencyTable } from './latency-table.js';
 
 export type { SearchData } from './bilevel.js';
 
@@ -32,6 +34,8 @@ export interface SearchSettings {
   seed: number;
   /** A parameter budget N (E[parameters] ≤ N: a hinge penalty whose weight μ grows by ≤ η_μ per step, §3.9). */
   budget?: { maxParameters: number; step: number };
+  /** A latency budget U (µs per example under `table`), handled like the parameter budget with its own μ_L. */
+  latencyBudget?: { maxLatencyUs: number; step: number; table: LatencyTable };
 }
 
 /** One row of the search trace, per epoch. */
@@ -47,6 +51,8 @@ export interface SearchTracePoint {
   probabilities: Record<string, number[]>;
   /** With a budget: μ and the exact E[parameters] it constrains, at the end of the epoch. */
   budget?: { mu: number; expectedParameters: number };
+  /** With a latency budget: μ_L and the E[latency] (µs) it constrains, at the end of the epoch. */
+  latencyBudget?: { mu: number; expectedLatencyUs: number };
 }
 
 export interface SearchState {
@@ -59,6 +65,8 @@ export interface SearchState {
   };
   /** The budget's penalty weight μ (absent: 0). */
   mu?: number;
+  /** The latency budget's penalty weight μ_L (absent: 0). */
+  muLatency?: number;
 }
 
 export interface SearchLoopOptions {
@@ -82,7 +90,7 @@ export async function runSearch(
   settings: SearchSettings,
   meta: Metaparameters,
   o: SearchLoopOptions = {},
-): Promise<(TrainedValues & { mu?: number }) | null> {
+): Promise<(TrainedValues & { mu?: number; muLatency?: number }) | null> {
   const prefix = `search${runCounter++}_`;
   let rng = new Rng(settings.seed);
   let epoch = 0;
@@ -105,6 +113,11 @@ export async function runSearch(
     ? { maxParameters: settings.budget.maxParameters, mu: o.resume?.mu ?? 0 }
     : undefined;
   const archParameters = () => tf.tidy(() => expectedArchParameters(layout, h).dataSync()[0]);
+  const lb = settings.latencyBudget;
+  const latencyBudget = lb
+    ? { maxLatencyUs: lb.maxLatencyUs, mu: o.resume?.muLatency ?? 0, table: lb.table }
+    : undefined;
+  const archLatency = () => tf.tidy(() => expectedArchLatency(layout, h, lb!.table).dataSync()[0]);
   // Both levels are maximized.
   const optTheta = new FlatAdam(settings.learningRate, 0.9, 0.999, null, true);
   const optH = new FlatAdam(settings.hyperLearningRate, 0.9, 0.999, null, true);
@@ -129,6 +142,7 @@ export async function runSearch(
       },
       optimizers: { theta: await readOptimizerState(optTheta), h: await readOptimizerState(optH) },
       ...(budget ? { mu: budget.mu } : {}),
+      ...(latencyBudget ? { muLatency: latencyBudget.mu } : {}),
     };
   };
   const aborted = abortPoller(o.signal); // so Ctrl-C is seen within a step or so
@@ -141,16 +155,24 @@ export async function runSearch(
         const t = epoch * steps + s;
         const temperature = temperatureAt({ ...settings.temperature, steps: totalSteps }, t);
         const ids = perm.subarray(s * B, Math.min(nTrain, (s + 1) * B));
-        const { lower } = bilevelStep({ layout, meta, theta, h, optTheta, optH, budget }, data, ids, rng, {
-          relaxation: settings.relaxation,
-          hypergradient: settings.hypergradient,
-          learningRate: settings.learningRate,
-          temperature,
-          batchSize: B,
-        });
+        const { lower } = bilevelStep(
+          { layout, meta, theta, h, optTheta, optH, budget, latencyBudget },
+          data,
+          ids,
+          rng,
+          {
+            relaxation: settings.relaxation,
+            hypergradient: settings.hypergradient,
+            learningRate: settings.learningRate,
+            temperature,
+            batchSize: B,
+          },
+        );
         lowerSum += lower / nTrain;
         if (budget)
           budget.mu = dualStep(budget.mu, archParameters(), budget.maxParameters, settings.budget!.step);
+        if (latencyBudget)
+          latencyBudget.mu = dualStep(latencyBudget.mu, archLatency(), lb!.maxLatencyUs, lb!.step);
         o.onProgress?.(
           t + 1,
           totalSteps,
@@ -173,12 +195,19 @@ export async function runSearch(
             }),
           ),
           ...(budget ? { budget: { mu: budget.mu, expectedParameters: archParameters() } } : {}),
+          ...(latencyBudget
+            ? { latencyBudget: { mu: latencyBudget.mu, expectedLatencyUs: archLatency() } }
+            : {}),
         };
         await o.onEpoch(point, snapshot);
       }
     }
     const end = await snapshot();
-    return { ...end.values, ...(budget ? { mu: budget.mu } : {}) };
+    return {
+      ...end.values,
+      ...(budget ? { mu: budget.mu } : {}),
+      ...(latencyBudget ? { muLatency: latencyBudget.mu } : {}),
+    };
   } finally {
     tf.dispose([...theta, ...h]);
     optTheta.dispose();

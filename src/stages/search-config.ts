@@ -62,6 +62,8 @@ export interface SearchInput {
   seed?: number;
   /** Parameter budget; stored only when given. */
   maxParameters?: number | null;
+  /** Latency budget, µs per example; stored only when given. */
+  maxLatencyUs?: number | null;
 }
 
 /** The weights that preset `custom` must be given: it has no values of its own. */
@@ -136,6 +138,7 @@ export function searchConfigFrom(input: SearchInput): SearchConfig {
     activations: input.activations ?? null,
     seed: input.seed ?? d.seed,
     ...(input.maxParameters != null ? { maxParameters: input.maxParameters } : {}),
+    ...(input.maxLatencyUs != null ? { maxLatencyUs: input.maxLatencyUs } : {}),
     ...(input.ardGroups === 'unit' ? { ardGroups: 'unit' as const } : {}),
   };
 }

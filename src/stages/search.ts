@@ -1,17 +1,13 @@
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
-import { Rng } from '../core/rng.js';
 import { pathExists, readJsonOrNull } from '../core/json-file.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { acquireLock } from '../core/run-lock.js';
-import { inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
+import { inputShape, loadDataset, partArrays } from '../data/store.js';
 import { gammaPlot } from '../eval/plots/search-gamma.js';
 import { loadChainState, saveChainState } from '../core/chain-state.js';
-import { ensemblePredictive } from '../teacher/predictive.js';
-import { readSamples } from '../samples/index.js';
-import { analyzeSpec, type Activation } from '../model/spec.js';
+import type { Activation } from '../model/spec.js';
 import { resolveSpace } from '../search/space-file.js';
 import { supernetLayout } from '../search/supernet.js';
 import {
@@ -29,10 +25,14 @@ import {
 } from '../search/train-search.js';
 import { chosenCandidates, discretize, type RemovedUnits } from '../search/discretize.js';
 import { expectedArchParameters } from '../search/budget-expectation.js';
-import { BUDGET_DUAL_STEP, checkBudget, discreteParameters, repairToBudget } from '../search/budget.js';
+import { BUDGET_DUAL_STEP, discreteParameters, repairToBudget } from '../search/budget.js';
+import { checkBudgets, discreteLatencyUs, repairToBudgets } from '../search/latency-budget.js';
+import type { LatencyTable } from '../search/latency-table.js';
+import { latencySummary, searchLatencyTable, type LatencySummary } from './search-latency.js';
 import type { RelaxationKind } from '../search/relaxations.js';
 import type { StageContext } from './context.js';
-import { checkRunFolder, openTeacherRun, prepareRunFolder, runPath, runSampleFiles } from './run-folder.js';
+import { checkRunFolder, openTeacherRun, prepareRunFolder, runPath } from './run-folder.js';
+import { subsample, targets } from './search-data.js';
 
 /** Settings of a structure search (`bdk search`), stored as `search-config.json`. */
 export interface SearchConfig {
@@ -77,6 +77,8 @@ export interface SearchConfig {
   seed: number;
   /** Parameter budget N of the searched architecture (§3.9); absent (not null) when none, so older configs match. */
   maxParameters?: number;
+  /** Latency budget U, µs per example at batch 1 on the backend (§3.9); absent when none. */
+  maxLatencyUs?: number;
   /** `unit`: one ARD precision per input unit of each layer (docs/design.md §3.3); absent: one per weight. */
   ardGroups?: 'unit';
 }
@@ -113,6 +115,8 @@ export interface SearchSummary {
     repaired: boolean;
     parametersBeforeRepair: number;
   };
+  /** With a latency budget: U, μ_L, predicted latencies (expected, repaired, exported) and the measured one. */
+  latency?: LatencySummary;
 }
 
 export const SEARCH_ARCH = 'arch.json';
@@ -123,6 +127,8 @@ const STATE = 'search-state.bin';
 export interface SearchOptions extends StageContext {
   run: string;
   resume?: boolean;
+  /** The latency table of a latency budget, instead of the backend's cached one (tests, repeats). */
+  latencyTable?: LatencyTable;
 }
 
 /**
@@ -142,51 +148,6 @@ export async function searchedStudent(
     );
   const weights = path.join(runPath(run, runsDir), SEARCH_ARCH_WEIGHTS);
   return warmStart && (await pathExists(weights)) ? { arch: file, initialWeights: weights } : { arch: file };
-}
-
-type Targets = { y: Float32Array | Int32Array; yVar?: Float32Array };
-
-/**
- * The likelihood's targets of the training and validation rows: their labels, or (distill) the
- * teacher's ensemble predictive, computed for both parts in one pass over the stored samples.
- */
-async function targets(
-  config: SearchConfig,
-  parts: [PartArrays, PartArrays],
-  shape: number[],
-  task: 'regression' | 'classification',
-  teacherDir: string | null,
-): Promise<[Targets, Targets]> {
-  if (config.objective === 'labels' || !teacherDir) return [{ y: parts[0].y }, { y: parts[1].y }];
-  const spec = analyzeSpec(JSON.parse(await fs.readFile(path.join(teacherDir, 'spec.json'), 'utf8')));
-  const rows = parts[0].rows + parts[1].rows;
-  const xs = new Float32Array(parts[0].x.length + parts[1].x.length);
-  xs.set(parts[0].x);
-  xs.set(parts[1].x, parts[0].x.length);
-  const x = tf.tensor(xs, [rows, ...shape]);
-  try {
-    const pred = await ensemblePredictive(
-      { analysis: spec, task, x, y: new Float32Array(rows), target: null },
-      readSamples(await runSampleFiles(teacherDir)),
-    );
-    const n0 = parts[0].rows;
-    if (pred.task === 'classification') {
-      const k = pred.classes;
-      return [
-        { y: Float32Array.from(pred.probs.subarray(0, n0 * k)) },
-        { y: Float32Array.from(pred.probs.subarray(n0 * k)) },
-      ];
-    }
-    return [
-      {
-        y: Float32Array.from(pred.mean.subarray(0, n0)),
-        yVar: Float32Array.from(pred.variance.subarray(0, n0)),
-      },
-      { y: Float32Array.from(pred.mean.subarray(n0)), yVar: Float32Array.from(pred.variance.subarray(n0)) },
-    ];
-  } finally {
-    x.dispose();
-  }
 }
 
 /**
@@ -234,7 +195,13 @@ export async function searchStructure(
       },
     );
     const budget = config.maxParameters;
-    const minParameters = budget !== undefined ? checkBudget(sa, budget, config.space) : 0;
+    const maxLatencyUs = config.maxLatencyUs;
+    const table =
+      maxLatencyUs !== undefined
+        ? await searchLatencyTable(sa, runDir, { ...opts, given: opts.latencyTable, log })
+        : undefined;
+    const budgets = { maxParameters: budget, maxLatencyUs, table };
+    const { minParameters, minLatencyUs } = checkBudgets(sa, budgets, config.space);
     const layout = supernetLayout(sa, config.ardGroups ?? 'weight');
     const supernetParameters = layout.groups.reduce(
       (s, g) => s + g.info.kernelShape.reduce((a, b) => a * b, 1),
@@ -281,6 +248,7 @@ export async function searchStructure(
           h: st.meta.opt.h.map((w, i) => ({ ...w, values: st.arrays[`oh${i}`] })),
         },
         mu: st.meta.mu,
+        muLatency: st.meta.muLatency,
       };
       trace = ((await readJsonOrNull<SearchTracePoint[]>(tracePath)) ?? []).slice(0, resume.epoch);
       log(`resuming at epoch ${resume.epoch}/${config.epochs}`);
@@ -300,6 +268,7 @@ export async function searchStructure(
         pruneThreshold: config.pruneThreshold,
         seed: config.seed,
         ...(budget !== undefined ? { budget: { maxParameters: budget, step: BUDGET_DUAL_STEP } } : {}),
+        ...(table ? { latencyBudget: { maxLatencyUs: maxLatencyUs!, step: BUDGET_DUAL_STEP, table } } : {}),
       },
       meta,
       {
@@ -326,6 +295,7 @@ export async function searchStructure(
                 h: s.optimizers.h.map(({ name, shape }) => ({ name, shape })),
               },
               ...(s.mu !== undefined ? { mu: s.mu } : {}),
+              ...(s.muLatency !== undefined ? { muLatency: s.muLatency } : {}),
             },
             arrays,
           );
@@ -335,6 +305,9 @@ export async function searchStructure(
               `epoch ${point.epoch}/${config.epochs}: L/N ${point.lowerPerExample.toFixed(4)}, E[parameters] ${point.expectedParameters.toFixed(0)}, prunable ${(100 * point.prunable).toFixed(1)}%` +
                 (point.budget
                   ? `; budget ${budget}: exact E[parameters] ${point.budget.expectedParameters.toFixed(0)}, μ ${point.budget.mu.toPrecision(3)}`
+                  : '') +
+                (point.latencyBudget
+                  ? `; latency budget ${maxLatencyUs} µs: E[latency] ${point.latencyBudget.expectedLatencyUs.toFixed(1)} µs, μ_L ${point.latencyBudget.mu.toPrecision(3)}`
                   : ''),
             );
         },
@@ -345,16 +318,18 @@ export async function searchStructure(
       return { runDir, completed: false, summary: null };
     }
     const name = `${opts.run}-searched`;
-    let repair: ReturnType<typeof repairToBudget> | null = null;
+    let repair: { chosen: number[]; parameters: number; changed: boolean } | null = null;
     let before = 0;
-    if (budget !== undefined) {
-      const argmax = chosenCandidates(layout, values.h);
+    const argmax = chosenCandidates(layout, values.h);
+    if (budget !== undefined || table) {
       const logits = layout.logits.map((li) => (li === null ? [0] : values.h[li]));
       before = discreteParameters(sa, argmax).parameters;
-      repair = repairToBudget(sa, argmax, logits, budget, config.space);
+      repair = table
+        ? repairToBudgets(sa, argmax, logits, budgets, config.space)
+        : repairToBudget(sa, argmax, logits, budget!, config.space);
       if (repair.changed)
         log(
-          `the argmax architecture has ${before} parameters, over the budget of ${budget}: repaired to ${repair.parameters}`,
+          `the argmax architecture (${before} parameters${table ? `, ${discreteLatencyUs(sa, argmax, table).toFixed(1)} µs` : ''}) is over the budget: repaired to ${repair.parameters} parameters${table ? `, ${discreteLatencyUs(sa, repair.chosen, table).toFixed(1)} µs` : ''}`,
         );
     }
     const result = repair
@@ -377,6 +352,21 @@ export async function searchStructure(
         ),
       ),
     );
+    const latency =
+      table &&
+      (await latencySummary({
+        sa,
+        layout,
+        table,
+        maxLatencyUs: maxLatencyUs!,
+        minLatencyUs,
+        mu: values.muLatency ?? 0,
+        h: values.h,
+        argmax,
+        chosen: repair!.chosen,
+        exported: result.analysis,
+        weights: result.weights,
+      }));
     const summary: SearchSummary = {
       run: opts.run,
       dataset: config.dataset,
@@ -413,6 +403,7 @@ export async function searchStructure(
             },
           }
         : {}),
+      ...(latency ? { latency } : {}),
     };
     await writeFileAtomic(path.join(runDir, 'search.json'), JSON.stringify(summary, null, 2) + '\n');
     return { runDir, completed: true, summary };
@@ -448,27 +439,4 @@ export function searchMetaparameters(config: SearchConfig, rows: number, maxPara
     lPrior: (config.lambdaLPrior ?? preset.lPrior) * config.klWeight,
     qPrior: (config.lambdaQPrior ?? preset.qPrior) * config.klWeight,
   });
-}
-
-/** At most `rows` rows of a part, chosen by a seeded permutation (kept in their original order). */
-function subsample(part: PartArrays, rows: number | null, seed: number, shape: number[]): PartArrays {
-  if (!rows || rows >= part.rows) return part;
-  const pick = Array.from(new Rng(seed + 0x5eed).permutation(part.rows).subarray(0, rows)).sort(
-    (a, b) => a - b,
-  );
-  const d = shape.reduce((a, b) => a * b, 1);
-  const x = new Float32Array(rows * d);
-  pick.forEach((r, i) => x.set(part.x.subarray(r * d, (r + 1) * d), i * d));
-  const y =
-    part.y instanceof Int32Array
-      ? Int32Array.from(pick, (r) => part.y[r])
-      : Float32Array.from(pick, (r) => part.y[r]);
-  return {
-    ...part,
-    rows,
-    x,
-    y,
-    yRaw: part.yRaw ? Float64Array.from(pick, (r) => part.yRaw![r]) : null,
-    indices: Int32Array.from(pick, (r) => part.indices[r]),
-  };
 }

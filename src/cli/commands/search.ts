@@ -166,6 +166,11 @@ export function registerSearch(program: Command): void {
       'parameter budget: constrain E[parameters] ≤ n during the search and repair the result to fit it',
       parseInteger(1),
     )
+    .option(
+      '--max-latency-us <U>',
+      'latency budget, µs per example at batch 1 on this backend: constrain E[latency] ≤ U (per-op table cached in <runs>/.latency) and repair the result to fit it',
+      parsePositive,
+    )
     .option('--seed <n>', 'random seed', parseInteger(0), SEARCH_DEFAULTS.seed)
     .option('--resume', 'continue an interrupted search from its last finished epoch')
     .option('--force', 'replace an existing run');
@@ -225,6 +230,10 @@ export function registerSearch(program: Command): void {
     if (s.budget)
       console.log(
         `budget ${s.budget.maxParameters}: final μ ${s.budget.mu.toPrecision(3)}, E[parameters] ${s.budget.expectedParameters.toFixed(0)}, ${s.budget.repaired ? `repaired from ${s.budget.parametersBeforeRepair} parameters` : 'no repair needed'}`,
+      );
+    if (s.latency)
+      console.log(
+        `latency budget ${s.latency.maxLatencyUs} µs (${s.latency.backend}): final μ_L ${s.latency.mu.toPrecision(3)}, E[latency] ${s.latency.expectedLatencyUs.toFixed(1)} µs, predicted ${s.latency.predictedLatencyUs.toFixed(1)} µs${s.latency.repaired ? ` (repaired from ${s.latency.latencyBeforeRepairUs.toFixed(1)} µs)` : ''}; exported ${s.latency.exportedPredictedUs.toFixed(1)} µs predicted, ${s.latency.measuredLatencyUs.toFixed(1)} µs measured`,
       );
     console.log(
       `wrote ${result.runDir}/arch.json and arch-weights.bin in ${s.seconds.toFixed(1)} s (use: bdk distill --arch-from ${s.run})`,
