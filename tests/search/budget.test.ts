@@ -5,18 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.js';
 import { forward, unflatten } from '../../src/model/forward.js';
 import { analyzeSpec } from '../../src/model/spec.js';
-import {
-  BUILTIN_SPACES,
-  analyzeSpace,
-  type SearchSpace,
-  type SpaceAnalysis,
-} from '../../src/search/space.js';
-import {
-  initialParameters,
-  supernetForward,
-  supernetLayout,
-  type SupernetLayout,
-} from '../../src/search/supernet.js';
+import { BUILTIN_SPACES, analyzeSpace, type SpaceAnalysis } from '../../src/search/space.js';
+import { supernetForward, supernetLayout, type SupernetLayout } from '../../src/search/supernet.js';
 import { chosenCandidates, discretize, type TrainedValues } from '../../src/search/discretize.js';
 import {
   checkBudget,
@@ -32,6 +22,7 @@ import { prepareBuiltin } from '../../src/stages/prepare.js';
 import { searchStructure } from '../../src/stages/search.js';
 import { searchConfigFrom } from '../../src/stages/search-config.js';
 import { bdk, expectOneLineError, tempDir } from '../helpers.js';
+import { allArchitectures, concatSpace, randomValues, spaces as smallSpaces } from './budget-spaces.js';
 
 let dir: string;
 let env: Record<string, string>;
@@ -45,119 +36,14 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-/** A tiny space whose node `a` sums two searchable dense edges of different widths (and may lose both). */
-const sumSpace: SearchSpace = {
-  format: 'bdk-space',
-  version: 1,
-  name: 'sum',
-  input: [3],
-  nodes: [{ id: 'a' }, { id: 'out' }],
-  edges: [
-    {
-      from: 'input',
-      to: 'a',
-      choices: [
-        { label: 'd2', op: { type: 'dense', units: 2, activation: 'tanh' } },
-        { label: 'd4', op: { type: 'dense', units: 4, activation: 'tanh' } },
-        { label: 'zero', op: { type: 'zero' } },
-      ],
-    },
-    {
-      from: 'input',
-      to: 'a',
-      choices: [
-        { label: 'd4', op: { type: 'dense', units: 4, activation: 'relu' } },
-        { label: 'd1', op: { type: 'dense', units: 1, activation: 'relu' } },
-        { label: 'zero', op: { type: 'zero' } },
-      ],
-    },
-    {
-      from: 'a',
-      to: 'out',
-      choices: [
-        { label: 'linear', op: { type: 'dense', units: 2 } },
-        { label: 'zero', op: { type: 'zero' } },
-      ],
-    },
-    {
-      from: 'input',
-      to: 'out',
-      choices: [
-        { label: 'linear', op: { type: 'dense', units: 2 } },
-        { label: 'zero', op: { type: 'zero' } },
-      ],
-    },
-  ],
-  output: 'out',
-};
-
-/** A tiny space whose node `a` concatenates a dense edge with the inputs (identity or zero). */
-const concatSpace: SearchSpace = {
-  ...sumSpace,
-  name: 'concat',
-  nodes: [{ id: 'a', aggregate: 'concat' }, { id: 'out' }],
-  edges: [
-    sumSpace.edges[0],
-    {
-      from: 'input',
-      to: 'a',
-      choices: [
-        { label: 'identity', op: { type: 'identity' } },
-        { label: 'd1', op: { type: 'dense', units: 1, activation: 'relu' } },
-        { label: 'zero', op: { type: 'zero' } },
-      ],
-    },
-    sumSpace.edges[2],
-  ],
-};
-
+/** The budget-spaces fixtures, and `lenet` (1 728 architectures: too many for the latency tests). */
 const spaces: [string, () => SpaceAnalysis][] = [
-  [
-    'mlp',
-    () =>
-      analyzeSpace(
-        BUILTIN_SPACES.mlp.build(
-          { input: [5], outputUnits: 2 },
-          { widths: [2, 3], activations: ['relu', 'tanh'] },
-        ),
-      ),
-  ],
-  [
-    'conv',
-    () => analyzeSpace(BUILTIN_SPACES.conv.build({ input: [4, 4, 1], outputUnits: 3 }, { widths: [2] })),
-  ],
+  ...smallSpaces,
   [
     'lenet',
     () => analyzeSpace(BUILTIN_SPACES.lenet.build({ input: [4, 4, 1], outputUnits: 2 }, { widths: [2, 3] })),
   ],
-  ['sum', () => analyzeSpace(sumSpace)],
-  ['concat', () => analyzeSpace(concatSpace)],
 ];
-
-/** Every choice vector of a space. */
-function allArchitectures(sa: SpaceAnalysis): number[][] {
-  let out: number[][] = [[]];
-  for (const e of sa.space.edges) out = out.flatMap((c) => e.choices.map((_, k) => [...c, k]));
-  return out;
-}
-
-/** Random trained values: initial θ with random biases and scales, random structure logits. */
-function randomValues(layout: SupernetLayout, rng: Rng, logitScale = 2): TrainedValues {
-  const { theta, h } = initialParameters(layout, rng);
-  const v: TrainedValues = {
-    theta: theta.map((t) => Float32Array.from(t.dataSync())),
-    h: h.map((t) => Float32Array.from(t.dataSync())),
-  };
-  tf.dispose([...theta, ...h]);
-  for (const g of layout.groups) {
-    v.theta[g.bias] = Float32Array.from(v.theta[g.bias], () => 0.1 * rng.normal());
-    v.theta[g.rho] = Float32Array.from(v.theta[g.rho], () => -3 + 2 * rng.normal());
-  }
-  layout.logits.forEach((li) => {
-    if (li !== null) v.h[li] = Float32Array.from(v.h[li], () => logitScale * rng.normal());
-  });
-  return v;
-}
 
 /** The exported architecture's parameter count for a choice vector (no pruning), or null when refused. */
 function exportedCount(layout: SupernetLayout, v: TrainedValues, chosen: number[]): number | null {
