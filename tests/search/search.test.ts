@@ -4,7 +4,7 @@ import { Rng } from '../../src/core/rng.js';
 import { forward, unflatten } from '../../src/model/forward.js';
 import { BUILTIN_SPACES, analyzeSpace } from '../../src/search/space.js';
 import { supernetLayout, type SupernetLayout } from '../../src/search/supernet.js';
-import { discretize } from '../../src/search/discretize.js';
+import { discretize, type TrainedValues } from '../../src/search/discretize.js';
 import { exportedOutput, oneHotOutput, randomValues as values } from './supernet-fixtures.js';
 import {
   ardLogPrior,
@@ -137,23 +137,7 @@ describe('structure search', () => {
         return Math.log((0.5 + meta.lambda1) / ((0.5 * (mu * mu + s * s)) / gbar ** 2 + meta.lambda2));
       });
     }
-    const grads = tf.tidy(() => {
-      const theta = v.theta.map((a, i) => tf.tensor(a, thetaShape(layout, i, a)));
-      const gs = ones.map((g) => (g ? tf.tensor1d(g) : null));
-      const h = v.h.map((a, i) => tf.tensor(a, hShape(layout, i, a)));
-      const f = (...logA: tf.Tensor[]) => {
-        const hh = [...h];
-        layout.groups.forEach((g, k) => (hh[g.logA] = logA[k]));
-        return tf.sub(
-          ardLogPrior(layout, hh, meta),
-          weightKl(layout, theta, hh, gs, meta.gammaFloor),
-        ) as tf.Scalar;
-      };
-      return tf
-        .grads(f)(layout.groups.map((g) => h[g.logA]))
-        .map((t) => Array.from(t.dataSync()));
-    });
-    for (const g of grads) for (const d of g) expect(Math.abs(d)).toBeLessThan(1e-4);
+    expectStationaryLogA(layout, v, ones, meta);
   });
 
   it('unit ARD groups: one precision per input unit, maximized at A* = (n/2 + λ₁)/(½Σ E[w²]/γ̄² + λ₂)', () => {
@@ -181,23 +165,7 @@ describe('structure search', () => {
         return Math.log((W / 2 + meta.lambda1) / (0.5 * spread + meta.lambda2));
       });
     }
-    const grads = tf.tidy(() => {
-      const theta = v.theta.map((a, i) => tf.tensor(a, thetaShape(layout, i, a)));
-      const gs = onehot.map((g) => (g ? tf.tensor1d(g) : null));
-      const h = v.h.map((a, i) => tf.tensor(a, hShape(layout, i, a)));
-      const f = (...logA: tf.Tensor[]) => {
-        const hh = [...h];
-        layout.groups.forEach((g, k) => (hh[g.logA] = logA[k]));
-        return tf.sub(
-          ardLogPrior(layout, hh, meta),
-          weightKl(layout, theta, hh, gs, meta.gammaFloor),
-        ) as tf.Scalar;
-      };
-      return tf
-        .grads(f)(layout.groups.map((g) => h[g.logA]))
-        .map((t) => Array.from(t.dataSync()));
-    });
-    for (const g of grads) for (const d of g) expect(Math.abs(d)).toBeLessThan(1e-4);
+    expectStationaryLogA(layout, v, onehot, meta);
   });
 
   it('the second-order hypergradient agrees with a finite difference of Q(θ′(h), h)', () => {
@@ -340,4 +308,30 @@ function thetaShape(layout: SupernetLayout, i: number, a: Float32Array): number[
 function hShape(layout: SupernetLayout, i: number, a: Float32Array): number[] {
   const g = layout.groups.find((gg) => gg.logA === i);
   return g ? g.logAShape : [a.length];
+}
+
+/** ∂/∂log A of (log p(A) − KL(q ‖ p(w|γ, A))) is zero at v's log A, for γ one-hot as given. */
+function expectStationaryLogA(
+  layout: SupernetLayout,
+  v: TrainedValues,
+  gamma: (number[] | null)[],
+  meta: ReturnType<typeof presetMetaparameters>,
+) {
+  const grads = tf.tidy(() => {
+    const theta = v.theta.map((a, i) => tf.tensor(a, thetaShape(layout, i, a)));
+    const gs = gamma.map((g) => (g ? tf.tensor1d(g) : null));
+    const h = v.h.map((a, i) => tf.tensor(a, hShape(layout, i, a)));
+    const f = (...logA: tf.Tensor[]) => {
+      const hh = [...h];
+      layout.groups.forEach((g, k) => (hh[g.logA] = logA[k]));
+      return tf.sub(
+        ardLogPrior(layout, hh, meta),
+        weightKl(layout, theta, hh, gs, meta.gammaFloor),
+      ) as tf.Scalar;
+    };
+    return tf
+      .grads(f)(layout.groups.map((g) => h[g.logA]))
+      .map((t) => Array.from(t.dataSync()));
+  });
+  for (const g of grads) for (const d of g) expect(Math.abs(d)).toBeLessThan(1e-4);
 }
