@@ -26,6 +26,7 @@ describe('pipeline files', () => {
       'boston-front.json',
       'boston-quick.json',
       'boston.json',
+      'mnist-lenet.json',
       'mnist-quick.json',
       'mnist.json',
     ]);
