@@ -5,7 +5,12 @@ import { runPath } from '../stages/run-folder.js';
 import { isFrontPipeline, pipelineStudentRun } from './front-splits.js';
 import type { PipelineConfig } from './schema.js';
 import type { StageContext } from '../stages/context.js';
-import { distillStudent, type DistillConfig, type StudentSummary } from '../stages/distill.js';
+import {
+  distillStudent,
+  STUDENT_RUN_FILES,
+  type DistillConfig,
+  type StudentSummary,
+} from '../stages/distill.js';
 import { DISTILL_DEFAULTS, distillConfigFrom } from '../stages/distill-config.js';
 import { resolveRelative } from '../stages/prepare.js';
 import { searchedStudent } from '../stages/search.js';
@@ -66,10 +71,7 @@ export async function distillSplits(
       {
         split: k,
         run,
-        stage: 'student',
-        settings: 'distillation',
-        configFile: 'distill-config.json',
-        summaryFile: 'student.json',
+        ...STUDENT_RUN_FILES,
         config: dc,
       },
       opts,

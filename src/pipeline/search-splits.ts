@@ -1,7 +1,12 @@
 import { UserError } from '../core/errors.js';
 import type { PipelineConfig } from './schema.js';
 import type { StageContext } from '../stages/context.js';
-import { searchStructure, type SearchConfig, type SearchSummary } from '../stages/search.js';
+import {
+  SEARCH_RUN_FILES,
+  searchStructure,
+  type SearchConfig,
+  type SearchSummary,
+} from '../stages/search.js';
 import { searchConfigFrom } from '../stages/search-config.js';
 import { checkSplitRun, searchRun, teacherRun } from './split-run.js';
 import { summarizeOverSplits, writeStageSummary, type MetricSummary } from './summary.js';
@@ -38,10 +43,7 @@ export async function searchSplits(
       {
         split: k,
         run,
-        stage: 'search',
-        settings: 'search',
-        configFile: 'search-config.json',
-        summaryFile: 'search.json',
+        ...SEARCH_RUN_FILES,
         config: sc,
       },
       opts,

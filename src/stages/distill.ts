@@ -20,6 +20,7 @@ import type { Checkpoints, DistillSettings, StudentState } from '../distill/sett
 import { concatRows, trainOffline } from '../distill/train.js';
 import { trainOnline } from '../distill/online.js';
 import type { StageContext } from './context.js';
+import type { RunFiles } from './finished-run.js';
 import type { DistillConfig } from './distill-config.js';
 import { readStudentWeights, STUDENT_WEIGHTS } from './student-run.js';
 import {
@@ -69,6 +70,14 @@ function distillSettings(config: DistillConfig): DistillSettings {
     seed: config.seed,
   };
 }
+
+/** A student run's settings and completion files, for `checkFinishedRun`. */
+export const STUDENT_RUN_FILES: RunFiles = {
+  stage: 'student',
+  settings: 'distillation',
+  configFile: 'distill-config.json',
+  summaryFile: 'student.json',
+};
 
 /**
  * Distills a teacher's Monte-Carlo ensemble into one student (docs/design.md §2, offline mode): each step

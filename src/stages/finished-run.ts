@@ -22,6 +22,9 @@ export interface FinishedRunCheck<C> {
   ignore?: string[];
 }
 
+/** The words and files that identify one stage's runs (`stage`, `settings`, `configFile`, `summaryFile`). */
+export type RunFiles = Pick<FinishedRunCheck<unknown>, 'stage' | 'settings' | 'configFile' | 'summaryFile'>;
+
 /** What a stage does with a run: take its finished summary, or run it (resuming or not). */
 export type FinishedRunAction<S> = { summary: S; resume?: undefined } | { summary: null; resume: boolean };
 

@@ -23,13 +23,19 @@ import {
 } from '../search/front.js';
 import { ensemblePredictive, type Predictive } from '../teacher/predictive.js';
 import type { StageContext } from './context.js';
-import { distillStudent, metricsFromOutputs, type StudentSummary } from './distill.js';
+import { distillStudent, metricsFromOutputs, STUDENT_RUN_FILES, type StudentSummary } from './distill.js';
 import { distillConfigFrom, type DistillConfig } from './distill-config.js';
 import { evaluateRun, upToDateReport, type EvaluationReport } from './evaluate.js';
 import { checkFinishedRun } from './finished-run.js';
 import { referenceName, searchedMembers, type FrontConfig } from './front-config.js';
 import { loadTeacherDataset, openTeacherRun, runPath, runSampleFiles } from './run-folder.js';
-import { searchedStudent, searchStructure, type SearchConfig, type SearchSummary } from './search.js';
+import {
+  SEARCH_RUN_FILES,
+  searchedStudent,
+  searchStructure,
+  type SearchConfig,
+  type SearchSummary,
+} from './search.js';
 import { openStudentRun } from './student-run.js';
 
 export interface FrontOptions extends StageContext {
@@ -213,10 +219,7 @@ async function finishedSearch(
     {
       split,
       run,
-      stage: 'search',
-      settings: 'search',
-      configFile: 'search-config.json',
-      summaryFile: 'search.json',
+      ...SEARCH_RUN_FILES,
       config: sc,
     },
     opts,
@@ -236,10 +239,7 @@ async function finishedStudent(
     {
       split,
       run,
-      stage: 'student',
-      settings: 'distillation',
-      configFile: 'distill-config.json',
-      summaryFile: 'student.json',
+      ...STUDENT_RUN_FILES,
       config: dc,
     },
     opts,

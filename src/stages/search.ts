@@ -31,6 +31,7 @@ import type { LatencyTable } from '../search/latency-table.js';
 import { latencySummary, searchLatencyTable, type LatencySummary } from './search-latency.js';
 import type { RelaxationKind } from '../search/relaxations.js';
 import type { StageContext } from './context.js';
+import type { RunFiles } from './finished-run.js';
 import { checkRunFolder, openTeacherRun, prepareRunFolder, runPath } from './run-folder.js';
 import { subsample, targets } from './search-data.js';
 
@@ -120,6 +121,13 @@ export interface SearchSummary {
 }
 
 export const SEARCH_ARCH = 'arch.json';
+/** A search run's settings and completion files, for `checkFinishedRun`. */
+export const SEARCH_RUN_FILES: RunFiles = {
+  stage: 'search',
+  settings: 'search',
+  configFile: 'search-config.json',
+  summaryFile: 'search.json',
+};
 /** The searched architecture's weights (float32, its spec's parameter layout): the student's warm start. */
 export const SEARCH_ARCH_WEIGHTS = 'arch-weights.bin';
 const STATE = 'search-state.bin';

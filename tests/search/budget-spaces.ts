@@ -120,3 +120,22 @@ export function randomValues(layout: SupernetLayout, rng: Rng, logitScale = 2): 
   });
   return v;
 }
+
+/** E[cost] over every architecture of `sa`, each edge's choice drawn from softmax of its logits in `v`. */
+export function bruteForceExpectation(
+  sa: SpaceAnalysis,
+  layout: SupernetLayout,
+  v: TrainedValues,
+  cost: (chosen: number[]) => number,
+): number {
+  const p = layout.logits.map((li) => {
+    if (li === null) return [1];
+    const e = Array.from(v.h[li], Math.exp);
+    const z = e.reduce((a, b) => a + b, 0);
+    return e.map((x) => x / z);
+  });
+  let expected = 0;
+  for (const chosen of allArchitectures(sa))
+    expected += chosen.reduce((q, c, ei) => q * p[ei][c], 1) * cost(chosen);
+  return expected;
+}

@@ -22,7 +22,13 @@ import { prepareBuiltin } from '../../src/stages/prepare.js';
 import { searchStructure } from '../../src/stages/search.js';
 import { searchConfigFrom } from '../../src/stages/search-config.js';
 import { bdk, expectOneLineError, tempDir } from '../helpers.js';
-import { allArchitectures, concatSpace, randomValues, spaces as smallSpaces } from './budget-spaces.js';
+import {
+  allArchitectures,
+  bruteForceExpectation,
+  concatSpace,
+  randomValues,
+  spaces as smallSpaces,
+} from './budget-spaces.js';
 
 let dir: string;
 let env: Record<string, string>;
@@ -88,15 +94,12 @@ describe('parameter budget', () => {
     const rng = new Rng(2);
     for (let trial = 0; trial < 5; trial++) {
       const v = randomValues(layout, rng, 1.5);
-      const p = layout.logits.map((li) => {
-        if (li === null) return [1];
-        const e = Array.from(v.h[li], Math.exp);
-        const z = e.reduce((a, b) => a + b, 0);
-        return e.map((x) => x / z);
-      });
-      let expected = 0;
-      for (const chosen of allArchitectures(sa))
-        expected += chosen.reduce((q, c, ei) => q * p[ei][c], 1) * discreteParameters(sa, chosen).parameters;
+      const expected = bruteForceExpectation(
+        sa,
+        layout,
+        v,
+        (chosen) => discreteParameters(sa, chosen).parameters,
+      );
       const got = tf.tidy(
         () =>
           expectedArchParameters(

@@ -28,7 +28,7 @@ import {
   type OpCost,
 } from '../../src/search/latency-table.js';
 import { tempDir } from '../helpers.js';
-import { allArchitectures, randomValues, spaces } from './budget-spaces.js';
+import { allArchitectures, bruteForceExpectation, randomValues, spaces } from './budget-spaces.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -159,15 +159,7 @@ describe('latency budget', () => {
     const rng = new Rng(2);
     for (let trial = 0; trial < 5; trial++) {
       const v = randomValues(layout, rng, 1.5);
-      const p = layout.logits.map((li) => {
-        if (li === null) return [1];
-        const e = Array.from(v.h[li], Math.exp);
-        const z = e.reduce((a, b) => a + b, 0);
-        return e.map((x) => x / z);
-      });
-      let expected = 0;
-      for (const chosen of allArchitectures(sa))
-        expected += chosen.reduce((q, c, ei) => q * p[ei][c], 1) * discreteLatencyUs(sa, chosen, table);
+      const expected = bruteForceExpectation(sa, layout, v, (chosen) => discreteLatencyUs(sa, chosen, table));
       const got = tf.tidy(
         () =>
           expectedArchLatency(
