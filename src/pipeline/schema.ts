@@ -143,6 +143,11 @@ const searchSection = z.strictObject({
   maxParameters: positiveInt.optional(),
   /** Latency budget, µs per example at batch 1 on the backend (`bdk search --max-latency-us`). */
   maxLatencyUs: positive.optional(),
+  /**
+   * Candidate architectures per search (`bdk search --candidates`): the searched one and its one-edge
+   * neighbours within the budget; a front distills each and keeps the best on validation rows.
+   */
+  candidates: positiveInt.optional(),
   /** A front: one search, student and evaluation per budget (`bdk search --budgets`). */
   budgets: z.array(positiveInt).min(1).optional(),
   /** A front over the values of one λ (`bdk search --lambda-sweep NAME=v1,…`); with budgets, every pair. */
@@ -167,6 +172,13 @@ const checkedSearchSection = searchSection.superRefine((s, ctx) => {
       code: 'custom',
       path: ['lambdaSweep', 'name'],
       message: `cannot sweep '${sweep}' (expected one of ${Object.keys(SWEEPABLE_LAMBDAS).join(', ')})`,
+    });
+  if ((s.candidates ?? 1) > 1 && s.budgets === undefined && s.lambdaSweep === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['candidates'],
+      message:
+        'candidates above 1 need budgets or lambdaSweep (a front distills each candidate and keeps the best on validation rows)',
     });
   if (s.maxParameters !== undefined && s.budgets !== undefined)
     ctx.addIssue({

@@ -34,6 +34,10 @@ export interface FrontMember {
    */
   test: Record<string, number>;
   validation: Record<string, number>;
+  /** Searched with candidates (docs/design.md §3.12): the rank kept on the validation rows (one split). */
+  candidate?: number;
+  /** Each candidate's architecture, parameters and validation value of the selection metric (one split). */
+  candidates?: { rank: number; arch: string; parameters: number; validation: number | null }[];
   /** The student run of each split. */
   runs: string[];
 }
@@ -187,6 +191,9 @@ export function averageFronts(fronts: Front[], select: SelectionRule): Front {
       test: meanRecord(all.map((m) => m.test)),
       validation: meanRecord(all.map((m) => m.validation)),
       runs: all.flatMap((m) => m.runs),
+      // Candidates are per split: kept only when there is one.
+      candidate: all.length === 1 ? all[0].candidate : undefined,
+      candidates: all.length === 1 ? all[0].candidates : undefined,
     };
   });
   const e = fronts.map((f) => f.ensemble);
@@ -286,7 +293,23 @@ export function frontMarkdown(front: Front, heading = '#'): string {
     '',
     `Selected by ${describeSelectionRule(rule, front.task)}: ${front.selected ? `\`${front.selected}\`` : 'none'}.`,
     '',
+    ...front.members.flatMap((m) =>
+      m.candidates ? candidateLines(m, selMetric ?? defaultMetric(front.task)) : [],
+    ),
   ].join('\n');
+}
+
+/** A searched member's candidates (one split): which was kept, and each one's validation value. */
+function candidateLines(m: FrontMember, metric: string): string[] {
+  return [
+    `\`${m.name}\`: candidate ${m.candidate} of ${m.candidates!.length} kept on validation ${metric}:`,
+    '',
+    ...m.candidates!.map(
+      (c) =>
+        `- ${c.rank === m.candidate ? '**' : ''}${c.rank}. \`${c.arch}\`, ${c.parameters} parameters, validation ${metric} ${c.validation === null ? 'n/a' : c.validation.toFixed(4)}${c.rank === m.candidate ? '**' : ''}`,
+    ),
+    '',
+  ];
 }
 
 /** The test-metric keys of the members, in first-seen order, that `keep` accepts. */

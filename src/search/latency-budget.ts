@@ -173,7 +173,7 @@ export interface Budgets {
 }
 
 /** Whether a valid architecture fits the budgets. */
-function fits(sa: SpaceAnalysis, chosen: readonly number[], b: Budgets): boolean {
+export function fitsBudgets(sa: SpaceAnalysis, chosen: readonly number[], b: Budgets): boolean {
   const p = discreteParameters(sa, chosen);
   if (!p.valid || (b.maxParameters !== undefined && p.parameters > b.maxParameters)) return false;
   return b.maxLatencyUs === undefined || discreteLatencyUs(sa, chosen, b.table!) <= b.maxLatencyUs;
@@ -199,8 +199,8 @@ export function checkBudgets(
   if (b.maxParameters !== undefined) {
     let any = false;
     enumerate(
-      classes(sa, () => 0, space),
-      (c) => void (any ||= fits(sa, c, b)),
+      budgetClasses(sa, () => 0, space),
+      (c) => void (any ||= fitsBudgets(sa, c, b)),
     );
     if (!any)
       throw new UserError(
@@ -210,7 +210,7 @@ export function checkBudgets(
   return { minParameters, minLatencyUs };
 }
 
-const classes = (sa: SpaceAnalysis, score: (ei: number, c: number) => number, space: string) =>
+export const budgetClasses = (sa: SpaceAnalysis, score: (ei: number, c: number) => number, space: string) =>
   representatives(sa, score, space, latencySignature, 'a latency budget');
 
 export interface BudgetRepair {
@@ -243,15 +243,15 @@ export function repairToBudgets(
     latencyUs: b.maxLatencyUs !== undefined ? discreteLatencyUs(sa, c, b.table!) : null,
     changed,
   });
-  if (fits(sa, chosen, b)) return result(chosen, false);
+  if (fitsBudgets(sa, chosen, b)) return result(chosen, false);
   const logp = logits.map(logSoftmax64);
   let best: { chosen: number[]; score: number } | null = null;
   enumerate(
-    classes(sa, (ei, c) => logp[ei][c], space),
+    budgetClasses(sa, (ei, c) => logp[ei][c], space),
     (cand) => {
       const score = cand.reduce((s, c, ei) => s + logp[ei][c], 0);
       if (best && !(score > best.score)) return;
-      if (fits(sa, cand, b)) best = { chosen: [...cand], score };
+      if (fitsBudgets(sa, cand, b)) best = { chosen: [...cand], score };
     },
   );
   if (!best) {

@@ -14,6 +14,7 @@ import { readSamples } from '../samples/index.js';
 import {
   archDescription,
   defaultMetric,
+  metricHigherIsBetter,
   frontJson,
   frontMarkdown,
   frontOrder,
@@ -29,13 +30,8 @@ import { evaluateRun, upToDateReport, type EvaluationReport } from './evaluate.j
 import { checkFinishedRun } from './finished-run.js';
 import { referenceName, searchedMembers, type FrontConfig } from './front-config.js';
 import { loadTeacherDataset, openTeacherRun, runPath, runSampleFiles } from './run-folder.js';
-import {
-  SEARCH_RUN_FILES,
-  searchedStudent,
-  searchStructure,
-  type SearchConfig,
-  type SearchSummary,
-} from './search.js';
+import { SEARCH_RUN_FILES, searchStructure, type SearchConfig, type SearchSummary } from './search.js';
+import { searchCandidates, searchedStudent } from './search-files.js';
 import { openStudentRun } from './student-run.js';
 
 export interface FrontOptions extends StageContext {
@@ -85,8 +81,14 @@ export async function runFront(
   await writeFileAtomic(path.join(runDir, 'front-config.json'), JSON.stringify(config, null, 2) + '\n');
   const distill = (student: { arch: string; initialWeights?: string }) =>
     distillConfigFrom({ ...config.distillation, teacher: config.teacher, ...student });
-  const students: { name: string; run: string; kind: FrontMember['kind']; member: Partial<FrontMember> }[] =
-    [];
+  const students: {
+    name: string;
+    run: string;
+    kind: FrontMember['kind'];
+    member: Partial<FrontMember>;
+    /** A search's candidate architectures (docs/design.md §3.12), each distilled; the best on validation is kept. */
+    candidates?: { rank: number; run: string }[];
+  }[] = [];
   for (const m of searchedMembers(config)) {
     const searchRun = `${opts.prefix}-${m.name}-search`;
     // Dataset and split are the teacher's, as the search itself would set them.
@@ -94,11 +96,21 @@ export async function runFront(
     const searched = await finishedSearch(sc, searchRun, split, opts);
     if (!searched) return { runDir, completed: false, front: null };
     log(`front ${m.name}: searched ${searched.parameterCount} parameters (${searched.arch})`);
-    const run = `${opts.prefix}-${m.name}-student`;
-    // The student of a search run: its architecture (and warm start), distilled like every other student.
-    const dc = distill(await searchedStudent(searchRun, opts.runsDir, config.warmStart ?? true));
-    if (!(await finishedStudent(dc, run, split, opts))) return { runDir, completed: false, front: null };
-    students.push({ name: m.name, run, kind: 'searched', member: { budget: m.budget, lambda: m.lambda } });
+    // The students of a search run: each candidate's architecture (and warm start), distilled like every other student.
+    const candidates: { rank: number; run: string }[] = [];
+    for (const rank of await searchCandidates(searchRun, opts.runsDir)) {
+      const run = `${opts.prefix}-${m.name}${rank === 1 ? '' : `-c${rank}`}-student`;
+      const dc = distill(await searchedStudent(searchRun, opts.runsDir, config.warmStart ?? true, rank));
+      if (!(await finishedStudent(dc, run, split, opts))) return { runDir, completed: false, front: null };
+      candidates.push({ rank, run });
+    }
+    students.push({
+      name: m.name,
+      run: candidates[0].run,
+      kind: 'searched',
+      member: { budget: m.budget, lambda: m.lambda },
+      ...(candidates.length > 1 ? { candidates } : {}),
+    });
   }
   for (const arch of config.references) {
     const name = referenceName(arch);
@@ -126,9 +138,31 @@ export async function runFront(
     }
   };
   const pred = { test: await ensemble(parts.test), validation: await ensemble(parts.validation) };
+  const metricsOn = (student: OpenStudent, part: 'test' | 'validation'): Record<string, number> => {
+    const p = pred[part];
+    if (!p) return {};
+    const out = studentOutputs(student.analysis, student.weights, parts[part], shape);
+    const u = student.analysis.outputShape[0];
+    return { ...metricsFromOutputs(out, parts[part], task, u), ...fidelity(p, out, parts[part], u) };
+  };
+  const rule = config.select;
+  const metric = rule.rule === 'member' ? defaultMetric(task) : (rule.metric ?? defaultMetric(task));
   const members: FrontMember[] = [];
   let report: EvaluationReport | null = null;
   for (const s of students) {
+    if (s.candidates) {
+      const chosen = await bestCandidate(
+        s.candidates,
+        metric,
+        (run) => openStudentRun(run, opts.runsDir),
+        metricsOn,
+      );
+      s.run = chosen.run;
+      s.member = { ...s.member, candidate: chosen.rank, candidates: chosen.table };
+      log(
+        `front ${s.name}: candidate ${chosen.rank} of ${s.candidates.length} on validation ${metric} (${chosen.table.find((c) => c.rank === chosen.rank)!.arch})`,
+      );
+    }
     const evalOpts = {
       ...opts,
       run: s.run,
@@ -139,13 +173,6 @@ export async function runFront(
     };
     report = (opts.force ? null : await upToDateReport(evalOpts)) ?? (await evaluateRun(evalOpts));
     const student = await openStudentRun(s.run, opts.runsDir);
-    const metricsOn = (part: 'test' | 'validation'): Record<string, number> => {
-      const p = pred[part];
-      if (!p) return {};
-      const out = studentOutputs(student.analysis, student.weights, parts[part], shape);
-      const u = student.analysis.outputShape[0];
-      return { ...metricsFromOutputs(out, parts[part], task, u), ...fidelity(p, out, parts[part], u) };
-    };
     const r = report.models.student;
     members.push({
       name: s.name,
@@ -158,8 +185,8 @@ export async function runFront(
       parameters: r.parameters,
       bytes: r.bytes,
       latencyMs: r.latencyMs,
-      test: metricsOn('test'),
-      validation: metricsOn('validation'),
+      test: metricsOn(student, 'test'),
+      validation: metricsOn(student, 'validation'),
       runs: [s.run],
     });
   }
@@ -253,6 +280,37 @@ async function finishedStudent(
         .join(', ')}`,
     );
   return r.summary;
+}
+
+type OpenStudent = Awaited<ReturnType<typeof openStudentRun>>;
+
+/**
+ * The candidate whose student scores best on the validation rows by `metric` (the selection rule's),
+ * the first (the searched architecture) on ties or without validation rows; with each candidate's
+ * architecture, size and validation value.
+ */
+async function bestCandidate(
+  candidates: { rank: number; run: string }[],
+  metric: string,
+  open: (run: string) => Promise<OpenStudent>,
+  metricsOn: (student: OpenStudent, part: 'validation') => Record<string, number>,
+): Promise<{ rank: number; run: string; table: NonNullable<FrontMember['candidates']> }> {
+  const table: NonNullable<FrontMember['candidates']> = [];
+  let best: { rank: number; run: string; value: number } | null = null;
+  const sign = metricHigherIsBetter(metric) ? 1 : -1;
+  for (const c of candidates) {
+    const student = await open(c.run);
+    const value = metricsOn(student, 'validation')[metric];
+    table.push({
+      rank: c.rank,
+      arch: archDescription(student.analysis.spec.edges),
+      parameters: student.analysis.parameterCount,
+      validation: value ?? null,
+    });
+    if (value !== undefined && Number.isFinite(value) && (!best || sign * (value - best.value) > 0))
+      best = { ...c, value };
+  }
+  return { ...(best ?? candidates[0]), table };
 }
 
 /** A student's raw outputs [n, units] on a part's rows. */

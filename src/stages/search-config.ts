@@ -64,6 +64,8 @@ export interface SearchInput {
   maxParameters?: number | null;
   /** Latency budget, µs per example; stored only when given. */
   maxLatencyUs?: number | null;
+  /** Candidate architectures to write (the searched one and its neighbours); stored only when above 1. */
+  candidates?: number | null;
 }
 
 /** The weights that preset `custom` must be given: it has no values of its own. */
@@ -140,5 +142,6 @@ export function searchConfigFrom(input: SearchInput): SearchConfig {
     ...(input.maxParameters != null ? { maxParameters: input.maxParameters } : {}),
     ...(input.maxLatencyUs != null ? { maxLatencyUs: input.maxLatencyUs } : {}),
     ...(input.ardGroups === 'unit' ? { ardGroups: 'unit' as const } : {}),
+    ...(input.candidates != null && input.candidates > 1 ? { candidates: input.candidates } : {}),
   };
 }

@@ -32,8 +32,11 @@ import { latencySummary, searchLatencyTable, type LatencySummary } from './searc
 import type { RelaxationKind } from '../search/relaxations.js';
 import type { StageContext } from './context.js';
 import type { RunFiles } from './finished-run.js';
-import { checkRunFolder, openTeacherRun, prepareRunFolder, runPath } from './run-folder.js';
+import { checkRunFolder, openTeacherRun, prepareRunFolder } from './run-folder.js';
 import { subsample, targets } from './search-data.js';
+import { SEARCH_ARCH, SEARCH_ARCH_WEIGHTS, writeCandidates } from './search-files.js';
+
+export { SEARCH_ARCH, SEARCH_ARCH_WEIGHTS, searchedStudent } from './search-files.js';
 
 /** Settings of a structure search (`bdk search`), stored as `search-config.json`. */
 export interface SearchConfig {
@@ -82,6 +85,11 @@ export interface SearchConfig {
   maxLatencyUs?: number;
   /** `unit`: one ARD precision per input unit of each layer (docs/design.md §3.3); absent: one per weight. */
   ardGroups?: 'unit';
+  /**
+   * How many candidate architectures the search writes (docs/design.md §3.12): the searched one and its
+   * most probable one-edge neighbours within the budgets; absent (1) when only the searched one.
+   */
+  candidates?: number;
 }
 
 export interface SearchSummary {
@@ -118,9 +126,10 @@ export interface SearchSummary {
   };
   /** With a latency budget: U, μ_L, predicted latencies (expected, repaired, exported) and the measured one. */
   latency?: LatencySummary;
+  /** How many candidate architectures `candidates.json` lists (with `--candidates`). */
+  candidates?: number;
 }
 
-export const SEARCH_ARCH = 'arch.json';
 /** A search run's settings and completion files, for `checkFinishedRun`. */
 export const SEARCH_RUN_FILES: RunFiles = {
   stage: 'search',
@@ -128,8 +137,6 @@ export const SEARCH_RUN_FILES: RunFiles = {
   configFile: 'search-config.json',
   summaryFile: 'search.json',
 };
-/** The searched architecture's weights (float32, its spec's parameter layout): the student's warm start. */
-export const SEARCH_ARCH_WEIGHTS = 'arch-weights.bin';
 const STATE = 'search-state.bin';
 
 export interface SearchOptions extends StageContext {
@@ -137,25 +144,6 @@ export interface SearchOptions extends StageContext {
   resume?: boolean;
   /** The latency table of a latency budget, instead of the backend's cached one (tests, repeats). */
   latencyTable?: LatencyTable;
-}
-
-/**
- * The student a search run hands on: its architecture (a spec path for `--arch`) and, for a warm start,
- * its weights file (docs/design.md §3.10); `warmStart` false, or a run from before the weights were
- * written, gives the architecture alone.
- */
-export async function searchedStudent(
-  run: string,
-  runsDir?: string,
-  warmStart = true,
-): Promise<{ arch: string; initialWeights?: string }> {
-  const file = path.join(runPath(run, runsDir), SEARCH_ARCH);
-  if (!(await pathExists(file)))
-    throw new UserError(
-      `search run '${run}' has no ${SEARCH_ARCH} at ${file} (run \`bdk search --run ${run}\` first)`,
-    );
-  const weights = path.join(runPath(run, runsDir), SEARCH_ARCH_WEIGHTS);
-  return warmStart && (await pathExists(weights)) ? { arch: file, initialWeights: weights } : { arch: file };
 }
 
 /**
@@ -347,6 +335,11 @@ export async function searchStructure(
       path.join(runDir, SEARCH_ARCH_WEIGHTS),
       Buffer.from(result.weights.buffer, result.weights.byteOffset, result.weights.byteLength),
     );
+    const chosen = repair?.chosen ?? argmax;
+    const candidates =
+      (config.candidates ?? 1) > 1
+        ? await writeCandidates({ runDir, name, layout, values, config, chosen, budgets })
+        : null;
     await writeFileAtomic(
       path.join(runDir, SEARCH_ARCH),
       JSON.stringify(result.analysis.spec, null, 2) + '\n',
@@ -412,6 +405,7 @@ export async function searchStructure(
           }
         : {}),
       ...(latency ? { latency } : {}),
+      ...(candidates ? { candidates: candidates.length } : {}),
     };
     await writeFileAtomic(path.join(runDir, 'search.json'), JSON.stringify(summary, null, 2) + '\n');
     return { runDir, completed: true, summary };

@@ -202,5 +202,67 @@ describe('a front of students (bdk search --budgets)', () => {
     expect(bad({ maxParameters: 400 })).toThrow(
       'p.json: search.budgets: give either maxParameters or budgets, not both, found [400]',
     );
+    expect(bad({ budgets: undefined, lambdaSweep: undefined, candidates: 3 })).toThrow(
+      'p.json: search.candidates: candidates above 1 need budgets or lambdaSweep (a front distills each candidate and keeps the best on validation rows), found 3',
+    );
+  });
+
+  it('candidates: each one distilled, the member is the best on validation rows', async () => {
+    const args = [
+      'search',
+      '--teacher',
+      't',
+      '--run',
+      'fc',
+      '--budgets',
+      '600',
+      '--candidates',
+      '3',
+      '--epochs',
+      '2',
+      '--widths',
+      '10,25',
+      '--distill-settings',
+      path.join(dir, 'd.json'),
+      '--latency-runs',
+      '1',
+    ];
+    const r = bdk(args, env);
+    expect(r.code, r.stderr).toBe(0);
+    const runs = path.join(dir, 'runs');
+    const list = JSON.parse(await fs.readFile(path.join(runs, 'fc-b600-search', 'candidates.json'), 'utf8'));
+    expect(list.map((c: { rank: number }) => c.rank)).toEqual([1, 2, 3]);
+    const summary = JSON.parse(await fs.readFile(path.join(runs, 'fc-b600-search', 'search.json'), 'utf8'));
+    expect([summary.candidates, list[0].parameters]).toEqual([3, summary.parameterCount]);
+    for (const c of list) expect(c.parametersBeforePruning).toBeLessThanOrEqual(600);
+    const spec2 = JSON.parse(
+      await fs.readFile(path.join(runs, 'fc-b600-search', 'candidates', '2', 'arch.json'), 'utf8'),
+    );
+    const dc2 = JSON.parse(
+      await fs.readFile(path.join(runs, 'fc-b600-c2-student', 'distill-config.json'), 'utf8'),
+    );
+    expect(dc2.arch).toBe(path.join(runs, 'fc-b600-search', 'candidates', '2', 'arch.json'));
+    expect(spec2.name).toBe('fc-b600-search-searched-c2');
+    const front = await readFront('fc');
+    const m = front.members.find((x) => x.name === 'b600')!;
+    expect(m.candidates!.map((c) => c.rank)).toEqual([1, 2, 3]);
+    const best = [...m.candidates!].sort((a, b) => b.validation! - a.validation!)[0];
+    expect(m.candidate).toBe(best.rank);
+    expect(m.validation.ll).toBeCloseTo(best.validation!, 10);
+    expect([m.parameters, m.arch]).toEqual([best.parameters, best.arch]);
+    expect(m.runs).toEqual([best.rank === 1 ? 'fc-b600-student' : `fc-b600-c${best.rank}-student`]);
+    expect(r.stdout).toContain(`\`b600\`: candidate ${best.rank} of 3 kept on validation ll:`);
+    // A candidate by hand: bdk distill --arch-from RUN --candidate k.
+    const one = bdk(
+      ['distill', '--teacher', 't', '--arch-from', 'fc-b600-search', '--candidate', '9', '--run', 'x'],
+      env,
+    );
+    expect(one.code).toBe(1);
+    expect(expectOneLineError(one)).toBe(
+      `bdk: search run 'fc-b600-search' has no candidate 9 (no ${path.join(runs, 'fc-b600-search', 'candidates', '9', 'arch.json')}; search with --candidates 9 or more)`,
+    );
+    expect(
+      expectOneLineError(bdk(['distill', '--teacher', 't', '--candidate', '2', '--run', 'x'], env)),
+    ).toBe('bdk: --candidate needs --arch-from RUN');
   });
 });

@@ -184,6 +184,27 @@ describe('front files', () => {
     expect(avg.members.map((m) => m.name)).toEqual(['b100', 'b400', 'b800', 'b2000', 'ref-mlp-50']);
   });
 
+  it('candidates are listed under the table of one split and dropped from an average over splits', () => {
+    const candidates = [
+      { rank: 1, arch: 'tanh', parameters: 430, validation: -2.21 },
+      { rank: 2, arch: 'relu', parameters: 802, validation: -2.1 },
+    ];
+    const one = front([member('b800', 802, -2.1, { candidate: 2, candidates }), ...members.slice(4)]);
+    const md = frontMarkdown(one);
+    expect(md).toContain(
+      [
+        '`b800`: candidate 2 of 2 kept on validation ll:',
+        '',
+        '- 1. `tanh`, 430 parameters, validation ll -2.2100',
+        '- **2. `relu`, 802 parameters, validation ll -2.1000**',
+      ].join('\n'),
+    );
+    expect(parseFront(frontJson(one), 'f.json')).toEqual(one);
+    const avg = averageFronts([one, { ...one, splits: [1] }], { rule: 'best' });
+    expect(avg.members[0].candidates).toBeUndefined();
+    expect(frontMarkdown(avg)).not.toContain('kept on validation');
+  });
+
   it('the markdown table has a row per member and the ensemble, the selected one marked', () => {
     const md = frontMarkdown(front());
     const rows = md.split('\n').filter((l) => l.startsWith('| '));

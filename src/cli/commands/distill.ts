@@ -20,6 +20,7 @@ type DistillFlags = Omit<DistillConfig, 'mode'> & {
   mode: 'offline' | 'online';
   archFrom?: string;
   fromScratch?: boolean;
+  candidate?: number;
   lrSchedule: 'constant' | 'cosine';
   run: string;
   resume?: boolean;
@@ -47,6 +48,11 @@ export function registerDistill(program: Command): void {
     .option(
       '--from-scratch',
       'with --arch-from: start from a random initialization instead of the search’s weights',
+    )
+    .option(
+      '--candidate <k>',
+      'with --arch-from: take candidate k of a search run made with --candidates (1: the searched architecture)',
+      parseInteger(1),
     )
     .requiredOption('--run <name>', 'run name for the student')
     .option(
@@ -115,9 +121,12 @@ export function registerDistill(program: Command): void {
     if (o.archFrom && cmd.getOptionValueSource('arch') === 'cli')
       throw new UserError('give either --arch or --arch-from, not both');
     if (o.fromScratch && !o.archFrom) throw new UserError('--from-scratch needs --arch-from RUN');
+    if (o.candidate !== undefined && !o.archFrom) throw new UserError('--candidate needs --arch-from RUN');
     const config = distillConfigFrom({
       ...o,
-      ...(o.archFrom ? await searchedStudent(o.archFrom, undefined, !o.fromScratch) : { arch: o.arch }),
+      ...(o.archFrom
+        ? await searchedStudent(o.archFrom, undefined, !o.fromScratch, o.candidate ?? 1)
+        : { arch: o.arch }),
       unlabeledInputs: o.unlabeledInputs ? path.resolve(o.unlabeledInputs) : undefined,
       // On --resume only an explicit --epochs extends the run (the default must not).
       epochs: o.resume && cmd.getOptionValueSource('epochs') !== 'cli' ? 0 : o.epochs,

@@ -171,6 +171,11 @@ export function registerSearch(program: Command): void {
       'latency budget, µs per example at batch 1 on this backend: constrain E[latency] ≤ U (per-op table cached in <runs>/.latency) and repair the result to fit it',
       parsePositive,
     )
+    .option(
+      '--candidates <k>',
+      'also write the most probable one-edge neighbours of the searched architecture within the budgets, k architectures in all (a front distills each and keeps the best on validation rows)',
+      parseInteger(1),
+    )
     .option('--seed <n>', 'random seed', parseInteger(0), SEARCH_DEFAULTS.seed)
     .option('--resume', 'continue an interrupted search from its last finished epoch')
     .option('--force', 'replace an existing run');
