@@ -111,7 +111,8 @@ export async function readPipelineFront(config: PipelineConfig, runsDir?: string
 
 /**
  * The student run of split k that the later stages (distill, evaluate, export) take: with a front, that
- * split's run of the member `student.select` selects on the front over splits; else `<pipeline>-s<k>-student`.
+ * split's run of the member `student.select` selects on the front over splits (as the split's own
+ * `front.json` names it: the candidate kept there); else `<pipeline>-s<k>-student`.
  */
 export async function pipelineStudentRun(
   config: PipelineConfig,
@@ -122,5 +123,10 @@ export async function pipelineStudentRun(
   const front = await readPipelineFront(config, runsDir);
   const chosen = selectMember(front.members, selectionOf(config), front.task);
   if (!chosen) throw new UserError(`the front of pipeline '${config.name}' has no searched student`);
-  return `${memberPrefix(config.name, split)}-${chosen.name}-student`;
+  // The split's own front names the member's run: with candidates it is the one kept on validation rows.
+  const file = path.join(runPath(frontRun(config.name, split), runsDir), 'front.json');
+  const own = parseFront(await fs.readFile(file, 'utf8'), file).members.find((m) => m.name === chosen.name);
+  if (!own)
+    throw new UserError(`${file} has no member '${chosen.name}': run the search stage (the front) again`);
+  return own.runs[0];
 }

@@ -159,6 +159,7 @@ describe('a front of students (bdk search --budgets)', () => {
           widths: [10],
           budgets: [400],
           lambdaSweep: { name: 'klWeight', values: [0.1, 1] },
+          candidates: 2,
         },
         student: { select: 'member:b400-kl-weight-1' },
         distillation: { epochs: 1, batchSize: 64, learningRate: 0.003 },
@@ -183,13 +184,19 @@ describe('a front of students (bdk search --budgets)', () => {
       await fs.readFile(path.join(runsDir, 'pf-s0-b400-kl-weight-0.1-search', 'search-config.json'), 'utf8'),
     );
     expect([sc.klWeight, sc.maxParameters]).toEqual([0.1, 400]);
+    // The later stages take the candidate the split's front kept on validation rows.
+    const kept = (await readFront('pf-s0-front')).members.find((m) => m.name === 'b400-kl-weight-1')!;
+    // (Here the second candidate, the first without the skip edge: validation ll −3.66 against −4.19.)
+    expect(kept.candidate).toBe(2);
+    const run = 'pf-s0-b400-kl-weight-1-c2-student';
+    expect(kept.runs).toEqual([run]);
     const report = JSON.parse(await fs.readFile(path.join(runsDir, 'pf', 'report.json'), 'utf8'));
-    expect(report.runs).toEqual(['pf-s0-b400-kl-weight-1-student']);
+    expect(report.runs).toEqual([run]);
     expect(await fs.readFile(path.join(runsDir, 'pf', 'report.md'), 'utf8')).toContain(
       '| **`b400-kl-weight-1`** (selected) |',
     );
     const manifest = JSON.parse(await fs.readFile(path.join(runsDir, 'pf', 'export', 'bdk.json'), 'utf8'));
-    expect(manifest.student.run).toBe('pf-s0-b400-kl-weight-1-student');
+    expect(manifest.student.run).toBe(run);
     // Bad front settings in a pipeline are one line too.
     const bad = (search: object) => () =>
       parsePipeline({ ...config, search: { ...config.search, ...search } }, 'p.json');
