@@ -23,6 +23,7 @@ describe('pipeline files', () => {
   it('every shipped pipeline validates and configures every stage', async () => {
     const files = (await fs.readdir(path.join(ROOT, 'pipelines'))).filter((f) => f.endsWith('.json'));
     expect(files.sort()).toEqual([
+      'boston-802.json',
       'boston-front.json',
       'boston-quick.json',
       'boston.json',
