@@ -65,8 +65,10 @@ export function structureKey(sa: SpaceAnalysis, chosen: readonly number[]): stri
  * The searched architecture `chosen` (already within the budgets) followed by its one-edge neighbours:
  * for every edge and every other candidate c on it, the most probable architecture within the budgets
  * that takes c there and keeps the edge unless c is `zero` (the other edges free). Architectures that export the same network count once
- * (the most probable choice vector); the neighbours are ordered by log-probability under the structure
- * logits, and the list is cut at `count`. `budgets` may be empty (every architecture fits).
+ * (the most probable choice vector); the neighbours are ordered by parameter count, largest first (the
+ * relaxation under-rates networks that use the budget, docs/design.md §3.12), then by log-probability
+ * under the structure logits, and the list is cut at `count`. `budgets` may be empty (every
+ * architecture fits).
  */
 export function budgetNeighbourhood(
   sa: SpaceAnalysis,
@@ -98,6 +100,6 @@ export function budgetNeighbourhood(
   });
   const rest = [...seen.values()]
     .filter((c) => c !== first)
-    .sort((a, b) => b.logProbability - a.logProbability);
+    .sort((a, b) => b.parameters - a.parameters || b.logProbability - a.logProbability);
   return [first, ...rest].slice(0, Math.max(1, count));
 }

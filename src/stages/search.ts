@@ -87,7 +87,7 @@ export interface SearchConfig {
   ardGroups?: 'unit';
   /**
    * How many candidate architectures the search writes (docs/design.md §3.12): the searched one and its
-   * most probable one-edge neighbours within the budgets; absent (1) when only the searched one.
+   * one-edge neighbours within the budgets, largest first; absent (1) when only the searched one.
    */
   candidates?: number;
 }

@@ -31,9 +31,12 @@ describe('candidate architectures: the searched one and its one-edge neighbours 
           expect(c.parameters, name).toBeLessThanOrEqual(budget);
           expect(c.logProbability, name).toBeCloseTo(score(c.chosen), 9);
         }
-        // Ordered by log-probability after the searched one.
-        for (let i = 2; i < list.length; i++)
-          expect(list[i].logProbability).toBeLessThanOrEqual(list[i - 1].logProbability);
+        // After the searched one: largest first, then by log-probability.
+        for (let i = 2; i < list.length; i++) {
+          const [a, b] = [list[i - 1], list[i]];
+          expect(b.parameters).toBeLessThanOrEqual(a.parameters);
+          if (b.parameters === a.parameters) expect(b.logProbability).toBeLessThanOrEqual(a.logProbability);
+        }
         // Brute force: for every edge and candidate, the most probable fitting architecture taking it
         // (and keeping the edge unless it is zero) is in the list, unless it exports the searched network.
         const fitting = all.filter((c) => discreteParameters(sa, c).parameters <= budget);
@@ -79,6 +82,12 @@ describe('candidate architectures: the searched one and its one-edge neighbours 
     expect(
       list.find((c) => structureKey(sa, c.chosen) === '0:dense-50-relu 1:identity 2:linear')!.parameters,
     ).toBe(802);
-    expect(Math.max(...list.map((c) => c.parameters))).toBe(802);
+    expect(list.map((c) => c.parameters)).toEqual([430, 802, 802, 802, 430, 430, 402, 28]);
+    // Cut at 4: the searched one and the three networks that use the whole budget.
+    expect(
+      budgetNeighbourhood(sa, favour, logits, { maxParameters: 802 }, 4)
+        .slice(1)
+        .map((c) => structureKey(sa, c.chosen).split(' ')[0]),
+    ).toEqual(['0:dense-50-relu', '0:dense-50-tanh', '0:dense-50-sigmoid']);
   });
 });

@@ -173,7 +173,7 @@ export function registerSearch(program: Command): void {
     )
     .option(
       '--candidates <k>',
-      'also write the most probable one-edge neighbours of the searched architecture within the budgets, k architectures in all (a front distills each and keeps the best on validation rows)',
+      'also write the one-edge neighbours of the searched architecture within the budgets (largest first), k architectures in all (a front distills each and keeps the best on validation rows)',
       parseInteger(1),
     )
     .option('--seed <n>', 'random seed', parseInteger(0), SEARCH_DEFAULTS.seed)
