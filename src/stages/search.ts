@@ -340,6 +340,10 @@ export async function searchStructure(
       (config.candidates ?? 1) > 1
         ? await writeCandidates({ runDir, name, layout, values, config, chosen, budgets })
         : null;
+    if (candidates)
+      log(
+        `${candidates.length} candidates (candidates.json): ${candidates.map((c) => c.parameters).join(', ')} parameters`,
+      );
     await writeFileAtomic(
       path.join(runDir, SEARCH_ARCH),
       JSON.stringify(result.analysis.spec, null, 2) + '\n',

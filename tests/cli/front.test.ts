@@ -242,6 +242,9 @@ describe('a front of students (bdk search --budgets)', () => {
     const summary = JSON.parse(await fs.readFile(path.join(runs, 'fc-b600-search', 'search.json'), 'utf8'));
     expect([summary.candidates, list[0].parameters]).toEqual([3, summary.parameterCount]);
     for (const c of list) expect(c.parametersBeforePruning).toBeLessThanOrEqual(600);
+    expect(r.stdout + r.stderr).toContain(
+      `3 candidates (candidates.json): ${list.map((c: { parameters: number }) => c.parameters).join(', ')} parameters`,
+    );
     const spec2 = JSON.parse(
       await fs.readFile(path.join(runs, 'fc-b600-search', 'candidates', '2', 'arch.json'), 'utf8'),
     );
