@@ -77,6 +77,10 @@ export const metricHigherIsBetter = (metric: string): boolean => HIGHER_IS_BETTE
 export const defaultMetric = (task: 'regression' | 'classification'): string =>
   task === 'regression' ? 'll' : 'nll';
 
+/** The metric a rule reads, or the task's default for `member` and rules without one. */
+export const ruleMetric = (rule: SelectionRule, task: 'regression' | 'classification'): string =>
+  rule.rule === 'member' ? defaultMetric(task) : (rule.metric ?? defaultMetric(task));
+
 /**
  * The string form of a rule: `best[:METRIC]`, `smallest-within:METRIC:TOL` (TOL a number in the
  * metric's units, or `P%` for a fraction of the best value's magnitude) or `member:NAME`. Read on the
@@ -293,9 +297,7 @@ export function frontMarkdown(front: Front, heading = '#'): string {
     '',
     `Selected by ${describeSelectionRule(rule, front.task)}: ${front.selected ? `\`${front.selected}\`` : 'none'}.`,
     '',
-    ...front.members.flatMap((m) =>
-      m.candidates ? candidateLines(m, selMetric ?? defaultMetric(front.task)) : [],
-    ),
+    ...front.members.flatMap((m) => (m.candidates ? candidateLines(m, ruleMetric(rule, front.task)) : [])),
   ].join('\n');
 }
 

@@ -13,8 +13,8 @@ import { forward, unflatten } from '../model/forward.js';
 import { readSamples } from '../samples/index.js';
 import {
   archDescription,
-  defaultMetric,
   metricHigherIsBetter,
+  ruleMetric,
   frontJson,
   frontMarkdown,
   frontOrder,
@@ -145,8 +145,7 @@ export async function runFront(
     const u = student.analysis.outputShape[0];
     return { ...metricsFromOutputs(out, parts[part], task, u), ...fidelity(p, out, parts[part], u) };
   };
-  const rule = config.select;
-  const metric = rule.rule === 'member' ? defaultMetric(task) : (rule.metric ?? defaultMetric(task));
+  const metric = ruleMetric(config.select, task);
   const members: FrontMember[] = [];
   let report: EvaluationReport | null = null;
   for (const s of students) {
@@ -213,10 +212,7 @@ export async function writeFront(dir: string, front: Front): Promise<void> {
   await fs.mkdir(dir, { recursive: true });
   await writeFileAtomic(path.join(dir, 'front.json'), frontJson(front));
   await writeFileAtomic(path.join(dir, 'front.md'), frontMarkdown(front));
-  const metric =
-    front.select.rule === 'member'
-      ? defaultMetric(front.task)
-      : (front.select.metric ?? defaultMetric(front.task));
+  const metric = ruleMetric(front.select, front.task);
   await writeFileAtomic(
     path.join(dir, 'front.svg'),
     frontSvg(
