@@ -141,8 +141,10 @@ const searchSection = z.strictObject({
   seed: nonNegativeInt.optional(),
   /** Parameter budget of the searched architecture (`bdk search --max-parameters`). */
   maxParameters: positiveInt.optional(),
-  /** Latency budget, µs per example at batch 1 on the backend (`bdk search --max-latency-us`). */
+  /** Latency budget, µs per example on the backend (`bdk search --max-latency-us`). */
   maxLatencyUs: positive.optional(),
+  /** Examples per call the latency budget is measured at, 1 unless given (`bdk search --latency-batch`). */
+  latencyBatch: positiveInt.optional(),
   /**
    * Candidate architectures per search (`bdk search --candidates`): the searched one and its one-edge
    * neighbours within the budget; a front distills each and keeps the best on validation rows.

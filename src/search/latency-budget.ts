@@ -194,7 +194,7 @@ export function checkBudgets(
   const minLatencyUs = smallestLatency(sa, b.table!, space).latencyUs;
   if (b.maxLatencyUs < minLatencyUs)
     throw new UserError(
-      `--max-latency-us ${b.maxLatencyUs} is below the smallest architecture of space '${space}' on this data (${formatUs(minLatencyUs)} on the ${b.table!.backend} backend)`,
+      `--max-latency-us ${b.maxLatencyUs} is below the smallest architecture of space '${space}' on this data (${formatUs(minLatencyUs)} on the ${b.table!.backend} backend${b.table!.batch > 1 ? ` at batch ${b.table!.batch}` : ''})`,
     );
   if (b.maxParameters !== undefined) {
     let any = false;

@@ -9,8 +9,11 @@ import type { ChoiceOp } from './space.js';
 
 /**
  * The per-op latency table of a latency budget (docs/design.md §3.9): for each op kind, a cost model
- * fitted to per-example latencies measured on one tfjs backend at batch 1 (the latency of a served
- * model answering one request), cached per backend in `<runs dir>/.latency/<backend>.json`.
+ * fitted to per-example latencies measured on one tfjs backend at one batch size, cached per backend and
+ * batch in `<runs dir>/.latency/<backend>.json` (batch 1) or `<backend>-b<batch>.json`. At batch 1 it is
+ * the latency of a served model answering one request, where each op's fixed cost counts; at a large
+ * batch it is the time per example of scoring many rows at once (what `bdk evaluate` reports), where
+ * the multiply-adds do.
  *
  * An op's cost is fixedUs + perMacUs · macs + perOutputUs · outputs (µs per example), with macs its
  * multiply-accumulates (comparisons for max-pooling) and outputs the values it writes. Every network
@@ -22,8 +25,8 @@ import type { ChoiceOp } from './space.js';
 
 export const LATENCY_TABLE_FORMAT = 'bdk-latency-table';
 export const LATENCY_TABLE_VERSION = 1;
-/** The batch size the table is measured at: one example per call, a served model's latency. */
-export const LATENCY_BATCH = 1;
+/** The default batch size of a table: one example per call, a served model's latency. */
+export const DEFAULT_LATENCY_BATCH = 1;
 
 /** µs per example = fixedUs + perMacUs · macs + perOutputUs · outputs (all ≥ 0). */
 export interface OpCost {
@@ -47,7 +50,8 @@ export interface LatencyTable {
   tfjs: string;
   backend: string;
   cpu: string;
-  batch: typeof LATENCY_BATCH;
+  /** Examples per timed call; the table's costs are µs per example at this batch. */
+  batch: number;
   measuredAt: string;
   /** Op kinds (`dense/relu`, `conv2d/relu`, `maxPool`, `flatten`, `add`, `concat`) and `base`. */
   ops: Record<string, OpCost & { points: LatencyPoint[] }>;
@@ -237,15 +241,19 @@ export function opCostUs(table: LatencyTable, kind: string, macs: number, output
 }
 
 /**
- * Times one probe network, µs per example at batch 1 (base included). `latency-measure.ts` has the
- * tfjs one; tests pass a function of the probe's features.
+ * Times one probe network, µs per example at `batch` examples per call (base included).
+ * `latency-measure.ts` has the tfjs one; tests pass a function of the probe's features.
  */
-export type ProbeTimer = (probe: LatencyProbe) => Promise<number>;
+export type ProbeTimer = (probe: LatencyProbe, batch: number) => Promise<number>;
 
 /** Why a table is not the current environment's, or null when it is. */
-export function staleReason(t: LatencyTable, env: LatencyEnvironment): string | null {
+export function staleReason(
+  t: LatencyTable,
+  env: LatencyEnvironment,
+  batch: number = DEFAULT_LATENCY_BATCH,
+): string | null {
   if (t.format !== LATENCY_TABLE_FORMAT || t.version !== LATENCY_TABLE_VERSION) return 'an older format';
-  if (t.batch !== LATENCY_BATCH) return `batch ${t.batch}`;
+  if (t.batch !== batch) return `batch ${t.batch}, now ${batch}`;
   for (const k of ['backend', 'cpu', 'bdk', 'tfjs'] as const)
     if (t[k] !== env[k]) return `${k} ${JSON.stringify(t[k])}, now ${JSON.stringify(env[k])}`;
   return null;
@@ -269,7 +277,7 @@ export async function measureKinds(
   const totals = probes.map((list) => list.map(() => Infinity));
   for (let pass = 0; pass < MEASURE_PASSES; pass++)
     for (const [k, list] of probes.entries())
-      for (const [i, p] of list.entries()) totals[k][i] = Math.min(totals[k][i], await time(p));
+      for (const [i, p] of list.entries()) totals[k][i] = Math.min(totals[k][i], await time(p, into.batch));
   const ops = { ...into.ops };
   todo.forEach((kind, k) => {
     // Above the base cost of a network with the probe's output (base itself: the whole time).
@@ -283,25 +291,33 @@ export async function measureKinds(
   return { ...into, ops, measuredAt: new Date().toISOString() };
 }
 
+/** The cache file of the tables of one backend and batch size. */
+export function latencyTableFile(cacheDir: string, backend: string, batch: number): string {
+  const name = backend.replace(/[^A-Za-z0-9._-]/g, '_');
+  return path.join(cacheDir, batch === DEFAULT_LATENCY_BATCH ? `${name}.json` : `${name}-b${batch}.json`);
+}
+
 /**
- * The table of `kinds` for the current environment, from the cache `<cacheDir>/<backend>.json` when it
- * holds them and matches `env` (bdk, tfjs, backend, CPU, batch), else measured with `time`: the
- * missing kinds are added to a matching table, a stale or missing one is replaced. `how` says which.
+ * The table of `kinds` for the current environment at `batch` examples per call, from the cache
+ * (`latencyTableFile`) when it holds them and matches `env` (bdk, tfjs, backend, CPU) and the batch,
+ * else measured with `time`: the missing kinds are added to a matching table, a stale or missing one
+ * is replaced. `how` says which.
  */
 export async function cachedLatencyTable(
   cacheDir: string,
   kinds: string[],
   env: LatencyEnvironment,
   time: ProbeTimer,
+  batch: number = DEFAULT_LATENCY_BATCH,
 ): Promise<{ table: LatencyTable; file: string; how: 'cached' | 'extended' | 'measured'; why?: string }> {
-  const file = path.join(cacheDir, `${env.backend.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
+  const file = latencyTableFile(cacheDir, env.backend, batch);
   const stored = await readJsonOrNull<LatencyTable>(file);
-  const why = stored ? staleReason(stored, env) : 'no table yet';
+  const why = stored ? staleReason(stored, env, batch) : 'no table yet';
   const fresh: LatencyTable = {
     format: LATENCY_TABLE_FORMAT,
     version: LATENCY_TABLE_VERSION,
     ...env,
-    batch: LATENCY_BATCH,
+    batch,
     measuredAt: '',
     ops: {},
   };

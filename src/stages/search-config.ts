@@ -64,6 +64,8 @@ export interface SearchInput {
   maxParameters?: number | null;
   /** Latency budget, µs per example; stored only when given. */
   maxLatencyUs?: number | null;
+  /** Examples per call the latency budget is measured at (1 unless given); stored only when above 1. */
+  latencyBatch?: number | null;
   /** Candidate architectures to write (the searched one and its neighbours); stored only when above 1. */
   candidates?: number | null;
 }
@@ -116,6 +118,10 @@ export function searchConfigFrom(input: SearchInput): SearchConfig {
   const d = SEARCH_DEFAULTS;
   const missing = missingCustomLambdas(input);
   if (missing.length) throw new UserError(`search preset "custom" ${needsLambdas(missing)}`);
+  if (input.latencyBatch != null && input.latencyBatch > 1 && input.maxLatencyUs == null)
+    throw new UserError(
+      `a latency batch (${input.latencyBatch}) needs a latency budget (--max-latency-us, or search.maxLatencyUs in a pipeline)`,
+    );
   return {
     dataset: input.dataset ?? '',
     split: input.split ?? d.split,
@@ -141,6 +147,7 @@ export function searchConfigFrom(input: SearchInput): SearchConfig {
     seed: input.seed ?? d.seed,
     ...(input.maxParameters != null ? { maxParameters: input.maxParameters } : {}),
     ...(input.maxLatencyUs != null ? { maxLatencyUs: input.maxLatencyUs } : {}),
+    ...(input.latencyBatch != null && input.latencyBatch > 1 ? { latencyBatch: input.latencyBatch } : {}),
     ...(input.ardGroups === 'unit' ? { ardGroups: 'unit' as const } : {}),
     ...(input.candidates != null && input.candidates > 1 ? { candidates: input.candidates } : {}),
   };

@@ -7,7 +7,12 @@ import type { Analysis } from '../model/spec.js';
 import { discreteLatencyUs, spaceKinds, specLatencyUs } from '../search/latency-budget.js';
 import { expectedArchLatency } from '../search/latency-expectation.js';
 import { measureLatencyUs, timeProbe } from '../search/latency-measure.js';
-import { cachedLatencyTable, currentEnvironment, type LatencyTable } from '../search/latency-table.js';
+import {
+  cachedLatencyTable,
+  currentEnvironment,
+  DEFAULT_LATENCY_BATCH,
+  type LatencyTable,
+} from '../search/latency-table.js';
 import type { SpaceAnalysis } from '../search/space.js';
 import type { SupernetLayout } from '../search/supernet.js';
 
@@ -23,24 +28,36 @@ export const SEARCH_LATENCY_TABLE = 'latency-table.json';
 export const latencyCacheDir = (dir?: string) => path.join(dir ?? runsDir(), '.latency');
 
 /**
- * The latency table of a search: the one recorded in the run when it resumes, else `given` (a table
- * passed by the caller), else the current backend's from the cache (`<runs dir>/.latency/<backend>.json`,
- * measured when missing or stale). It is written to the run folder so that the run can be resumed or
- * repeated with the same numbers.
+ * The latency table of a search: the one recorded in the run when it resumes, else `latencyTable` (a
+ * table passed by the caller), else the current backend's at `batch` examples per call from the cache
+ * under `<runs dir>/.latency/` (measured when missing or stale). It is written to the run folder so
+ * that the run can be resumed or repeated with the same numbers.
  */
 export async function searchLatencyTable(
   sa: SpaceAnalysis,
   runDir: string,
-  o: { resume?: boolean; runsDir?: string; given?: LatencyTable; log: (line: string) => void },
+  o: {
+    resume?: boolean;
+    runsDir?: string;
+    latencyTable?: LatencyTable;
+    batch?: number;
+    log: (line: string) => void;
+  },
 ): Promise<LatencyTable> {
   const file = path.join(runDir, SEARCH_LATENCY_TABLE);
   let table = o.resume ? await readJsonOrNull<LatencyTable>(file) : null;
   if (table) o.log(`latency table: the run's own (${table.backend}, measured ${table.measuredAt})`);
-  else if (o.given) table = o.given;
+  else if (o.latencyTable) table = o.latencyTable;
   else {
     const env = currentEnvironment(tf.getBackend());
     const t0 = performance.now();
-    const r = await cachedLatencyTable(latencyCacheDir(o.runsDir), spaceKinds(sa), env, timeProbe);
+    const r = await cachedLatencyTable(
+      latencyCacheDir(o.runsDir),
+      spaceKinds(sa),
+      env,
+      timeProbe,
+      o.batch ?? DEFAULT_LATENCY_BATCH,
+    );
     table = r.table;
     o.log(
       r.how === 'cached'
@@ -52,9 +69,11 @@ export async function searchLatencyTable(
   return table;
 }
 
-/** What `search.json` records with a latency budget (µs per example at batch 1). */
+/** What `search.json` records with a latency budget (µs per example at the table's batch). */
 export interface LatencySummary {
   maxLatencyUs: number;
+  /** Examples per call the latencies are measured at (the table's batch). */
+  batch: number;
   /** The smallest predicted latency of the space. */
   minLatencyUs: number;
   /** The final μ_L and E[latency] under the relaxation at the end. */
@@ -89,6 +108,7 @@ export async function latencySummary(a: {
   const { sa, table } = a;
   return {
     maxLatencyUs: a.maxLatencyUs,
+    batch: table.batch,
     minLatencyUs: a.minLatencyUs,
     mu: a.mu,
     expectedLatencyUs: tf.tidy(
@@ -105,9 +125,9 @@ export async function latencySummary(a: {
     exportedPredictedUs: specLatencyUs(a.exported, table),
     // Timed three times like the table's probes, the fastest counting.
     measuredLatencyUs: Math.min(
-      await measureLatencyUs(a.exported, a.weights),
-      await measureLatencyUs(a.exported, a.weights),
-      await measureLatencyUs(a.exported, a.weights),
+      await measureLatencyUs(a.exported, a.weights, { batch: table.batch }),
+      await measureLatencyUs(a.exported, a.weights, { batch: table.batch }),
+      await measureLatencyUs(a.exported, a.weights, { batch: table.batch }),
     ),
     backend: table.backend,
     cpu: table.cpu,

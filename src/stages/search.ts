@@ -81,8 +81,9 @@ export interface SearchConfig {
   seed: number;
   /** Parameter budget N of the searched architecture (§3.9); absent (not null) when none, so older configs match. */
   maxParameters?: number;
-  /** Latency budget U, µs per example at batch 1 on the backend (§3.9); absent when none. */
+  /** Latency budget U, µs per example at `latencyBatch` examples per call (absent: 1) on the backend (§3.9). */
   maxLatencyUs?: number;
+  latencyBatch?: number;
   /** `unit`: one ARD precision per input unit of each layer (docs/design.md §3.3); absent: one per weight. */
   ardGroups?: 'unit';
   /**
@@ -194,7 +195,7 @@ export async function searchStructure(
     const maxLatencyUs = config.maxLatencyUs;
     const table =
       maxLatencyUs !== undefined
-        ? await searchLatencyTable(sa, runDir, { ...opts, given: opts.latencyTable, log })
+        ? await searchLatencyTable(sa, runDir, { ...opts, batch: config.latencyBatch, log })
         : undefined;
     const budgets = { maxParameters: budget, maxLatencyUs, table };
     const { minParameters, minLatencyUs } = checkBudgets(sa, budgets, config.space);

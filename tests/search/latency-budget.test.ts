@@ -131,6 +131,33 @@ describe('latency table', () => {
     expect(stored).toEqual(wasm.table);
     expect(staleReason(stored, { ...ENV, backend: 'wasm' })).toBeNull();
   });
+
+  it('a table at another batch size has a file of its own; the probes are timed at that batch', async () => {
+    const cache = path.join(dir, 'batch');
+    const batches: number[] = [];
+    const timer = fakeTimer();
+    const time = async (p: LatencyProbe, batch: number) => {
+      batches.push(batch);
+      return timer.time(p);
+    };
+    const one = await cachedLatencyTable(cache, ['dense/relu'], ENV, time);
+    expect(one.file).toBe(path.join(cache, 'cpu.json'));
+    expect(one.table.batch).toBe(1);
+    expect(new Set(batches)).toEqual(new Set([1]));
+    batches.length = 0;
+    const big = await cachedLatencyTable(cache, ['dense/relu'], ENV, time, 1000);
+    expect(big.how).toBe('measured');
+    expect(big.file).toBe(path.join(cache, 'cpu-b1000.json'));
+    expect(big.table.batch).toBe(1000);
+    expect(new Set(batches)).toEqual(new Set([1000]));
+    // Each is cached apart: asking again for either measures nothing.
+    batches.length = 0;
+    expect((await cachedLatencyTable(cache, ['dense/relu'], ENV, time, 1000)).how).toBe('cached');
+    expect((await cachedLatencyTable(cache, ['dense/relu'], ENV, time)).how).toBe('cached');
+    expect(batches).toEqual([]);
+    expect(staleReason(big.table, ENV)).toBe('batch 1000, now 1');
+    expect(staleReason(big.table, ENV, 1000)).toBeNull();
+  });
 });
 
 describe('latency budget', () => {

@@ -174,4 +174,46 @@ describe('latency budget in the search', () => {
     const again = bdk([...args, '--run', 'low2', '--max-latency-us', '0.5'], env);
     expect(expectOneLineError(again)).toBe(expectOneLineError(low));
   });
+
+  it('bdk search --latency-batch: the table is measured at that batch, in a file of its own; it needs a budget', async () => {
+    const args = ['search', '--objective', 'labels', '--dataset', 'boston', '--backend', 'cpu'];
+    const low = bdk([...args, '--run', 'lowb', '--max-latency-us', '0.001', '--latency-batch', '16'], env);
+    expect(low.code).toBe(1);
+    expect(expectOneLineError(low)).toMatch(
+      /^bdk: --max-latency-us 0\.001 is below the smallest architecture of space 'mlp' on this data \([0-9.]+ µs on the cpu backend at batch 16\)$/,
+    );
+    const file = path.join(env.BDK_RUNS_DIR, '.latency', 'cpu-b16.json');
+    expect(JSON.parse(await fs.readFile(file, 'utf8'))).toMatchObject({ backend: 'cpu', batch: 16 });
+    // The batch-1 table of the test above is another file, left as it was.
+    const one = JSON.parse(await fs.readFile(path.join(env.BDK_RUNS_DIR, '.latency', 'cpu.json'), 'utf8'));
+    expect(one.batch).toBe(1);
+    const alone = bdk([...args, '--run', 'nob', '--latency-batch', '16'], env);
+    expect(alone.code).toBe(1);
+    expect(expectOneLineError(alone)).toBe(
+      'bdk: a latency batch (16) needs a latency budget (--max-latency-us, or search.maxLatencyUs in a pipeline)',
+    );
+  });
+
+  it('a search at a latency batch records it: config, table and search.json', async () => {
+    const t = { ...table(), batch: 64 };
+    const r = await searchStructure(
+      { ...config, latencyBatch: 64 },
+      { runsDir: env.BDK_RUNS_DIR, dataDir: env.BDK_DATA_DIR, run: 'lat-b64', latencyTable: t },
+    );
+    expect(r.summary!.latency!.batch).toBe(64);
+    const runDir = path.join(env.BDK_RUNS_DIR, 'lat-b64');
+    const stored = JSON.parse(await fs.readFile(path.join(runDir, 'search-config.json'), 'utf8'));
+    expect(stored).toMatchObject({ maxLatencyUs: 20, latencyBatch: 64 });
+    expect(JSON.parse(await fs.readFile(path.join(runDir, 'latency-table.json'), 'utf8')).batch).toBe(64);
+    // The pipeline key reaches the config; batch 1 is not stored, so older configs still match.
+    const p = pipelineSchema.parse({
+      name: 'p',
+      dataset: { name: 'boston' },
+      search: { space: 'mlp', objective: 'labels', epochs: 2, maxLatencyUs: 40, latencyBatch: 1000 },
+    });
+    expect(searchConfigFor(p, 0).latencyBatch).toBe(1000);
+    expect('latencyBatch' in searchConfigFrom({ dataset: 'boston', maxLatencyUs: 40, latencyBatch: 1 })).toBe(
+      false,
+    );
+  });
 });

@@ -168,8 +168,13 @@ export function registerSearch(program: Command): void {
     )
     .option(
       '--max-latency-us <U>',
-      'latency budget, µs per example at batch 1 on this backend: constrain E[latency] ≤ U (per-op table cached in <runs>/.latency) and repair the result to fit it',
+      'latency budget, µs per example on this backend (at --latency-batch examples per call): constrain E[latency] ≤ U (per-op table cached in <runs>/.latency) and repair the result to fit it',
       parsePositive,
+    )
+    .option(
+      '--latency-batch <B>',
+      'examples per call the latency budget is measured at: 1 (default) for a served model answering one request, e.g. 1000 for the time per example of scoring many rows (what bdk evaluate reports)',
+      parseInteger(1),
     )
     .option(
       '--candidates <k>',
@@ -238,7 +243,7 @@ export function registerSearch(program: Command): void {
       );
     if (s.latency)
       console.log(
-        `latency budget ${s.latency.maxLatencyUs} µs (${s.latency.backend}): final μ_L ${s.latency.mu.toPrecision(3)}, E[latency] ${s.latency.expectedLatencyUs.toFixed(1)} µs, predicted ${s.latency.predictedLatencyUs.toFixed(1)} µs${s.latency.repaired ? ` (repaired from ${s.latency.latencyBeforeRepairUs.toFixed(1)} µs)` : ''}; exported ${s.latency.exportedPredictedUs.toFixed(1)} µs predicted, ${s.latency.measuredLatencyUs.toFixed(1)} µs measured`,
+        `latency budget ${s.latency.maxLatencyUs} µs (${s.latency.backend}, batch ${s.latency.batch ?? 1}): final μ_L ${s.latency.mu.toPrecision(3)}, E[latency] ${s.latency.expectedLatencyUs.toFixed(1)} µs, predicted ${s.latency.predictedLatencyUs.toFixed(1)} µs${s.latency.repaired ? ` (repaired from ${s.latency.latencyBeforeRepairUs.toFixed(1)} µs)` : ''}; exported ${s.latency.exportedPredictedUs.toFixed(1)} µs predicted, ${s.latency.measuredLatencyUs.toFixed(1)} µs measured`,
       );
     console.log(
       `wrote ${result.runDir}/arch.json and arch-weights.bin in ${s.seconds.toFixed(1)} s (use: bdk distill --arch-from ${s.run})`,
