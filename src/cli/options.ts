@@ -110,3 +110,15 @@ export function progressReporter(label: string, json?: boolean) {
     done: () => progress.done(),
   };
 }
+
+/**
+ * The settings the user gave on the command line (not defaults), by config key: each flag's attribute
+ * name, or its names in `rename` where the config stores it under others. `--resume` checks them
+ * against the stored run.
+ */
+export function explicitSettings(cmd: Command, rename: Record<string, string[]> = {}): string[] {
+  return cmd.options
+    .map((o) => o.attributeName())
+    .filter((k) => cmd.getOptionValueSource(k) === 'cli')
+    .flatMap((k) => rename[k] ?? [k]);
+}

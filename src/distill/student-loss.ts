@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../core/errors.js';
 import { channelPair } from '../model/channel-pairs.js';
 import { denseDag, denseDagPass } from '../model/dense-dag.js';
 import { forward } from '../model/forward.js';
@@ -196,4 +197,19 @@ export function studentStep(
   const value = loss.dataSync()[0];
   loss.dispose();
   return value;
+}
+
+/**
+ * `loss` when it is finite, else the one-line error that stops a distillation (the non-finite guard,
+ * docs/cli.md): which epoch and step (1-based), and what to change.
+ */
+export function finiteLoss(
+  loss: number,
+  at: { epoch: number; step: number; steps: number },
+  learningRate: number,
+): number {
+  if (Number.isFinite(loss)) return loss;
+  throw new UserError(
+    `distill: the loss is ${loss} at epoch ${at.epoch}, step ${at.step} of ${at.steps}; the teacher's predictions are not finite (check it with bdk evaluate) or --learning-rate ${learningRate} is too large`,
+  );
 }

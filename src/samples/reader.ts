@@ -7,6 +7,7 @@
  */
 import fsSync from 'node:fs';
 import { UserError } from '../core/errors.js';
+import { firstNonFinite, requireFinite } from '../core/finite.js';
 import { decodeFloat16 } from '../core/float16.js';
 import { weightBytes, type SampleBatch, type SampleScan, type WeightDtype } from './format.js';
 import { openExisting, WindowReader } from './frames.js';
@@ -36,6 +37,17 @@ export async function scanSamples(file: string): Promise<SampleScan> {
     completeBytes: s.completeBytes,
     fileBytes: s.fileBytes,
   };
+}
+
+const NON_FINITE_SAMPLE_FIX = 'the samples file is damaged: sample the teacher again (bdk sample --force)';
+
+/** Fails when rows [first, first + weights.length / p) of `file` hold a weight that is not finite. */
+function requireFiniteRows(file: string, first: number, p: number, weights: Float32Array): void {
+  requireFinite(
+    weights,
+    (i, v) => `${file}: sample ${first + Math.floor(i / p)} has weight ${i % p} = ${v}`,
+    NON_FINITE_SAMPLE_FIX,
+  );
 }
 
 /**
@@ -77,11 +89,14 @@ export async function* readSamples(
       const r = new WindowReader(fh, file, size);
       const header = await readHeader(r);
       if (header.parameterCount !== p) throw new UserError(`${file}: changed while it was being read`);
+      let row = 0;
       for await (const b of batches(r, header)) {
         let done = 0;
         while (done < b.rows) {
           const n = Math.min(b.rows - done, chunkRows - filled);
           await readRows(r, b, p, header.weightDtype, done, n, out, filled);
+          requireFiniteRows(file, row, p, out.weights.subarray(filled * p, (filled + n) * p));
+          row += n;
           done += n;
           filled += n;
           if (filled === chunkRows) {
@@ -219,6 +234,11 @@ export class SampleRowReader {
       done += got;
     }
     if (half) decodeFloat16(this.scratch.subarray(0, n), dest);
+    const bad = firstNonFinite(dest);
+    if (bad >= 0)
+      throw new UserError(
+        `sample ${row} of the teacher has weight ${offset + bad} = ${dest[bad]}; ${NON_FINITE_SAMPLE_FIX}`,
+      );
   }
 
   /** Every sample's weights as one float32 matrix [rows, parameterCount], in row order. */

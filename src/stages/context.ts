@@ -7,6 +7,8 @@ export interface StageContext {
   runsDir?: string;
   /** Stop cleanly (saving state) when aborted. */
   signal?: AbortSignal;
+  /** Settings (config keys) the user gave explicitly, e.g. as flags: `--resume` checks them against the run's. */
+  explicit?: readonly string[];
   log?: (line: string) => void;
   onProgress?: (step: number, total: number, info: string) => void;
 }

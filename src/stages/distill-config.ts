@@ -1,3 +1,5 @@
+import { UserError } from '../core/errors.js';
+
 /** Settings of a distillation run (`bdk distill`), stored as `distill-config.json`. */
 export interface DistillConfig {
   teacher: string;
@@ -105,4 +107,20 @@ export function distillConfigFrom(input: DistillInput): DistillConfig {
     ...learningRateScheduleField(input.learningRateSchedule ?? d.learningRateSchedule),
     seed: input.seed ?? d.seed,
   };
+}
+
+/**
+ * Settings that only a classification distillation reads are errors on a regression teacher (the
+ * student matches the ensemble's Gaussian, with no softmax temperature or KL direction to set).
+ */
+export function checkDistillTask(config: DistillConfig, task: 'regression' | 'classification'): void {
+  if (task !== 'regression') return;
+  const off = [
+    ...(config.temperature !== DISTILL_DEFAULTS.temperature ? [`--temperature ${config.temperature}`] : []),
+    ...(config.klDirection !== DISTILL_DEFAULTS.klDirection ? [`--kl-direction ${config.klDirection}`] : []),
+  ];
+  if (off.length)
+    throw new UserError(
+      `${off.join(' and ')}: classification only, but teacher '${config.teacher}' is a regression run (the student matches the ensemble's Gaussian); leave ${off.length > 1 ? 'them' : 'it'} out`,
+    );
 }

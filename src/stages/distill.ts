@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
 import { pathExists } from '../core/json-file.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
+import { requireFiniteMetrics } from '../core/finite.js';
 import { acquireLock } from '../core/run-lock.js';
 import { inputShape, partArrays, type PartArrays } from '../data/store.js';
 import { brier, ece, errorRate, nll, rmse } from '../eval/metrics.js';
@@ -21,7 +22,8 @@ import { concatRows, trainOffline } from '../distill/train.js';
 import { trainOnline } from '../distill/online.js';
 import type { StageContext } from './context.js';
 import type { RunFiles } from './finished-run.js';
-import type { DistillConfig } from './distill-config.js';
+import { checkDistillTask, type DistillConfig } from './distill-config.js';
+import { resumedConfig } from './resume-check.js';
 import { readStudentWeights, STUDENT_WEIGHTS } from './student-run.js';
 import {
   checkRunFolder,
@@ -94,11 +96,12 @@ export async function distillStudent(
   const { teacherDir, teacherConfig } = await openTeacherRun(config.teacher, opts.runsDir);
   const folder = await checkRunFolder<DistillConfig>(opts, 'distill-config.json');
   const { runDir, configPath } = folder;
-  if (folder.stored) config = { ...folder.stored, epochs: Math.max(folder.stored.epochs, config.epochs) };
+  config = resumedConfig(opts.run, folder, config, opts.explicit);
+  const ds = await loadTeacherDataset(config.teacher, teacherConfig, opts.dataDir);
+  checkDistillTask(config, ds.meta.task);
   await prepareRunFolder(folder, opts.force);
   const lock = await acquireLock(path.join(runDir, '.lock'), `run '${opts.run}'`);
   try {
-    const ds = await loadTeacherDataset(config.teacher, teacherConfig, opts.dataDir);
     const task = ds.meta.task;
     const train = partArrays(ds, teacherConfig.split, teacherConfig.trainOn);
     const test = partArrays(ds, teacherConfig.split, teacherConfig.evaluateOn ?? 'test');
@@ -200,6 +203,12 @@ export async function distillStudent(
     }
     const weights = await readStudentWeights(runDir);
     const metrics = await studentMetrics(studentA, weights, test, shape, task);
+    // A student that predicts NaN or infinity is not written as finished (no student.json).
+    requireFiniteMetrics(
+      metrics,
+      `distill: the student of run '${opts.run}' has non-finite test metrics`,
+      `distill it again with a smaller --learning-rate (now ${config.learningRate}) and --force`,
+    );
     const summary: StudentSummary = {
       run: opts.run,
       teacher: config.teacher,

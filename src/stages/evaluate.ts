@@ -3,6 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
+import { requireFiniteMetrics } from '../core/finite.js';
 import { datasetFile, inputShape, partArrays, type PartArrays } from '../data/store.js';
 import { readJsonOrNull } from '../core/json-file.js';
 import { analyzeSpec, type Analysis } from '../model/spec.js';
@@ -212,6 +213,13 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<EvaluationRepo
   } finally {
     x.dispose();
   }
+  // No report with a NaN in it: a model that predicts non-finite values stops the evaluation.
+  for (const [model, r] of Object.entries(models))
+    requireFiniteMetrics(
+      r.metrics,
+      `evaluate: the ${model} model of run '${opts.run}' has non-finite test metrics`,
+      model === 'map' ? 'evaluate with --map-epochs 0 to leave it out' : 'its run diverged: make it again',
+    );
   const report: EvaluationReport = {
     run: opts.run,
     teacher: dc.teacher,

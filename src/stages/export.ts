@@ -3,10 +3,12 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
+import { requireFiniteMetrics } from '../core/finite.js';
 import { pathExists } from '../core/json-file.js';
 import { getSplit } from '../data/splits.js';
 import { inputShape, partArrays } from '../data/store.js';
-import { loadLayersModelFromDir, MODEL_FILE, saveLayersModel } from '../export/model-files.js';
+import { fileDigests, type FileDigest } from '../export/checksums.js';
+import { loadLayersModelFromDir, MODEL_FILE, saveLayersModel, WEIGHTS_FILE } from '../export/model-files.js';
 import type { Quantization } from '../export/quantize.js';
 import { buildLayersModel } from '../model/layers-model.js';
 import type { StageContext } from './context.js';
@@ -43,6 +45,11 @@ export interface ExportManifest {
   };
   student: { run: string; arch: string; parameterCount: number; teacher: string };
   dataset: { name: string; checksum: string; split: number };
+  /**
+   * Size and SHA-256 of every other file of the export (`model.json`, the weight shard), which
+   * `bdk predict` verifies before loading; absent in exports made before it existed.
+   */
+  files?: Record<string, FileDigest>;
 }
 
 export interface ExportOptions extends StageContext {
@@ -86,6 +93,11 @@ export async function exportStudent(opts: ExportOptions): Promise<{ dir: string;
     const loaded = await loadLayersModelFromDir(out);
     const exported = metricsFromOutputs(await outputsOf(loaded), test, task, units);
     loaded.dispose();
+    requireFiniteMetrics(
+      exported,
+      `export: the exported model of run '${opts.run}' (${opts.quantize}) has non-finite test metrics`,
+      'export it with another --quantize',
+    );
     const change = Object.fromEntries(Object.keys(float32).map((k) => [k, exported[k] - float32[k]]));
     const manifest: ExportManifest = {
       format: 'bdk-export',
@@ -104,6 +116,7 @@ export async function exportStudent(opts: ExportOptions): Promise<{ dir: string;
       metrics: { float32, exported, change },
       student: { run: opts.run, arch: a.spec.name, parameterCount: a.parameterCount, teacher: dc.teacher },
       dataset: { name: ds.meta.name, checksum: ds.meta.checksum, split: tc.split },
+      files: await fileDigests(out, [MODEL_FILE, WEIGHTS_FILE]),
     };
     await writeFileAtomic(path.join(out, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
     return { dir: out, manifest };

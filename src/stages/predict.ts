@@ -2,8 +2,10 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
+import { requireFinite } from '../core/finite.js';
 import { pathExists, readJsonOrNull } from '../core/json-file.js';
 import { readInputTable, standardizedInputs } from '../data/input-table.js';
+import { verifyFiles } from '../export/checksums.js';
 import { loadLayersModelFromDir } from '../export/model-files.js';
 import { MANIFEST_FILE, type ExportManifest } from './export.js';
 import { originalLocation, originalMoments } from '../data/target-transform.js';
@@ -22,6 +24,7 @@ export async function predictFile(modelDir: string, inputFile: string): Promise<
   const m = await readJsonOrNull<ExportManifest>(path.join(modelDir, MANIFEST_FILE));
   if (!m || m.format !== 'bdk-export')
     throw new UserError(`${path.join(modelDir, MANIFEST_FILE)}: not found or not a bdk export manifest`);
+  if (m.files) await verifyFiles(modelDir, m.files);
   const table = await readInputTable(inputFile);
   const x = standardizedInputs(table, m, m.standardization.features, inputFile);
   const model = await loadLayersModelFromDir(modelDir);
@@ -30,6 +33,12 @@ export async function predictFile(modelDir: string, inputFile: string): Promise<
   const v = (await out.data()) as Float32Array;
   out.dispose();
   model.dispose();
+  requireFinite(
+    v,
+    (i) =>
+      `${modelDir}: the model's output for row ${Math.floor(i / (v.length / table.rows)) + 1} is ${v[i]}`,
+    'check that row of the input, or export the model again',
+  );
   const rows: number[][] = [];
   if (m.task === 'regression') {
     const t = m.standardization.target!;

@@ -4,6 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
 import { pathExists } from '../core/json-file.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
+import { requireFiniteMetrics } from '../core/finite.js';
+import { checkResumeSettings } from './resume-check.js';
 import { acquireLock, lockOwner } from '../core/run-lock.js';
 import { inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
 import { checkTeacherTarget, runPath, targetTransformField } from './run-folder.js';
@@ -82,6 +84,7 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
       await checkNoLiveShard(runDir, opts.run);
       await fs.rm(runDir, { recursive: true, force: true });
     } else if (opts.resume) {
+      checkResumeSettings(opts.run, configPath, stored, requested, opts.explicit, ['samples']);
       config = { ...stored, samples: Math.max(stored.samples, requested.samples) };
       if (!shardExists)
         log(
@@ -131,7 +134,7 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
   }
 
   async function sampleLocked(): Promise<SampleResult> {
-    const configChanged = opts.resume && config.samples !== requested.samples; // resumed to a larger count
+    const configChanged = opts.resume && stored !== null && config.samples !== stored.samples; // resumed to a larger count
     if (!(await pathExists(configPath)) || opts.force || configChanged) {
       await writeFileAtomic(path.join(runDir, 'spec.json'), JSON.stringify(analysis.spec, null, 2) + '\n');
       await writeFileAtomic(
@@ -283,6 +286,15 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
       analysis,
       test,
       (Date.now() - started) / 1000,
+    );
+    // A teacher whose ensemble predicts NaN or infinity is not written as finished (no teacher.json).
+    const rhat = summary.diagnostics.logLikelihood.rhat;
+    requireFiniteMetrics(
+      summary.metrics,
+      `sample: the ensemble's test metrics of run '${opts.run}' are not finite (log-likelihood split R-hat ${Number.isFinite(rhat) ? rhat.toFixed(2) : String(rhat)})`,
+      config.sampler === 'dropout'
+        ? `the network diverged: use a smaller --step-size (the learning rate, now ${config.stepSize}) and --force`
+        : `the chains diverged: use a smaller --step-size (now ${config.stepSize}) and --force`,
     );
     await writeFileAtomic(path.join(runDir, 'teacher.json'), JSON.stringify(summary, null, 2) + '\n');
     return { runDir, completed: true, summary };

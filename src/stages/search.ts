@@ -28,6 +28,7 @@ import { expectedArchParameters } from '../search/budget-expectation.js';
 import { BUDGET_DUAL_STEP, discreteParameters, repairToBudget } from '../search/budget.js';
 import { checkBudgets, discreteLatencyUs, repairToBudgets } from '../search/latency-budget.js';
 import type { LatencyTable } from '../search/latency-table.js';
+import { resumedConfig } from './resume-check.js';
 import { latencySummary, searchLatencyTable, type LatencySummary } from './search-latency.js';
 import type { RelaxationKind } from '../search/relaxations.js';
 import type { StageContext } from './context.js';
@@ -161,7 +162,7 @@ export async function searchStructure(
   let config = requested;
   const folder = await checkRunFolder<SearchConfig>(opts, 'search-config.json');
   const { runDir, configPath } = folder;
-  if (folder.stored) config = { ...folder.stored, epochs: Math.max(folder.stored.epochs, config.epochs) };
+  config = resumedConfig(opts.run, folder, config, opts.explicit);
   let teacherDir: string | null = null;
   if (config.objective === 'distill') {
     if (!config.teacher)

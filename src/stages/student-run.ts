@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../core/errors.js';
+import { requireFinite } from '../core/finite.js';
 import { readJsonOrNull } from '../core/json-file.js';
 import { analyzeSpec, type Analysis } from '../model/spec.js';
 import type { DistillConfig } from './distill-config.js';
@@ -39,5 +40,11 @@ export async function openStudentRun(run: string, runsDir?: string): Promise<Stu
     throw new UserError(`the teacher run '${config.teacher}' of student '${run}' is missing`);
   const specFile = path.join(runDir, 'student-spec.json');
   const analysis = analyzeSpec(JSON.parse(await fs.readFile(specFile, 'utf8')), specFile);
-  return { runDir, config, teacherDir, teacherConfig, analysis, weights: await readStudentWeights(runDir) };
+  const weights = await readStudentWeights(runDir);
+  requireFinite(
+    weights,
+    (i, v) => `${path.join(runDir, STUDENT_WEIGHTS)}: weight ${i} of ${weights.length} is ${v}`,
+    `distill run '${run}' again (--force)`,
+  );
+  return { runDir, config, teacherDir, teacherConfig, analysis, weights };
 }

@@ -248,6 +248,11 @@ export async function runChains(o: ChainRunOptions): Promise<ChainRunResult> {
           const tau = noiseSampled ? readFloat(state.position[a.params.length]) : null;
           const badWeight = w.findIndex((v) => !Number.isFinite(v));
           const badTau = tau ? tau.findIndex((s) => !Number.isFinite(Math.exp(s))) : -1;
+          const badLl = ll.findIndex((v) => !Number.isFinite(v));
+          if (badLl >= 0 && badWeight < 0 && badTau < 0)
+            throw new UserError(
+              `chain ${badLl} diverged before step ${step} (its log-likelihood is ${ll[badLl]}); use a smaller --step-size`,
+            );
           if (badWeight >= 0 || badTau >= 0)
             throw new UserError(
               `chain ${badWeight >= 0 ? Math.floor(badWeight / P) : badTau} diverged before step ${step} (its ${badWeight >= 0 ? 'weights are' : 'noise precision τ is'} no longer finite); use a smaller --step-size`,

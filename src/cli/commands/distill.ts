@@ -8,6 +8,7 @@ import { searchedStudent } from '../../stages/search.js';
 import {
   addBackendOption,
   addJsonOption,
+  explicitSettings,
   formatMetrics,
   parseInteger,
   parseNonNegative,
@@ -136,6 +137,12 @@ export function registerDistill(program: Command): void {
       distillStudent(config, {
         run: o.run,
         resume: o.resume,
+        explicit: explicitSettings(cmd, {
+          lrSchedule: ['learningRateSchedule'],
+          archFrom: ['arch', 'initialWeights'],
+          fromScratch: ['initialWeights'],
+          candidate: ['arch', 'initialWeights'],
+        }),
         force: o.force,
         ...hooks,
       }),

@@ -7,6 +7,7 @@ import { SAMPLE_DEFAULTS, sampleConfigFrom, type SampleConfig } from '../../stag
 import {
   addBackendOption,
   addJsonOption,
+  explicitSettings,
   formatMetrics,
   parseInteger,
   parseNonNegative,
@@ -191,6 +192,7 @@ export function registerSample(program: Command): void {
         run: o.run,
         chainOffset: o.chainOffset,
         resume: o.resume,
+        explicit: explicitSettings(cmd),
         force: o.force,
         ...hooks,
       }),

@@ -17,6 +17,7 @@ import { addFrontOptions, isFront, searchFront, type FrontFlags } from './search
 import {
   addBackendOption,
   addJsonOption,
+  explicitSettings,
   parseFraction,
   parseInteger,
   parseList,
@@ -218,6 +219,7 @@ export function registerSearch(program: Command): void {
       searchStructure(config, {
         run: o.run,
         resume: o.resume,
+        explicit: explicitSettings(cmd),
         force: o.force,
         ...hooks,
       }),
