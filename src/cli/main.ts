@@ -10,7 +10,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode; // commander already printed its message
     if (err instanceof UserError) {
-      process.stderr.write(`bdk: ${err.message}\n`);
+      // One line, always: a message that quotes a file's text (a JSON parser's, say) is joined up.
+      process.stderr.write(`bdk: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
       return err.exitCode;
     }
     if (process.env.BDK_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);

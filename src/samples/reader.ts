@@ -53,11 +53,12 @@ function requireFiniteRows(file: string, first: number, p: number, weights: Floa
 /**
  * Streams the samples of several shard files, in file order, as chunks of at most `batchRecords`
  * rows (default: about 32 MiB of weights per chunk). All files must have the same parameter count.
- * Torn tails are ignored. Never holds more than one chunk (plus a 64 KiB read window) in memory.
+ * Torn tails are ignored. A weight that is not finite is an error naming the file and the sample (the
+ * non-finite guard of every consumer), unless `allowNonFinite` (the store itself keeps any bits). Never holds more than one chunk (plus a 64 KiB read window) in memory.
  */
 export async function* readSamples(
   files: string[],
-  opts: { batchRecords?: number } = {},
+  opts: { batchRecords?: number; allowNonFinite?: boolean } = {},
 ): AsyncGenerator<SampleBatch> {
   if (files.length === 0) return;
   // Validate every header first, so a mismatched shard fails before anything is yielded.
@@ -95,7 +96,8 @@ export async function* readSamples(
         while (done < b.rows) {
           const n = Math.min(b.rows - done, chunkRows - filled);
           await readRows(r, b, p, header.weightDtype, done, n, out, filled);
-          requireFiniteRows(file, row, p, out.weights.subarray(filled * p, (filled + n) * p));
+          if (!opts.allowNonFinite)
+            requireFiniteRows(file, row, p, out.weights.subarray(filled * p, (filled + n) * p));
           row += n;
           done += n;
           filled += n;
@@ -113,8 +115,14 @@ export async function* readSamples(
   if (filled > 0) yield emit(filled);
 }
 
-/** Every sample of the given shards in one set of arrays (convenience for small runs and tests). */
-export async function readAllSamples(files: string[]): Promise<SampleBatch> {
+/**
+ * Every sample of the given shards in one set of arrays (convenience for small runs and tests); like
+ * `readSamples`, a weight that is not finite is an error unless `allowNonFinite`.
+ */
+export async function readAllSamples(
+  files: string[],
+  opts: { allowNonFinite?: boolean } = {},
+): Promise<SampleBatch> {
   let total = 0;
   let p = 0;
   for (const file of files) {
@@ -123,7 +131,8 @@ export async function readAllSamples(files: string[]): Promise<SampleBatch> {
     p ||= s.parameterCount;
   }
   const chunks: SampleBatch[] = [];
-  for await (const chunk of readSamples(files, { batchRecords: Math.max(1, total) })) chunks.push(chunk);
+  for await (const chunk of readSamples(files, { ...opts, batchRecords: Math.max(1, total) }))
+    chunks.push(chunk);
   if (chunks.length === 1) return chunks[0];
   // Zero rows, or files grew between the scan and the read.
   const rows = chunks.reduce((s, c) => s + c.rows, 0);

@@ -1,0 +1,137 @@
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bdk, tempDir, type CliResult } from '../helpers.js';
+
+/**
+ * The CLI's robustness table (issue: nothing silently wrong): bad input and faults across every
+ * command. Each case asserts the exit code, one line on standard error that names the culprit (flag,
+ * value, file or run), no stack trace, and that every existing dataset, run and export is
+ * byte-identical afterwards.
+ */
+
+let dir: string;
+let env: Record<string, string>;
+const p = (...parts: string[]) => path.join(dir, ...parts);
+
+/** SHA-256 of every file under the test's folder (datasets, runs, exports, inputs). */
+async function snapshot(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const f of (await fs.readdir(dir, { recursive: true })).sort()) {
+    const file = path.join(dir, f);
+    const st = await fs.stat(file).catch(() => null);
+    if (st?.isFile())
+      out[f] = createHash('sha256')
+        .update(await fs.readFile(file))
+        .digest('hex');
+  }
+  return out;
+}
+
+/** One line on stderr, `bdk:` (or commander's `error:` for a flag it rejects), no stack trace. */
+function oneLine(r: CliResult): string {
+  const text = r.stderr.trimEnd();
+  expect(text.split('\n'), r.stderr).toHaveLength(1);
+  expect(text).toMatch(/^(bdk|error): /);
+  expect(text).not.toMatch(/\n\s+at |internal error/);
+  return text;
+}
+
+beforeAll(async () => {
+  dir = await tempDir('bdk-robust-');
+  env = { BDK_DATA_DIR: p('datasets'), BDK_RUNS_DIR: p('checkpoints') };
+  const ok = (args: string[]) => expect(bdk(args, env).code, args.join(' ')).toBe(0);
+  ok(['data', 'prepare', 'boston']);
+  ok([
+    'sample',
+    '--dataset',
+    'boston',
+    '--burn-in',
+    '200',
+    '--thin',
+    '10',
+    '--samples',
+    '10',
+    '--chains',
+    '2',
+    '--run',
+    't',
+  ]);
+  ok(['distill', '--teacher', 't', '--run', 's', '--epochs', '2']);
+  ok(['export', '--run', 's', '--out', p('export')]);
+  await fs.writeFile(p('text.csv'), 'a,b\n1,x\n');
+  await fs.writeFile(p('bad.json'), '{ "name": "x",\n  oops }\n');
+  await fs.writeFile(
+    p('unknown-key.json'),
+    JSON.stringify({ name: 'x', dataset: { name: 'boston' }, nope: 1 }),
+  );
+  await fs.writeFile(p('a-file'), 'not a folder\n');
+}, 120_000);
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+/** [what, arguments, exit code, what the message must contain]. */
+// prettier-ignore
+const CASES: [string, () => string[], number, RegExp][] = [
+  // data
+  ['unknown built-in dataset', () => ['data', 'prepare', 'nope'], 1, /unknown built-in dataset 'nope'/],
+  ['info of a missing dataset', () => ['data', 'info', 'nope'], 1, /dataset 'nope' not found/],
+  ['prepare over an existing dataset', () => ['data', 'prepare', 'boston', '--validation-fraction', '0.3'], 1, /boston\.arrow already exists/],
+  ['import of a missing file', () => ['data', 'import', '--from', p('missing.csv'), '--name', 'u', '--target', 'b', '--task', 'regression'], 1, /missing\.csv/],
+  ['import of a non-numeric column', () => ['data', 'import', '--from', p('text.csv'), '--name', 'u', '--target', 'a', '--task', 'regression'], 1, /column 'b'.*'x'/],
+  // sample
+  ['unknown architecture', () => ['sample', '--dataset', 'boston', '--run', 'x', '--arch', 'nope'], 1, /unknown architecture 'nope'/],
+  ['zero samples', () => ['sample', '--dataset', 'boston', '--run', 'x', '--samples', '0'], 1, /--samples.*'0'|got 0/],
+  ['negative step size', () => ['sample', '--dataset', 'boston', '--run', 'x', '--step-size', '-1'], 1, /--step-size.*-1/],
+  ['non-integer chains', () => ['sample', '--dataset', 'boston', '--run', 'x', '--chains', 'abc'], 1, /--chains.*abc/],
+  ['unknown sampler', () => ['sample', '--dataset', 'boston', '--run', 'x', '--sampler', 'nope'], 1, /--sampler.*nope/],
+  ['existing run without --resume or --force', () => ['sample', '--dataset', 'boston', '--run', 't'], 1, /run 't' already exists/],
+  ['resume of a missing run', () => ['sample', '--dataset', 'boston', '--run', 'none', '--resume'], 1, /cannot resume run 'none'/],
+  ['missing dataset', () => ['sample', '--dataset', 'nope', '--run', 'x'], 1, /dataset 'nope' not found/],
+  ['variance prior without heteroscedastic', () => ['sample', '--dataset', 'boston', '--run', 'x', '--variance-prior-precision', '3'], 1, /--variance-prior-precision needs --heteroscedastic/],
+  ['dropout rate 1', () => ['sample', '--dataset', 'boston', '--run', 'x', '--dropout-rate', '1'], 1, /--dropout-rate must be in \[0, 1\), got 1/],
+  ['resume with another step size', () => ['sample', '--run', 't', '--resume', '--step-size', '0.5'], 1, /--step-size 0\.5 differs from run 't's/],
+  // distill
+  ['missing teacher', () => ['distill', '--teacher', 'none', '--run', 'x'], 1, /teacher run 'none' not found/],
+  ['--candidate without --arch-from', () => ['distill', '--teacher', 't', '--run', 'x', '--candidate', '2'], 1, /--candidate needs --arch-from RUN/],
+  ['zero epochs', () => ['distill', '--teacher', 't', '--run', 'x', '--epochs', '0'], 1, /--epochs.*0/],
+  ['temperature on a regression teacher', () => ['distill', '--teacher', 't', '--run', 'x', '--temperature', '2'], 1, /--temperature 2: classification only/],
+  ['KL direction on a regression teacher', () => ['distill', '--teacher', 't', '--run', 'x', '--kl-direction', 'reverse'], 1, /--kl-direction reverse: classification only/],
+  ['resume with another learning rate', () => ['distill', '--teacher', 't', '--run', 's', '--resume', '--learning-rate', '0.5'], 1, /--learning-rate 0\.5 differs from run 's's/],
+  ['--force with a refused flag', () => ['distill', '--teacher', 't', '--run', 's', '--force', '--temperature', '3'], 1, /--temperature 3: classification only/],
+  ['a learning rate that overflows the loss', () => ['distill', '--teacher', 't', '--run', 'x', '--epochs', '1', '--learning-rate', '1e30'], 1, /the loss is NaN at epoch 1, step \d+/],
+  // search
+  ['latency batch without a budget', () => ['search', '--dataset', 'boston', '--objective', 'labels', '--run', 'x', '--latency-batch', '10'], 1, /a latency batch \(10\) needs a latency budget/],
+  ['parameter budget below the smallest architecture', () => ['search', '--dataset', 'boston', '--objective', 'labels', '--run', 'x', '--max-parameters', '1'], 1, /--max-parameters 1 is below .* \(28 parameters\)/],
+  ['custom preset without its λ', () => ['search', '--dataset', 'boston', '--objective', 'labels', '--run', 'x', '--preset', 'custom'], 1, /--preset custom needs --lambda-l-prior/],
+  ['unknown search space', () => ['search', '--dataset', 'boston', '--objective', 'labels', '--run', 'x', '--space', 'nope'], 1, /unknown search space 'nope'/],
+  ['resume of a missing search', () => ['search', '--run', 'none', '--resume'], 1, /cannot resume run 'none'/],
+  ['distill objective without a teacher', () => ['search', '--dataset', 'boston', '--run', 'x'], 1, /--objective distill needs --teacher RUN/],
+  // evaluate, export, predict
+  ['evaluate a teacher run', () => ['evaluate', '--run', 't'], 1, /run 't' is not a finished student/],
+  ['evaluate a missing run', () => ['evaluate', '--run', 'none'], 1, /run 'none' is not a finished student/],
+  ['export over an existing export', () => ['export', '--run', 's', '--out', p('export')], 1, /model\.json already exists; pass --force/],
+  ['predict without an export', () => ['predict', '--model', p('none'), '--input', p('text.csv')], 1, /bdk\.json: not found or not a bdk export manifest/],
+  ['predict on a non-numeric column', () => ['predict', '--model', p('export'), '--input', p('text.csv')], 1, /text\.csv:2: column 'b' has non-numeric value 'x'/],
+  ['predict on a missing input', () => ['predict', '--model', p('export'), '--input', p('missing.csv')], 1, /missing\.csv: file not found/],
+  // pipelines
+  ['missing pipeline file', () => ['run', p('missing.json')], 1, /missing\.json: file not found/],
+  ['pipeline that is not JSON', () => ['run', p('bad.json')], 1, /bad\.json: invalid JSON/],
+  ['pipeline with an unknown key', () => ['run', p('unknown-key.json')], 1, /nope/],
+];
+
+describe('bad input and faults, every command', () => {
+  it(`has at least 40 cases (${CASES.length})`, () => {
+    expect(CASES.length).toBeGreaterThanOrEqual(40);
+  });
+
+  it.each(CASES)('%s', async (_, args, code, message) => {
+    const before = await snapshot();
+    const r = bdk(args(), env);
+    expect(r.code, r.stderr).toBe(code);
+    expect(oneLine(r)).toMatch(message);
+    expect(await snapshot()).toEqual(before);
+  });
+});
