@@ -13,3 +13,4 @@ export {
 } from './format.js';
 export { readAllSamples, readSamples, SampleRowReader, scanSamples } from './reader.js';
 export { SampleWriter } from './writer.js';
+export { fileSha256, scanShard, type ShardScan } from './shard-scan.js';

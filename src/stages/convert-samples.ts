@@ -6,9 +6,18 @@ import { pathExists, readJsonOrNull } from '../core/json-file.js';
 import { inputShape, partArrays } from '../data/store.js';
 import { resolveArch } from '../model/builtins.js';
 import { teacherOutputUnits } from '../teacher/posterior.js';
-import { readSamples, SampleWriter, scanSamples, weightBytes, type WeightDtype } from '../samples/index.js';
+import {
+  readSamples,
+  SampleWriter,
+  scanSamples,
+  scanShard,
+  weightBytes,
+  type WeightDtype,
+} from '../samples/index.js';
 import type { StageContext } from './context.js';
-import { loadTeacherDataset, openTeacherRun, runPath, runSampleFiles } from './run-folder.js';
+import { loadTeacherDataset, openTeacherRun, runPath } from './run-folder.js';
+import { openCompleteTeacher } from './teacher-check.js';
+import { readShardRecords, writeShardComplete, writeShardStart } from './teacher-shards.js';
 import { sampleDtypeField, type SampleConfig, type TeacherSummary } from './sample-config.js';
 import { evaluateTeacher } from './teacher-report.js';
 
@@ -18,6 +27,8 @@ export interface ConvertSamplesOptions extends Pick<StageContext, 'force' | 'dat
   /** The new teacher run to write. */
   outRun: string;
   sampleDtype: WeightDtype;
+  /** Convert an incomplete teacher as it is, with a warning (the new run is marked unfinished too). */
+  allowIncomplete?: boolean;
 }
 
 /** What `convert.json` in the new run records. */
@@ -30,6 +41,8 @@ export interface ConvertSummary {
   bytes: { before: number; after: number };
   /** The ensemble's test metrics from the original samples and from the converted ones, and after − before. */
   metrics: { before: Record<string, number>; after: Record<string, number>; change: Record<string, number> };
+  /** With `--allow-incomplete` on an incomplete teacher: what was wrong with it. */
+  teacherWarning?: string;
 }
 
 /**
@@ -47,7 +60,8 @@ export async function convertSamples(opts: ConvertSamplesOptions): Promise<Conve
   const { teacherDir, teacherConfig } = await openTeacherRun(opts.run, opts.runsDir);
   if (!(await pathExists(path.join(teacherDir, 'spec.json'))))
     throw new UserError(`run '${opts.run}' at ${teacherDir} is not a teacher run (no spec.json)`);
-  const files = await runSampleFiles(teacherDir);
+  const { files, warning } = await openCompleteTeacher(opts.run, opts);
+  const records = await readShardRecords(teacherDir);
   const scans = await Promise.all(files.map((f) => scanSamples(f)));
   const samples = scans.reduce((s, sc) => s + sc.records, 0);
   if (samples === 0) throw new UserError(`teacher run '${opts.run}' has no samples yet`);
@@ -90,6 +104,12 @@ export async function convertSamples(opts: ConvertSamplesOptions): Promise<Conve
       } finally {
         await writer.close();
       }
+      // The new shard's record: complete (with the new file's checksum) when the teacher was.
+      const offset = Number(path.basename(file).slice(9, -6));
+      const shardChains = records.get(offset)?.chains ?? (await scanShard(file)).perChain.size;
+      const samplesPerChain = records.get(offset)?.samples ?? teacherConfig.samples;
+      if (warning) await writeShardStart(tmpDir, offset, shardChains, samplesPerChain);
+      else await writeShardComplete(tmpDir, offset, shardChains, samplesPerChain);
     }
     log(`converted ${samples} samples of '${opts.run}' to ${opts.sampleDtype}; evaluating both ensembles`);
 
@@ -123,6 +143,7 @@ export async function convertSamples(opts: ConvertSamplesOptions): Promise<Conve
         ),
       },
     };
+    if (warning) summary.teacherWarning = warning;
     await writeFileAtomic(path.join(tmpDir, 'convert.json'), JSON.stringify(summary, null, 2) + '\n');
     if (await pathExists(outDir)) await fs.rm(outDir, { recursive: true, force: true }); // --force
     await fs.rename(tmpDir, outDir);

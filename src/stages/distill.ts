@@ -25,13 +25,8 @@ import type { RunFiles } from './finished-run.js';
 import { checkDistillTask, type DistillConfig } from './distill-config.js';
 import { resumedConfig } from './resume-check.js';
 import { readStudentWeights, STUDENT_WEIGHTS } from './student-run.js';
-import {
-  checkRunFolder,
-  loadTeacherDataset,
-  openTeacherRun,
-  prepareRunFolder,
-  runSampleFiles,
-} from './run-folder.js';
+import { checkRunFolder, loadTeacherDataset, openTeacherRun, prepareRunFolder } from './run-folder.js';
+import { openCompleteTeacher } from './teacher-check.js';
 import { originalGaussianLogDensity, originalMoments, standardizeTarget } from '../data/target-transform.js';
 
 export type { DistillConfig } from './distill-config.js';
@@ -40,6 +35,8 @@ export { IN_MEMORY_SAMPLE_BYTES } from '../distill/train.js';
 export interface DistillOptions extends StageContext {
   run: string;
   resume?: boolean;
+  /** Distill from an incomplete teacher's samples as they are, with a warning (see `openCompleteTeacher`). */
+  allowIncomplete?: boolean;
 }
 
 export interface StudentSummary {
@@ -51,6 +48,8 @@ export interface StudentSummary {
   epochs: number;
   metrics: Record<string, number>;
   seconds: number;
+  /** With `--allow-incomplete` on an incomplete teacher: what was wrong with it. */
+  teacherWarning?: string;
 }
 
 /** The training loops' state files in the run folder (offline, online). */
@@ -93,7 +92,12 @@ export async function distillStudent(
   opts: DistillOptions,
 ): Promise<{ runDir: string; completed: boolean; summary: StudentSummary | null }> {
   const log = opts.log ?? (() => {});
-  const { teacherDir, teacherConfig } = await openTeacherRun(config.teacher, opts.runsDir);
+  // Offline distillation reads the stored samples, which must be complete; online reruns the chains.
+  const teacher =
+    config.mode === 'online'
+      ? { ...(await openTeacherRun(config.teacher, opts.runsDir)), files: [], warning: undefined }
+      : await openCompleteTeacher(config.teacher, opts);
+  const { teacherDir, teacherConfig } = teacher;
   const folder = await checkRunFolder<DistillConfig>(opts, 'distill-config.json');
   const { runDir, configPath } = folder;
   config = resumedConfig(opts.run, folder, config, opts.explicit);
@@ -172,7 +176,7 @@ export async function distillStudent(
     } else {
       // The samples stay in their files: each minibatch reads the ones it uses, so memory does not
       // grow with the ensemble.
-      const samples = await SampleRowReader.open(await runSampleFiles(teacherDir));
+      const samples = await SampleRowReader.open(teacher.files);
       try {
         if (samples.rows === 0) throw new UserError(`teacher run '${config.teacher}' has no samples yet`);
         teacherSamples = samples.rows;
@@ -218,6 +222,7 @@ export async function distillStudent(
       epochs: config.epochs,
       metrics,
       seconds: (Date.now() - started) / 1000,
+      ...(teacher.warning ? { teacherWarning: teacher.warning } : {}),
     };
     await writeFileAtomic(path.join(runDir, 'student.json'), JSON.stringify(summary, null, 2) + '\n');
     return { runDir, completed: true, summary };

@@ -17,6 +17,7 @@ import type { StageContext } from './context.js';
 import { metricsFromOutputs } from './distill.js';
 import { loadTeacherDataset, runPath, runSampleFiles } from './run-folder.js';
 import { openStudentRun, STUDENT_WEIGHTS } from './student-run.js';
+import { openCompleteTeacher } from './teacher-check.js';
 import { partTensors } from './sample.js';
 import type { SampleConfig } from './sample-config.js';
 import { predictiveMetrics } from './teacher-report.js';
@@ -47,6 +48,8 @@ export interface EvaluationReport {
   speedup: number;
   /** The settings it was made with (a pipeline reuses a report only when they match). */
   settings?: { mapEpochs: number; latencyRuns: number; plots: boolean };
+  /** With `--allow-incomplete` on an incomplete teacher: what was wrong with it. */
+  teacherWarning?: string;
 }
 
 export interface EvaluateOptions extends StageContext {
@@ -59,6 +62,8 @@ export interface EvaluateOptions extends StageContext {
   plots?: boolean;
   /** The report's file name without extension (default `report`: `report.json`, `report.md`). */
   reportName?: string;
+  /** Evaluate against an incomplete teacher's samples as they are, with a warning (see `openCompleteTeacher`). */
+  allowIncomplete?: boolean;
 }
 
 function singleBatch(weights: Float32Array, noisePrecision: number): SampleBatch {
@@ -126,6 +131,7 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<EvaluationRepo
     analysis: studentA,
     weights: studentW,
   } = student;
+  const { files: sampleFiles, warning: teacherWarning } = await openCompleteTeacher(dc.teacher, opts);
   const ds = await loadTeacherDataset(dc.teacher, tc, opts.dataDir);
   const task = ds.meta.task;
   const shape = inputShape(ds);
@@ -134,7 +140,6 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<EvaluationRepo
   const teacherA = analyzeSpec(JSON.parse(await fs.readFile(path.join(teacherDir, 'spec.json'), 'utf8')));
   // The ensemble is streamed from its files (as in the benchmark), so memory stays bounded for
   // thousands of samples; only the counts are read up front.
-  const sampleFiles = await runSampleFiles(teacherDir);
   const scans = await Promise.all(sampleFiles.map((f) => scanSamples(f)));
   const sampleRows = scans.reduce((sum, sc) => sum + sc.records, 0);
   const storedBytes = scans.reduce(
@@ -231,6 +236,7 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<EvaluationRepo
     compression: models.ensemble.parameters / models.student.parameters,
     speedup: models.ensemble.latencyMs / models.student.latencyMs,
     settings: evaluationSettings(opts),
+    ...(teacherWarning ? { teacherWarning } : {}),
   };
   const name = opts.reportName ?? 'report';
   await writeFileAtomic(path.join(runDir, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
@@ -338,6 +344,7 @@ export function reportMarkdown(r: EvaluationReport): string {
     '',
     `Dataset \`${r.dataset}\`, split ${r.split}, ${r.testRows} test rows (${r.task}); teacher \`${r.teacher}\`.`,
     '',
+    ...(r.teacherWarning ? [`**Warning:** ${r.teacherWarning}.`, ''] : []),
     head,
     sep,
     ...rows,

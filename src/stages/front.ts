@@ -29,7 +29,8 @@ import { distillConfigFrom, type DistillConfig } from './distill-config.js';
 import { evaluateRun, upToDateReport, type EvaluationReport } from './evaluate.js';
 import { checkFinishedRun } from './finished-run.js';
 import { referenceName, searchedMembers, type FrontConfig } from './front-config.js';
-import { loadTeacherDataset, openTeacherRun, runPath, runSampleFiles } from './run-folder.js';
+import { loadTeacherDataset, runPath } from './run-folder.js';
+import { openCompleteTeacher } from './teacher-check.js';
 import { SEARCH_RUN_FILES, searchStructure, type SearchConfig, type SearchSummary } from './search.js';
 import { searchCandidates, searchedStudent } from './search-files.js';
 import { openStudentRun } from './student-run.js';
@@ -61,7 +62,8 @@ export async function runFront(
   const log = opts.log ?? (() => {});
   const split = opts.split ?? 0;
   const runDir = runPath(opts.run, opts.runsDir);
-  const { teacherDir, teacherConfig: tc } = await openTeacherRun(config.teacher, opts.runsDir);
+  const teacher = await openCompleteTeacher(config.teacher, { runsDir: opts.runsDir });
+  const { teacherDir, teacherConfig: tc } = teacher;
   const ds = await loadTeacherDataset(config.teacher, tc, opts.dataDir);
   const task = ds.meta.task;
   const shape = inputShape(ds);
@@ -124,7 +126,7 @@ export async function runFront(
     validation: partArrays(ds, tc.split, 'validation'),
   };
   const teacherA = analyzeSpec(JSON.parse(await fs.readFile(path.join(teacherDir, 'spec.json'), 'utf8')));
-  const files = await runSampleFiles(teacherDir);
+  const files = teacher.files;
   const ensemble = async (part: PartArrays): Promise<Predictive | null> => {
     if (part.rows === 0) return null;
     const x = tf.tensor(part.x, [part.rows, ...shape]);

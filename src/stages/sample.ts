@@ -18,6 +18,17 @@ import type { StageContext } from './context.js';
 import { SampleWriter } from '../samples/index.js';
 import { evaluateTeacher } from './teacher-report.js';
 import type { SampleConfig, TeacherSummary } from './sample-config.js';
+import {
+  checkShardRange,
+  checkShardSettings,
+  lockFile,
+  readShardRecords,
+  samplesFile,
+  stateFile,
+  traceFile,
+  writeShardComplete,
+  writeShardStart,
+} from './teacher-shards.js';
 
 export interface SampleOptions extends StageContext {
   run: string;
@@ -32,11 +43,6 @@ export interface SampleResult {
   summary: TeacherSummary | null;
 }
 
-const samplesFile = (runDir: string, offset: number) => path.join(runDir, `samples-c${offset}.arrow`);
-const stateFile = (runDir: string, offset: number) => path.join(runDir, `state-c${offset}.bin`);
-const traceFile = (runDir: string, offset: number) => path.join(runDir, `trace-c${offset}.csv`);
-const lockFile = (runDir: string, offset: number) => path.join(runDir, `.lock-c${offset}`);
-
 /** Refuses to replace a run while any of its shards is being written by a live process. */
 async function checkNoLiveShard(runDir: string, run: string): Promise<void> {
   for (const f of await fs.readdir(runDir).catch(() => [] as string[])) {
@@ -49,12 +55,6 @@ async function checkNoLiveShard(runDir: string, run: string): Promise<void> {
   }
 }
 
-/** The settings that must agree between shards of one run (the target transform is checked on the dataset). */
-function shardKey(c: SampleConfig & { datasetChecksum?: string }): string {
-  const { chains: _c, samples: _s, datasetChecksum: _d, targetTransform: _t, ...rest } = c;
-  return JSON.stringify(rest);
-}
-
 /** Training tensors of a part: x [n, ...example] and y [n] (float32 standardized target, or int32 labels). */
 export function partTensors(exampleShape: number[], part: PartArrays): { x: tf.Tensor; y: tf.Tensor } {
   const x = tf.tensor(part.x, [part.rows, ...exampleShape]);
@@ -65,7 +65,8 @@ export function partTensors(exampleShape: number[], part: PartArrays): { x: tf.T
 /**
  * Samples a teacher posterior (docs/design.md §1) and writes the run folder: `spec.json`, `config.json`,
  * `samples-c<offset>.arrow` (Arrow IPC stream, one record per sample, appended as drawn),
- * `trace-c<offset>.csv`, `state-c<offset>.bin` (resumable chain state) and, when done,
+ * `trace-c<offset>.csv`, `state-c<offset>.bin` (resumable chain state), `shard-c<offset>.json` (the
+ * shard's record, with its completion record once done; docs/design.md §6.4) and, when done,
  * `teacher.json` with the ensemble's test metrics and convergence diagnostics.
  */
 export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions): Promise<SampleResult> {
@@ -77,6 +78,8 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
   const shardExists =
     (await pathExists(samplesFile(runDir, offset))) || (await pathExists(stateFile(runDir, offset)));
   let stored: SampleConfig | null = null;
+  // A shard resumed runs the chains it was started with (shards may differ in their number of chains).
+  let shardChains = requested.chains;
   if (await pathExists(configPath)) {
     stored = JSON.parse(await fs.readFile(configPath, 'utf8')) as SampleConfig;
     if (opts.force) {
@@ -86,11 +89,17 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
     } else if (opts.resume) {
       checkResumeSettings(opts.run, configPath, stored, requested, opts.explicit, ['samples']);
       config = { ...stored, samples: Math.max(stored.samples, requested.samples) };
-      if (!shardExists)
+      shardChains = (await readShardRecords(runDir)).get(offset)?.chains ?? stored.chains;
+      if (!shardExists) {
+        await checkShardRange(opts.run, runDir, offset, shardChains);
         log(
           `run '${opts.run}' has no saved chains from ${offset} (killed before its first write): starting them`,
         );
-    } else if (!shardExists && shardKey(stored) === shardKey({ ...requested })) {
+      }
+    } else if (!shardExists) {
+      // A new chain shard: the run's settings, and chains no other shard holds (docs/design.md §6.4).
+      checkShardSettings(opts.run, stored, requested, offset);
+      await checkShardRange(opts.run, runDir, offset, requested.chains);
       log(`adding chains ${offset}..${offset + requested.chains - 1} to run '${opts.run}'`);
     } else {
       throw new UserError(
@@ -151,7 +160,9 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
       noise: noiseModel(task, config.noisePrecision, config.noisePrior, config.heteroscedastic),
       ...variancePrior(config),
     };
-    const C = config.chains;
+    const C = shardChains;
+    // The shard's record loses any completion record before the first sample is written or cut.
+    await writeShardStart(runDir, offset, C, config.samples);
     const seeds = Array.from({ length: C }, (_, c) => chainSeed(config.seed, offset + c));
     const sFile = samplesFile(runDir, offset);
 
@@ -278,6 +289,7 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
       );
       return { runDir, completed: false, summary: null };
     }
+    await writeShardComplete(runDir, offset, C, config.samples);
     const summary = await evaluateTeacher(
       runDir,
       opts.run,

@@ -6,7 +6,9 @@ import type { PartArrays } from '../data/store.js';
 import { ensemblePredictive } from '../teacher/predictive.js';
 import { readSamples } from '../samples/index.js';
 import { analyzeSpec } from '../model/spec.js';
+import { UserError } from '../core/errors.js';
 import { runSampleFiles } from './run-folder.js';
+import { openCompleteTeacher, type CompleteTeacher, type TeacherCheckOptions } from './teacher-check.js';
 
 /** The rows a structure search trains on and its targets (labels or the teacher's predictive). */
 
@@ -53,6 +55,21 @@ export async function targets(
   } finally {
     x.dispose();
   }
+}
+
+/**
+ * The teacher of a search with the distill objective, checked complete (docs/design.md §6.4), and the
+ * config with the teacher's dataset and split; no teacher for the labels objective.
+ */
+export async function searchTeacher<
+  C extends { objective: 'distill' | 'labels'; teacher: string | null; dataset: string; split: number },
+>(config: C, opts: TeacherCheckOptions): Promise<{ config: C; teacher: CompleteTeacher | null }> {
+  if (config.objective !== 'distill') return { config, teacher: null };
+  if (!config.teacher)
+    throw new UserError('--objective distill needs --teacher RUN (or use --objective labels)');
+  const teacher = await openCompleteTeacher(config.teacher, opts);
+  const { dataset, split } = teacher.teacherConfig;
+  return { config: { ...config, dataset, split }, teacher };
 }
 
 /** At most `rows` rows of a part, chosen by a seeded permutation (kept in their original order). */

@@ -33,8 +33,8 @@ import { latencySummary, searchLatencyTable, type LatencySummary } from './searc
 import type { RelaxationKind } from '../search/relaxations.js';
 import type { StageContext } from './context.js';
 import type { RunFiles } from './finished-run.js';
-import { checkRunFolder, openTeacherRun, prepareRunFolder } from './run-folder.js';
-import { subsample, targets } from './search-data.js';
+import { checkRunFolder, prepareRunFolder } from './run-folder.js';
+import { searchTeacher, subsample, targets } from './search-data.js';
 import { SEARCH_ARCH, SEARCH_ARCH_WEIGHTS, writeCandidates } from './search-files.js';
 
 export { SEARCH_ARCH, SEARCH_ARCH_WEIGHTS, searchedStudent } from './search-files.js';
@@ -130,6 +130,8 @@ export interface SearchSummary {
   latency?: LatencySummary;
   /** How many candidate architectures `candidates.json` lists (with `--candidates`). */
   candidates?: number;
+  /** With `--allow-incomplete` on an incomplete teacher: what was wrong with it. */
+  teacherWarning?: string;
 }
 
 /** A search run's settings and completion files, for `checkFinishedRun`. */
@@ -146,6 +148,8 @@ export interface SearchOptions extends StageContext {
   resume?: boolean;
   /** The latency table of a latency budget, instead of the backend's cached one (tests, repeats). */
   latencyTable?: LatencyTable;
+  /** Search against an incomplete teacher's samples as they are, with a warning (see `openCompleteTeacher`). */
+  allowIncomplete?: boolean;
 }
 
 /**
@@ -163,14 +167,9 @@ export async function searchStructure(
   const folder = await checkRunFolder<SearchConfig>(opts, 'search-config.json');
   const { runDir, configPath } = folder;
   config = resumedConfig(opts.run, folder, config, opts.explicit);
-  let teacherDir: string | null = null;
-  if (config.objective === 'distill') {
-    if (!config.teacher)
-      throw new UserError('--objective distill needs --teacher RUN (or use --objective labels)');
-    const teacher = await openTeacherRun(config.teacher, opts.runsDir);
-    teacherDir = teacher.teacherDir;
-    config = { ...config, dataset: teacher.teacherConfig.dataset, split: teacher.teacherConfig.split };
-  }
+  const searched = await searchTeacher(config, opts);
+  config = searched.config;
+  const teacherDir = searched.teacher?.teacherDir ?? null;
   await prepareRunFolder(folder, opts.force);
   const lock = await acquireLock(path.join(runDir, '.lock'), `run '${opts.run}'`);
   try {
@@ -392,6 +391,7 @@ export async function searchStructure(
       metaparameters: meta,
       epochs: config.epochs,
       seconds: (Date.now() - started) / 1000,
+      ...(searched.teacher?.warning ? { teacherWarning: searched.teacher.warning } : {}),
       ...(repair && budget !== undefined
         ? {
             budget: {

@@ -19,6 +19,16 @@ function byChain(chain: Int32Array, values: ArrayLike<number>): number[][] {
   return [...m.keys()].sort((a, b) => a - b).map((k) => m.get(k)!);
 }
 
+/**
+ * Chains cut to the shortest one's length, for the convergence diagnostics (which need equal lengths):
+ * while one shard of a run is still being sampled, or after one was resumed to more samples, the
+ * shards' chains differ in length (readers refuse such a run until the shards are even).
+ */
+function evenChains(chains: number[][]): number[][] {
+  const n = Math.min(...chains.map((c) => c.length));
+  return chains.map((c) => c.slice(0, n));
+}
+
 /** Metrics of a predictive on the test rows: RMSE and mean log-likelihood, or error, NLL, Brier and ECE. */
 export function predictiveMetrics(pred: Predictive, test: PartArrays): Record<string, number> {
   if (pred.task === 'regression') {
@@ -74,11 +84,11 @@ export async function evaluateTeacher(
     x.dispose();
   }
   const chainArr = Int32Array.from(chainIds);
-  const llChains = byChain(chainArr, lls);
+  const llChains = evenChains(byChain(chainArr, lls));
   const rhats: number[] = [];
   const esses: number[] = [];
   for (const series of pred.tracked) {
-    const perChain = byChain(chainArr, series);
+    const perChain = evenChains(byChain(chainArr, series));
     rhats.push(splitRhat(perChain));
     esses.push(effectiveSampleSize(perChain));
   }

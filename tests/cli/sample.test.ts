@@ -53,6 +53,7 @@ describe('bdk sample', () => {
     expect(files).toEqual([
       'config.json',
       'samples-c0.arrow',
+      'shard-c0.json',
       'spec.json',
       'state-c0.bin',
       'teacher.json',

@@ -221,7 +221,7 @@ describe('distillation', () => {
     // The same rounded values as an ordinary float32 teacher run.
     const asF32 = path.join(runsDir, 'cls-rounded');
     await fs.mkdir(asF32);
-    for (const f of ['spec.json', 'config.json'])
+    for (const f of ['spec.json', 'config.json', 'teacher.json'])
       await fs.copyFile(path.join(runsDir, 'cls-f32', f), path.join(asF32, f));
     const w = await SampleWriter.create(path.join(asF32, 'samples-c0.arrow'), half.parameterCount);
     await w.append(

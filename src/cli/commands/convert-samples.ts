@@ -17,7 +17,11 @@ export function registerConvertSamples(program: Command): void {
         .choices(['float16', 'float32'])
         .default('float16'),
     )
-    .option('--force', 'replace an existing run named by --out-run');
+    .option('--force', 'replace an existing run named by --out-run')
+    .option(
+      '--allow-incomplete',
+      'use the teacher run even if it is unfinished, being sampled or damaged, with a warning (recorded in the output)',
+    );
   addBackendOption(cmd);
   addJsonOption(cmd);
   cmd.action(
@@ -26,6 +30,7 @@ export function registerConvertSamples(program: Command): void {
       outRun: string;
       sampleDtype: WeightDtype;
       force?: boolean;
+      allowIncomplete?: boolean;
       backend: BackendChoice;
       json?: boolean;
     }) => {
@@ -36,6 +41,7 @@ export function registerConvertSamples(program: Command): void {
         outRun: o.outRun,
         sampleDtype: o.sampleDtype,
         force: o.force,
+        allowIncomplete: o.allowIncomplete,
         log: o.json ? undefined : (line) => console.log(line),
       });
       if (o.json) return printJson(s);

@@ -26,6 +26,7 @@ type DistillFlags = Omit<DistillConfig, 'mode'> & {
   run: string;
   resume?: boolean;
   force?: boolean;
+  allowIncomplete?: boolean;
   backend: BackendChoice;
   json?: boolean;
 };
@@ -113,7 +114,11 @@ export function registerDistill(program: Command): void {
     )
     .option('--seed <n>', 'random seed', parseInteger(0), DISTILL_DEFAULTS.seed)
     .option('--resume', 'continue an interrupted run from its last finished epoch')
-    .option('--force', 'replace an existing run');
+    .option('--force', 'replace an existing run')
+    .option(
+      '--allow-incomplete',
+      'use the teacher run even if it is unfinished, being sampled or damaged, with a warning (recorded in the output)',
+    );
   addBackendOption(cmd);
   addJsonOption(cmd);
   cmd.action(async (o: DistillFlags) => {
@@ -123,6 +128,10 @@ export function registerDistill(program: Command): void {
       throw new UserError('give either --arch or --arch-from, not both');
     if (o.fromScratch && !o.archFrom) throw new UserError('--from-scratch needs --arch-from RUN');
     if (o.candidate !== undefined && !o.archFrom) throw new UserError('--candidate needs --arch-from RUN');
+    if (o.allowIncomplete && o.mode === 'online')
+      throw new UserError(
+        '--allow-incomplete is for offline distillation (online distillation reruns the chains and reads no samples)',
+      );
     const config = distillConfigFrom({
       ...o,
       ...(o.archFrom
@@ -144,6 +153,7 @@ export function registerDistill(program: Command): void {
           candidate: ['arch', 'initialWeights'],
         }),
         force: o.force,
+        allowIncomplete: o.allowIncomplete,
         ...hooks,
       }),
     );

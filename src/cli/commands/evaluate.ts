@@ -18,7 +18,11 @@ export function registerEvaluate(program: Command): void {
       100,
     )
     .option('--latency-runs <n>', 'repetitions of each latency measurement', parseInteger(1), 20)
-    .option('--no-plots', 'do not write the SVG plots');
+    .option('--no-plots', 'do not write the SVG plots')
+    .option(
+      '--allow-incomplete',
+      'use the teacher run even if it is unfinished, being sampled or damaged, with a warning (recorded in the output)',
+    );
   addBackendOption(cmd);
   addJsonOption(cmd);
   cmd.action(
@@ -27,6 +31,7 @@ export function registerEvaluate(program: Command): void {
       mapEpochs: number;
       latencyRuns: number;
       plots: boolean;
+      allowIncomplete?: boolean;
       backend: BackendChoice;
       json?: boolean;
     }) => {
@@ -39,6 +44,7 @@ export function registerEvaluate(program: Command): void {
           mapEpochs: o.mapEpochs,
           latencyRuns: o.latencyRuns,
           plots: o.plots,
+          allowIncomplete: o.allowIncomplete,
           signal,
           log: progress.log,
           onProgress: progress.onProgress,

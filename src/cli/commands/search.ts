@@ -35,6 +35,7 @@ type SearchFlags = Omit<SearchConfig, 'teacher' | 'widths' | 'activations' | 'da
   run: string;
   resume?: boolean;
   force?: boolean;
+  allowIncomplete?: boolean;
   backend: BackendChoice;
   json?: boolean;
 } & FrontFlags;
@@ -184,7 +185,11 @@ export function registerSearch(program: Command): void {
     )
     .option('--seed <n>', 'random seed', parseInteger(0), SEARCH_DEFAULTS.seed)
     .option('--resume', 'continue an interrupted search from its last finished epoch')
-    .option('--force', 'replace an existing run');
+    .option('--force', 'replace an existing run')
+    .option(
+      '--allow-incomplete',
+      'use the teacher run even if it is unfinished, being sampled or damaged, with a warning (recorded in the output)',
+    );
   addFrontOptions(cmd);
   addBackendOption(cmd);
   addJsonOption(cmd);
@@ -214,13 +219,22 @@ export function registerSearch(program: Command): void {
       widths,
       activations,
     });
-    if (isFront(o)) return searchFront(o, config);
+    if (isFront(o)) {
+      if (o.allowIncomplete)
+        throw new UserError(
+          '--allow-incomplete is not for a front (--budgets, --lambda-sweep): its teacher must be complete',
+        );
+      return searchFront(o, config);
+    }
+    if (o.allowIncomplete && config.objective !== 'distill')
+      throw new UserError('--allow-incomplete needs --objective distill (it is about the teacher run)');
     const result = await runStage(`search ${o.run}`, o.json, (hooks) =>
       searchStructure(config, {
         run: o.run,
         resume: o.resume,
         explicit: explicitSettings(cmd),
         force: o.force,
+        allowIncomplete: o.allowIncomplete,
         ...hooks,
       }),
     );
