@@ -4,7 +4,14 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
 import { pathExists } from '../core/json-file.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
-import { acquireLock, lockOwner } from '../core/run-lock.js';
+import {
+  acquireLock,
+  checkNotLocked,
+  lockOwner,
+  lockRunFolder,
+  RUN_LOCK,
+  type RunFolderLock,
+} from '../core/run-lock.js';
 import { inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
 import { checkTeacherTarget, runPath, targetTransformField } from './run-folder.js';
 import { resolveArch } from '../model/builtins.js';
@@ -67,8 +74,27 @@ export function partTensors(exampleShape: number[], part: PartArrays): { x: tf.T
  * `teacher.json` with the ensemble's test metrics and convergence diagnostics.
  */
 export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions): Promise<SampleResult> {
-  const log = opts.log ?? (() => {});
   const runDir = runPath(opts.run, opts.runsDir);
+  // --force replaces the whole run: it holds the run's lock from before anything is removed to the end.
+  let runLock: RunFolderLock | null = null;
+  if (opts.force) {
+    await checkNoLiveShard(runDir, opts.run);
+    runLock = await lockRunFolder(runDir, `run '${opts.run}'`);
+  }
+  try {
+    return await sampleRun(requested, opts, runDir, runLock);
+  } finally {
+    await runLock?.release();
+  }
+}
+
+async function sampleRun(
+  requested: SampleConfig,
+  opts: SampleOptions,
+  runDir: string,
+  runLock: RunFolderLock | null,
+): Promise<SampleResult> {
+  const log = opts.log ?? (() => {});
   const offset = opts.chainOffset ?? 0;
   const configPath = path.join(runDir, 'config.json');
   let config = requested;
@@ -77,10 +103,9 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
   let stored: SampleConfig | null = null;
   if (await pathExists(configPath)) {
     stored = JSON.parse(await fs.readFile(configPath, 'utf8')) as SampleConfig;
-    if (opts.force) {
+    if (runLock) {
       stored = null;
-      await checkNoLiveShard(runDir, opts.run);
-      await fs.rm(runDir, { recursive: true, force: true });
+      await runLock.empty();
     } else if (opts.resume) {
       config = { ...stored, samples: Math.max(stored.samples, requested.samples) };
       if (!shardExists)
@@ -125,6 +150,8 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
   await fs.mkdir(runDir, { recursive: true });
   const lock = await acquireLock(lockFile(runDir, offset), `run '${opts.run}' chains from ${offset}`);
   try {
+    // Another command holding the whole run (a --force replacing it) excludes every shard writer.
+    await checkNotLocked(runDir, `run '${opts.run}'`, (f) => f === RUN_LOCK);
     return await sampleLocked();
   } finally {
     await lock.release();
