@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { pathExists } from '../core/json-file.js';
+import { checkFolderTarget } from '../core/user-paths.js';
 import { getSplit } from '../data/splits.js';
 import { inputShape, partArrays } from '../data/store.js';
 import { loadLayersModelFromDir, MODEL_FILE, saveLayersModel } from '../export/model-files.js';
@@ -64,6 +65,7 @@ export async function exportStudent(opts: ExportOptions): Promise<{ dir: string;
     weights,
   } = await openStudentRun(opts.run, opts.runsDir);
   const out = path.resolve(opts.out);
+  await checkFolderTarget(out, '--out');
   if (!opts.force && (await pathExists(path.join(out, MODEL_FILE)))) {
     throw new UserError(`${path.join(out, MODEL_FILE)} already exists; pass --force to replace it`);
   }

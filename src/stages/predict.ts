@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { pathExists, readJsonOrNull } from '../core/json-file.js';
+import { checkFileTarget } from '../core/user-paths.js';
 import { readInputTable, standardizedInputs } from '../data/input-table.js';
 import { loadLayersModelFromDir } from '../export/model-files.js';
 import { MANIFEST_FILE, type ExportManifest } from './export.js';
@@ -67,6 +68,7 @@ export function toCsv(p: Predictions): string {
 
 /** Writes predictions to a new file (atomically); an existing file is replaced only with `force`. */
 export async function writePredictions(file: string, p: Predictions, force = false): Promise<void> {
+  await checkFileTarget(file, '--output');
   if (!force && (await pathExists(file)))
     throw new UserError(`${file} already exists; pass --force to replace it`);
   await writeFileAtomic(file, toCsv(p));
