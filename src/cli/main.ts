@@ -1,5 +1,6 @@
 import { CommanderError } from 'commander';
 import { UserError, messageOf } from '../core/errors.js';
+import { removeTemporaryFiles } from '../core/temp-files.js';
 import { buildProgram } from './program.js';
 
 /** Runs the CLI; user errors print one line on stderr and set a non-zero exit code, never a stack trace. */
@@ -21,6 +22,17 @@ export async function main(argv: string[]): Promise<number> {
     return 70;
   }
 }
+
+// Temporary files never outlive the process, whatever ends it (an error, Ctrl-C, process.exit).
+process.on('exit', removeTemporaryFiles);
+// Ctrl-C outside a resumable stage (stages handle it themselves, see interrupt.ts): exit 130 at once.
+const onSignal = (signal: NodeJS.Signals) => {
+  if (process.listenerCount(signal) > 1) return; // a stage's handler saves its state first
+  process.stderr.write('\nbdk: interrupted\n');
+  process.exit(130);
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
 
 const code = await main(process.argv.slice(2));
 if (code !== 0 || process.exitCode === undefined) process.exitCode = code; // keep 130 from a command that was interrupted

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { UserError } from './errors.js';
 
 /**
  * Where prepared datasets and runs land. Defaults are `datasets/` and `checkpoints/` under the
@@ -15,7 +16,7 @@ export function runsDir(): string {
 /** Validates a dataset or run name: letters, digits, '.', '_' and '-', so it is always a safe file name. */
 export function checkName(kind: 'dataset' | 'run', name: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
-    throw new Error(`invalid ${kind} name '${name}': use letters, digits, '.', '_' and '-'`);
+    throw new UserError(`invalid ${kind} name '${name}': use letters, digits, '.', '_' and '-'`);
   }
   return name;
 }

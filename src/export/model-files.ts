@@ -67,6 +67,15 @@ export async function saveLayersModel(
   return bytes.length;
 }
 
+/** Bytes of one weight in a shard: its quantized size, else its dtype's. */
+function entryBytes(w: tf.io.WeightsManifestEntry): number {
+  const count = w.shape.reduce((p, v) => p * v, 1);
+  const dtype = w.quantization?.dtype ?? w.dtype;
+  return (
+    count * (dtype === 'uint8' || dtype === 'bool' ? 1 : dtype === 'uint16' || dtype === 'float16' ? 2 : 4)
+  );
+}
+
 /** Loads a model written by `saveLayersModel` (or any single-folder tfjs LayersModel) without tfjs-node. */
 export async function loadLayersModelFromDir(dir: string): Promise<tf.LayersModel> {
   const file = path.join(dir, MODEL_FILE);
@@ -81,10 +90,27 @@ export async function loadLayersModelFromDir(dir: string): Promise<tf.LayersMode
       throw new UserError(`${file}: file not found (not an exported model folder)`);
     throw new UserError(`${file}: not a valid model.json (${(err as Error).message})`);
   }
+  if (!Array.isArray(json?.weightsManifest))
+    throw new UserError(`${file}: not a TensorFlow.js layers model (no weightsManifest)`);
   const weightSpecs = json.weightsManifest.flatMap((g) => g.weights);
-  const buffers = await Promise.all(
-    json.weightsManifest.flatMap((g) => g.paths).map((p) => fs.readFile(path.join(dir, p))),
-  );
+  const buffers: Buffer[] = [];
+  for (const group of json.weightsManifest) {
+    const files = group.paths.map((p) => path.join(dir, p));
+    const read = await Promise.all(
+      files.map((f) =>
+        fs.readFile(f).catch((err: NodeJS.ErrnoException) => {
+          throw err.code === 'ENOENT' ? new UserError(`${f}: file not found (listed in ${file})`) : err;
+        }),
+      ),
+    );
+    const expected = group.weights.reduce((s, w) => s + entryBytes(w), 0);
+    const found = read.reduce((s, b) => s + b.byteLength, 0);
+    if (found !== expected)
+      throw new UserError(
+        `${files.join(' + ')}: expected ${expected} bytes (the weights ${file} lists), found ${found}; the file is truncated or damaged (export the model again)`,
+      );
+    buffers.push(...read);
+  }
   const all = Buffer.concat(buffers);
   const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
   return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData }));

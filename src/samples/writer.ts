@@ -11,6 +11,7 @@ import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../core/errors.js';
+import { trackTemporary } from '../core/temp-files.js';
 import {
   INT32_MAX,
   makeSchema,
@@ -96,6 +97,7 @@ export class SampleWriter {
     // Write the header to a temporary file and hard-link it into place: the samples file never
     // exists without its complete schema, and linking fails atomically if the file appeared meanwhile.
     const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+    const untrack = trackTemporary(tmp);
     try {
       const t = await fs.open(tmp, 'wx');
       try {
@@ -123,6 +125,7 @@ export class SampleWriter {
       }
     } finally {
       await fs.rm(tmp, { force: true });
+      untrack();
     }
     await syncDir(dir);
     const fh = await openExisting(file, 'r+');
@@ -179,6 +182,7 @@ export class SampleWriter {
       }
       const enc = encodeBatch(records, p, header.weightDtype); // half → float32 → half is exact
       const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+      const untrack = trackTemporary(tmp);
       try {
         await fs.copyFile(file, tmp);
         const t = await fs.open(tmp, 'r+');
@@ -193,6 +197,8 @@ export class SampleWriter {
       } catch (err) {
         await fs.rm(tmp, { force: true });
         throw err;
+      } finally {
+        untrack();
       }
       await syncDir(path.dirname(file));
       cut = batch.start + enc.header.length + enc.body.length;

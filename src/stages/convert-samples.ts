@@ -3,6 +3,8 @@ import path from 'node:path';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { pathExists, readJsonOrNull } from '../core/json-file.js';
+import { lockRunFolder, type RunFolderLock } from '../core/run-lock.js';
+import { trackTemporary } from '../core/temp-files.js';
 import { inputShape, partArrays } from '../data/store.js';
 import { resolveArch } from '../model/builtins.js';
 import { teacherOutputUnits } from '../teacher/posterior.js';
@@ -50,11 +52,11 @@ export interface ConvertSummary {
  * `sampleDtype` (float16: rounded to nearest even, half the bytes; float32: exact). The spec, trace and
  * chain state are copied, so `bdk sample --resume --run OUT_RUN` continues the chains (appending in
  * the new dtype). The ensemble is evaluated on the run's test rows from both sets of samples, and the
- * metric change is written to `convert.json` beside the new `teacher.json`. The new run appears
- * whole or not at all: it is built in a temporary folder renamed into place at the end.
+ * metric change is written to `convert.json` beside the new `teacher.json`. The new run is built in a
+ * temporary folder (removed on every exit) and moved into its locked run folder at the end, the
+ * summaries last, so a run without `teacher.json` was never finished.
  */
 export async function convertSamples(opts: ConvertSamplesOptions): Promise<ConvertSummary> {
-  const log = opts.log ?? (() => {});
   if (opts.outRun === opts.run)
     throw new UserError(`--out-run must name a new run, not the run being converted ('${opts.run}')`);
   const { teacherDir, teacherConfig } = await openTeacherRun(opts.run, opts.runsDir);
@@ -66,10 +68,45 @@ export async function convertSamples(opts: ConvertSamplesOptions): Promise<Conve
   const samples = scans.reduce((s, sc) => s + sc.records, 0);
   if (samples === 0) throw new UserError(`teacher run '${opts.run}' has no samples yet`);
   const outDir = runPath(opts.outRun, opts.runsDir);
-  if ((await pathExists(outDir)) && !opts.force)
-    throw new UserError(`run '${opts.outRun}' already exists at ${outDir}; pass --force to replace it`);
+  // The new run's lock is held from before anything is written (or removed, with --force) to the end.
+  const lock = await lockRunFolder(outDir, `run '${opts.outRun}'`);
+  try {
+    if ((await lock.hasContent()) && !opts.force)
+      throw new UserError(`run '${opts.outRun}' already exists at ${outDir}; pass --force to replace it`);
+    return await convertInto(opts, {
+      teacherDir,
+      teacherConfig,
+      files,
+      scans,
+      samples,
+      outDir,
+      lock,
+      records,
+      warning,
+    });
+  } finally {
+    await lock.release();
+  }
+}
 
+async function convertInto(
+  opts: ConvertSamplesOptions,
+  from: {
+    teacherDir: string;
+    teacherConfig: SampleConfig;
+    files: string[];
+    scans: Awaited<ReturnType<typeof scanSamples>>[];
+    samples: number;
+    outDir: string;
+    lock: RunFolderLock;
+    records: Awaited<ReturnType<typeof readShardRecords>>;
+    warning: string | undefined;
+  },
+): Promise<ConvertSummary> {
+  const log = opts.log ?? (() => {});
+  const { teacherDir, teacherConfig, files, scans, samples, outDir, lock, records, warning } = from;
   const tmpDir = `${outDir}.tmp-${process.pid}`;
+  const untrack = trackTemporary(tmpDir);
   await fs.rm(tmpDir, { recursive: true, force: true });
   await fs.mkdir(tmpDir, { recursive: true });
   try {
@@ -145,11 +182,14 @@ export async function convertSamples(opts: ConvertSamplesOptions): Promise<Conve
     };
     if (warning) summary.teacherWarning = warning;
     await writeFileAtomic(path.join(tmpDir, 'convert.json'), JSON.stringify(summary, null, 2) + '\n');
-    if (await pathExists(outDir)) await fs.rm(outDir, { recursive: true, force: true }); // --force
-    await fs.rename(tmpDir, outDir);
+    // Into the locked folder (emptied with --force); the summaries last, so a run cut short here has none.
+    await lock.empty();
+    const last = ['teacher.json', 'convert.json'];
+    const names = (await fs.readdir(tmpDir)).sort((a, b) => +last.includes(a) - +last.includes(b));
+    for (const name of names) await fs.rename(path.join(tmpDir, name), path.join(outDir, name));
     return summary;
-  } catch (err) {
+  } finally {
     await fs.rm(tmpDir, { recursive: true, force: true });
-    throw err;
+    untrack();
   }
 }

@@ -5,7 +5,6 @@ import { UserError } from '../core/errors.js';
 import { pathExists } from '../core/json-file.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { requireFiniteMetrics } from '../core/finite.js';
-import { acquireLock } from '../core/run-lock.js';
 import { inputShape, partArrays, type PartArrays } from '../data/store.js';
 import { brier, ece, errorRate, nll, rmse } from '../eval/metrics.js';
 import { resolveArch } from '../model/builtins.js';
@@ -25,7 +24,7 @@ import type { RunFiles } from './finished-run.js';
 import { checkDistillTask, type DistillConfig } from './distill-config.js';
 import { resumedConfig } from './resume-check.js';
 import { readStudentWeights, STUDENT_WEIGHTS } from './student-run.js';
-import { checkRunFolder, loadTeacherDataset, openTeacherRun, prepareRunFolder } from './run-folder.js';
+import { lockRunForStage, loadTeacherDataset, openTeacherRun, prepareRunFolder } from './run-folder.js';
 import { openCompleteTeacher } from './teacher-check.js';
 import { originalGaussianLogDensity, originalMoments, standardizeTarget } from '../data/target-transform.js';
 
@@ -98,14 +97,12 @@ export async function distillStudent(
       ? { ...(await openTeacherRun(config.teacher, opts.runsDir)), files: [], warning: undefined }
       : await openCompleteTeacher(config.teacher, opts);
   const { teacherDir, teacherConfig } = teacher;
-  const folder = await checkRunFolder<DistillConfig>(opts, 'distill-config.json');
-  const { runDir, configPath } = folder;
-  config = resumedConfig(opts.run, folder, config, opts.explicit);
-  const ds = await loadTeacherDataset(config.teacher, teacherConfig, opts.dataDir);
-  checkDistillTask(config, ds.meta.task);
-  await prepareRunFolder(folder, opts.force);
-  const lock = await acquireLock(path.join(runDir, '.lock'), `run '${opts.run}'`);
+  const folder = await lockRunForStage<DistillConfig>(opts, 'distill-config.json');
+  const { runDir, configPath, lock } = folder;
   try {
+    config = resumedConfig(opts.run, folder, config, opts.explicit);
+    const ds = await loadTeacherDataset(config.teacher, teacherConfig, opts.dataDir);
+    checkDistillTask(config, ds.meta.task);
     const task = ds.meta.task;
     const train = partArrays(ds, teacherConfig.split, teacherConfig.trainOn);
     const test = partArrays(ds, teacherConfig.split, teacherConfig.evaluateOn ?? 'test');
@@ -122,12 +119,6 @@ export async function distillStudent(
     const initial = config.initialWeights
       ? await readInitialWeights(config.initialWeights, studentA.parameterCount, studentA.spec.name)
       : undefined;
-    await writeFileAtomic(
-      path.join(runDir, 'student-spec.json'),
-      JSON.stringify(studentA.spec, null, 2) + '\n',
-    );
-    await writeFileAtomic(configPath, JSON.stringify(config, null, 2) + '\n');
-
     let extra: Float32Array | null = null;
     if (config.unlabeledInputs) {
       const file = config.unlabeledInputs;
@@ -140,15 +131,24 @@ export async function distillStudent(
       throw new UserError(
         '--box-samples needs tabular data (uniform samples from the box of image inputs are noise)',
       );
+    if (config.mode === 'online' && teacherConfig.sampler === 'dropout')
+      throw new UserError(
+        `online distillation needs an SG-MCMC teacher; run '${config.teacher}' uses MC dropout`,
+      );
+    if (config.mode === 'online' && config.boxSamples)
+      throw new UserError('--box-samples is for offline distillation only');
+    // Everything is checked: only now is a replaced run emptied and the new one written.
+    await prepareRunFolder(folder, opts.force);
+    await writeFileAtomic(
+      path.join(runDir, 'student-spec.json'),
+      JSON.stringify(studentA.spec, null, 2) + '\n',
+    );
+    await writeFileAtomic(configPath, JSON.stringify(config, null, 2) + '\n');
+
     const started = Date.now();
     let completed: boolean;
     let teacherSamples: number;
     if (config.mode === 'online') {
-      if (teacherConfig.sampler === 'dropout')
-        throw new UserError(
-          `online distillation needs an SG-MCMC teacher; run '${config.teacher}' uses MC dropout`,
-        );
-      if (config.boxSamples) throw new UserError('--box-samples is for offline distillation only');
       const inputs = extra ? concatRows(train.x, extra) : train.x;
       log(
         `distilling online: ${teacherConfig.chains} ${teacherConfig.sampler} chain(s) of ${teacherA.spec.name} (burn-in ${teacherConfig.burnIn}), ` +

@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../core/atomic-write.js';
 import { requireFiniteMetrics } from '../core/finite.js';
 import { datasetFile, inputShape, partArrays, type PartArrays } from '../data/store.js';
 import { readJsonOrNull } from '../core/json-file.js';
+import { lockRunFolder } from '../core/run-lock.js';
 import { analyzeSpec, type Analysis } from '../model/spec.js';
 import { forward, unflatten } from '../model/forward.js';
 import { chainSeed, type DrawnSample } from '../teacher/chains.js';
@@ -118,9 +119,18 @@ async function firstSample(files: string[]): Promise<SampleBatch> {
  * Compares, on the split's test rows, a single network trained by MAP with the teacher's
  * architecture (`map`), one posterior sample (`teacher_single`), the whole ensemble (`ensemble`) and
  * the distilled student (`student`): metrics, parameters, bytes and latency measured in this run.
- * Writes `report.json` and `report.md` in the student's run folder.
+ * Writes `report.json` and `report.md` in the student's run folder, holding its lock meanwhile.
  */
 export async function evaluateRun(opts: EvaluateOptions): Promise<EvaluationReport> {
+  const lock = await lockRunFolder(runPath(opts.run, opts.runsDir), `run '${opts.run}'`);
+  try {
+    return await evaluateLocked(opts);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> {
   const log = opts.log ?? (() => {});
   const student = await openStudentRun(opts.run, opts.runsDir);
   const {

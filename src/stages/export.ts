@@ -5,6 +5,7 @@ import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { requireFiniteMetrics } from '../core/finite.js';
 import { pathExists } from '../core/json-file.js';
+import { checkFolderTarget } from '../core/user-paths.js';
 import { getSplit } from '../data/splits.js';
 import { inputShape, partArrays } from '../data/store.js';
 import { fileDigests, type FileDigest } from '../export/checksums.js';
@@ -71,6 +72,7 @@ export async function exportStudent(opts: ExportOptions): Promise<{ dir: string;
     weights,
   } = await openStudentRun(opts.run, opts.runsDir);
   const out = path.resolve(opts.out);
+  await checkFolderTarget(out, '--out');
   if (!opts.force && (await pathExists(path.join(out, MODEL_FILE)))) {
     throw new UserError(`${path.join(out, MODEL_FILE)} already exists; pass --force to replace it`);
   }

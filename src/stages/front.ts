@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from '../core/atomic-write.js';
+import { lockRunFolder } from '../core/run-lock.js';
 import { inputShape, partArrays, type PartArrays } from '../data/store.js';
 import { classificationFidelity, regressionFidelity, softmaxRows, studentMoments } from '../eval/fidelity.js';
 import { frontSvg } from '../eval/plots/front.js';
@@ -55,13 +56,21 @@ const FRONT_REPORT = 'front-report';
  * `front.json`, `front.md` and `front.svg` in the front's run folder. Finished members (same settings)
  * are taken as they are and interrupted ones resumed, so running again continues the front.
  */
-export async function runFront(
-  config: FrontConfig,
-  opts: FrontOptions,
-): Promise<{ runDir: string; completed: boolean; front: Front | null }> {
+export async function runFront(config: FrontConfig, opts: FrontOptions): Promise<FrontResult> {
+  const runDir = runPath(opts.run, opts.runsDir);
+  const lock = await lockRunFolder(runDir, `run '${opts.run}'`); // the front's own folder, while it runs
+  try {
+    return await frontLocked(config, opts, runDir);
+  } finally {
+    await lock.release();
+  }
+}
+
+type FrontResult = { runDir: string; completed: boolean; front: Front | null };
+
+async function frontLocked(config: FrontConfig, opts: FrontOptions, runDir: string): Promise<FrontResult> {
   const log = opts.log ?? (() => {});
   const split = opts.split ?? 0;
-  const runDir = runPath(opts.run, opts.runsDir);
   const teacher = await openCompleteTeacher(config.teacher, { runsDir: opts.runsDir });
   const { teacherDir, teacherConfig: tc } = teacher;
   const ds = await loadTeacherDataset(config.teacher, tc, opts.dataDir);

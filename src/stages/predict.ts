@@ -4,6 +4,7 @@ import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { requireFinite } from '../core/finite.js';
 import { pathExists, readJsonOrNull } from '../core/json-file.js';
+import { checkFileTarget } from '../core/user-paths.js';
 import { readInputTable, standardizedInputs } from '../data/input-table.js';
 import { verifyFiles } from '../export/checksums.js';
 import { loadLayersModelFromDir } from '../export/model-files.js';
@@ -76,6 +77,7 @@ export function toCsv(p: Predictions): string {
 
 /** Writes predictions to a new file (atomically); an existing file is replaced only with `force`. */
 export async function writePredictions(file: string, p: Predictions, force = false): Promise<void> {
+  await checkFileTarget(file, '--output');
   if (!force && (await pathExists(file)))
     throw new UserError(`${file} already exists; pass --force to replace it`);
   await writeFileAtomic(file, toCsv(p));

@@ -6,7 +6,14 @@ import { pathExists } from '../core/json-file.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { requireFiniteMetrics } from '../core/finite.js';
 import { checkResumeSettings } from './resume-check.js';
-import { acquireLock, lockOwner } from '../core/run-lock.js';
+import {
+  acquireLock,
+  checkNotLocked,
+  lockOwner,
+  lockRunFolder,
+  RUN_LOCK,
+  type RunFolderLock,
+} from '../core/run-lock.js';
 import { inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
 import { checkTeacherTarget, runPath, targetTransformField } from './run-folder.js';
 import { resolveArch } from '../model/builtins.js';
@@ -70,8 +77,27 @@ export function partTensors(exampleShape: number[], part: PartArrays): { x: tf.T
  * `teacher.json` with the ensemble's test metrics and convergence diagnostics.
  */
 export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions): Promise<SampleResult> {
-  const log = opts.log ?? (() => {});
   const runDir = runPath(opts.run, opts.runsDir);
+  // --force replaces the whole run: it holds the run's lock from before anything is removed to the end.
+  let runLock: RunFolderLock | null = null;
+  if (opts.force) {
+    await checkNoLiveShard(runDir, opts.run);
+    runLock = await lockRunFolder(runDir, `run '${opts.run}'`);
+  }
+  try {
+    return await sampleRun(requested, opts, runDir, runLock);
+  } finally {
+    await runLock?.release();
+  }
+}
+
+async function sampleRun(
+  requested: SampleConfig,
+  opts: SampleOptions,
+  runDir: string,
+  runLock: RunFolderLock | null,
+): Promise<SampleResult> {
+  const log = opts.log ?? (() => {});
   const offset = opts.chainOffset ?? 0;
   const configPath = path.join(runDir, 'config.json');
   let config = requested;
@@ -82,10 +108,8 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
   let shardChains = requested.chains;
   if (await pathExists(configPath)) {
     stored = JSON.parse(await fs.readFile(configPath, 'utf8')) as SampleConfig;
-    if (opts.force) {
-      stored = null;
-      await checkNoLiveShard(runDir, opts.run);
-      await fs.rm(runDir, { recursive: true, force: true });
+    if (runLock) {
+      stored = null; // replaced: emptied once every check below has passed
     } else if (opts.resume) {
       checkResumeSettings(opts.run, configPath, stored, requested, opts.explicit, ['samples']);
       config = { ...stored, samples: Math.max(stored.samples, requested.samples) };
@@ -134,9 +158,13 @@ export async function sampleTeacher(requested: SampleConfig, opts: SampleOptions
     );
   const outputUnits = teacherOutputUnits(task, ds.meta.classCount, config.heteroscedastic);
   const analysis = await resolveArch(config.arch, { input: inputShape(ds), outputUnits });
+  // Every check has passed: only now is a replaced run (--force) emptied.
+  if (runLock) await runLock.empty();
   await fs.mkdir(runDir, { recursive: true });
   const lock = await acquireLock(lockFile(runDir, offset), `run '${opts.run}' chains from ${offset}`);
   try {
+    // Another command holding the whole run (a --force replacing it) excludes every shard writer.
+    await checkNotLocked(runDir, `run '${opts.run}'`, (f) => f === RUN_LOCK);
     return await sampleLocked();
   } finally {
     await lock.release();

@@ -3,7 +3,6 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
 import { pathExists, readJsonOrNull } from '../core/json-file.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
-import { acquireLock } from '../core/run-lock.js';
 import { inputShape, loadDataset, partArrays } from '../data/store.js';
 import { gammaPlot } from '../eval/plots/search-gamma.js';
 import { loadChainState, saveChainState } from '../core/chain-state.js';
@@ -33,7 +32,7 @@ import { latencySummary, searchLatencyTable, type LatencySummary } from './searc
 import type { RelaxationKind } from '../search/relaxations.js';
 import type { StageContext } from './context.js';
 import type { RunFiles } from './finished-run.js';
-import { checkRunFolder, prepareRunFolder } from './run-folder.js';
+import { lockRunForStage, prepareRunFolder } from './run-folder.js';
 import { searchTeacher, subsample, targets } from './search-data.js';
 import { SEARCH_ARCH, SEARCH_ARCH_WEIGHTS, writeCandidates } from './search-files.js';
 
@@ -164,15 +163,13 @@ export async function searchStructure(
 ): Promise<{ runDir: string; completed: boolean; summary: SearchSummary | null }> {
   const log = opts.log ?? (() => {});
   let config = requested;
-  const folder = await checkRunFolder<SearchConfig>(opts, 'search-config.json');
-  const { runDir, configPath } = folder;
-  config = resumedConfig(opts.run, folder, config, opts.explicit);
-  const searched = await searchTeacher(config, opts);
-  config = searched.config;
-  const teacherDir = searched.teacher?.teacherDir ?? null;
-  await prepareRunFolder(folder, opts.force);
-  const lock = await acquireLock(path.join(runDir, '.lock'), `run '${opts.run}'`);
+  const folder = await lockRunForStage<SearchConfig>(opts, 'search-config.json');
+  const { runDir, configPath, lock } = folder;
   try {
+    config = resumedConfig(opts.run, folder, config, opts.explicit);
+    const searched = await searchTeacher(config, opts);
+    config = searched.config;
+    const teacherDir = searched.teacher?.teacherDir ?? null;
     const ds = await loadDataset(config.dataset, opts.dataDir);
     const task = ds.meta.task;
     const shape = inputShape(ds);
@@ -193,6 +190,7 @@ export async function searchStructure(
     );
     const budget = config.maxParameters;
     const maxLatencyUs = config.maxLatencyUs;
+    await prepareRunFolder(folder, opts.force);
     const table =
       maxLatencyUs !== undefined
         ? await searchLatencyTable(sa, runDir, { ...opts, batch: config.latencyBatch, log })

@@ -66,7 +66,7 @@ export async function openCompleteTeacher(
     for (const record of records.values()) problems.push(...(await checkShard(ctx, record, perChain)));
     // Every finished shard writes teacher.json once its ensemble is evaluated and finite (a diverged
     // teacher's samples are complete, but its test metrics are not finite, so it has none).
-    if (!(await pathExists(path.join(teacherDir, 'teacher.json'))))
+    if (problems.length === 0 && !(await pathExists(path.join(teacherDir, 'teacher.json'))))
       problems.push({
         what: 'it has no teacher.json (its ensemble was never evaluated as finite: it diverged or was stopped)',
         fix: `run \`bdk sample --run ${teacher} --resume\` to evaluate it`,
