@@ -1,3 +1,4 @@
+import { UserError } from '../core/errors.js';
 import { describeDataset } from '../data/store.js';
 import { getSplit, rangeSize } from '../data/splits.js';
 import { DEFAULT_SAMPLER, type SamplerName } from '../teacher/chains.js';
@@ -211,4 +212,23 @@ export async function defaultStepSize(config: SampleConfig, dataDir?: string): P
   const n = rangeSize(part.train) + (config.trainOn === 'trainval' ? rangeSize(part.validation) : 0);
   const scale = { sgld: 5e-3, sghmc: 1e-4, psgld: 1e-3 }[config.sampler];
   return scale / n;
+}
+
+/** Sampler settings and the samplers that read them: given to another sampler, each would do nothing. */
+const SAMPLER_ONLY: Record<string, { flag: string; samplers: SampleConfig['sampler'][] }> = {
+  friction: { flag: '--friction', samplers: ['sghmc'] },
+  rmsDecay: { flag: '--rms-decay', samplers: ['psgld'] },
+  rmsEpsilon: { flag: '--rms-epsilon', samplers: ['psgld'] },
+  dropoutRate: { flag: '--dropout-rate', samplers: ['dropout'] },
+};
+
+/** A sampler setting given explicitly (`explicit`: config keys) to a sampler that does not read it is an error. */
+export function checkSamplerSettings(config: SampleConfig, explicit: readonly string[] | undefined): void {
+  for (const key of explicit ?? []) {
+    const only = SAMPLER_ONLY[key];
+    if (only && !only.samplers.includes(config.sampler))
+      throw new UserError(
+        `${only.flag} applies to --sampler ${only.samplers.join(' or ')} only, and this run uses --sampler ${config.sampler}; leave it out`,
+      );
+  }
 }

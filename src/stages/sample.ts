@@ -24,7 +24,7 @@ import { runMcDropout } from '../teacher/mc-dropout.js';
 import type { StageContext } from './context.js';
 import { SampleWriter } from '../samples/index.js';
 import { evaluateTeacher } from './teacher-report.js';
-import type { SampleConfig, TeacherSummary } from './sample-config.js';
+import { checkSamplerSettings, type SampleConfig, type TeacherSummary } from './sample-config.js';
 import {
   checkShardRange,
   checkShardSettings,
@@ -134,6 +134,7 @@ async function sampleRun(
     throw new UserError(`cannot resume run '${opts.run}': ${configPath} not found`);
   }
 
+  checkSamplerSettings(config, opts.explicit);
   const ds = await loadDataset(config.dataset, opts.dataDir);
   // The samples model the dataset's target scale: a run continued must be on the transform the
   // dataset now has, and the config records it.

@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { firstNonFinite, requireFinite, requireFiniteMetrics } from '../../src/core/finite.js';
 import { finiteLoss } from '../../src/distill/student-loss.js';
 import { readSamples, SampleRowReader, SampleWriter } from '../../src/samples/index.js';
-import { bdk, expectOneLineError, tempDir } from '../helpers.js';
+import { bdk, expectOneLineError } from '../helpers.js';
+import { bostonFolder, TINY_TEACHER } from './fixture.js';
+import { treeHashes } from './tree-hash.js';
 
 /**
  * The non-finite guard (issue: nothing silently wrong): a diverged teacher, a NaN loss, NaN weights in a
@@ -15,43 +17,17 @@ import { bdk, expectOneLineError, tempDir } from '../helpers.js';
 
 let dir: string;
 let env: Record<string, string>;
+let remove: () => Promise<void>;
 const runs = () => env.BDK_RUNS_DIR;
 const run = (args: string[]) => bdk(args, env);
 
-async function hashes(folder: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const f of (await fs.readdir(folder, { recursive: true })).sort()) {
-    const file = path.join(folder, f);
-    if ((await fs.stat(file)).isFile())
-      out[f] = createHash('sha256')
-        .update(await fs.readFile(file))
-        .digest('hex');
-  }
-  return out;
-}
-
 beforeAll(async () => {
-  dir = await tempDir('bdk-nonfinite-');
-  env = { BDK_DATA_DIR: path.join(dir, 'datasets'), BDK_RUNS_DIR: path.join(dir, 'checkpoints') };
-  expect(run(['data', 'prepare', 'boston']).code).toBe(0);
-  const teacher = [
-    '--dataset',
-    'boston',
-    '--burn-in',
-    '200',
-    '--thin',
-    '10',
-    '--samples',
-    '10',
-    '--chains',
-    '2',
-  ];
-  expect(run(['sample', ...teacher, '--run', 't']).code).toBe(0);
-  expect(run(['distill', '--teacher', 't', '--run', 's', '--epochs', '3']).code).toBe(0);
+  ({ dir, env, remove } = await bostonFolder('bdk-nonfinite-', [
+    ['sample', ...TINY_TEACHER, '--run', 't'],
+    ['distill', '--teacher', 't', '--run', 's', '--epochs', '3'],
+  ]));
 }, 120_000);
-afterAll(async () => {
-  await fs.rm(dir, { recursive: true, force: true });
-});
+afterAll(() => remove());
 
 describe('the finite checks', () => {
   it('find the first NaN or infinity and name it', () => {
@@ -142,7 +118,7 @@ describe('commands stop on non-finite values', () => {
     const w = new Float32Array((await fs.readFile(file)).buffer.slice(0));
     w[5] = NaN;
     await fs.writeFile(file, new Uint8Array(w.buffer));
-    const before = await hashes(bad);
+    const before = await treeHashes(bad);
     const want = `bdk: ${file}: weight 5 of ${w.length} is NaN; distill run 'nan' again (--force)`;
     for (const args of [
       ['evaluate', '--run', 'nan', '--map-epochs', '0', '--no-plots'],
@@ -153,7 +129,7 @@ describe('commands stop on non-finite values', () => {
       expect(expectOneLineError(r)).toBe(want);
     }
     await expect(fs.access(path.join(dir, 'nan-export'))).rejects.toThrow();
-    expect(await hashes(bad)).toEqual(before);
+    expect(await treeHashes(bad)).toEqual(before);
   });
 });
 

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkResumeSettings, flagOf } from '../../src/stages/resume-check.js';
 import { checkDistillTask, distillConfigFrom } from '../../src/stages/distill-config.js';
-import { bdk, expectOneLineError, tempDir } from '../helpers.js';
+import { bdk, expectOneLineError } from '../helpers.js';
+import { bostonFolder, TINY_TEACHER } from './fixture.js';
 
 /**
  * Flags that would do nothing are errors (issue: nothing silently wrong): a setting given again on
@@ -12,33 +13,18 @@ import { bdk, expectOneLineError, tempDir } from '../helpers.js';
  * then says so.
  */
 
-let dir: string;
 let env: Record<string, string>;
+let remove: () => Promise<void>;
 const run = (args: string[]) => bdk(args, env);
 const read = (run: string, file: string) => fs.readFile(path.join(env.BDK_RUNS_DIR, run, file), 'utf8');
 
 beforeAll(async () => {
-  dir = await tempDir('bdk-resume-settings-');
-  env = { BDK_DATA_DIR: path.join(dir, 'datasets'), BDK_RUNS_DIR: path.join(dir, 'checkpoints') };
-  expect(run(['data', 'prepare', 'boston']).code).toBe(0);
-  const teacher = [
-    '--dataset',
-    'boston',
-    '--burn-in',
-    '200',
-    '--thin',
-    '10',
-    '--samples',
-    '10',
-    '--chains',
-    '2',
-  ];
-  expect(run(['sample', ...teacher, '--step-size', '1e-5', '--run', 't']).code).toBe(0);
-  expect(run(['distill', '--teacher', 't', '--run', 's', '--epochs', '2']).code).toBe(0);
+  ({ env, remove } = await bostonFolder('bdk-resume-settings-', [
+    ['sample', ...TINY_TEACHER, '--step-size', '1e-5', '--run', 't'],
+    ['distill', '--teacher', 't', '--run', 's', '--epochs', '2'],
+  ]));
 }, 120_000);
-afterAll(async () => {
-  await fs.rm(dir, { recursive: true, force: true });
-});
+afterAll(() => remove());
 
 describe('checkResumeSettings', () => {
   it('compares only the explicit settings, and names both values', () => {

@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bdk, tempDir, type CliResult } from '../helpers.js';
+import { bdk, type CliResult } from '../helpers.js';
+import { bostonFolder, TINY_TEACHER } from './fixture.js';
+import { treeHashes } from './tree-hash.js';
 
 /**
  * The CLI's robustness table (issue: nothing silently wrong): bad input and faults across every
@@ -16,18 +17,7 @@ let env: Record<string, string>;
 const p = (...parts: string[]) => path.join(dir, ...parts);
 
 /** SHA-256 of every file under the test's folder (datasets, runs, exports, inputs). */
-async function snapshot(): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const f of (await fs.readdir(dir, { recursive: true })).sort()) {
-    const file = path.join(dir, f);
-    const st = await fs.stat(file).catch(() => null);
-    if (st?.isFile())
-      out[f] = createHash('sha256')
-        .update(await fs.readFile(file))
-        .digest('hex');
-  }
-  return out;
-}
+const snapshot = () => treeHashes(dir);
 
 /** One line on stderr, `bdk:` (or commander's `error:` for a flag it rejects), no stack trace. */
 function oneLine(r: CliResult): string {
@@ -38,28 +28,13 @@ function oneLine(r: CliResult): string {
   return text;
 }
 
+let remove: () => Promise<void>;
 beforeAll(async () => {
-  dir = await tempDir('bdk-robust-');
-  env = { BDK_DATA_DIR: p('datasets'), BDK_RUNS_DIR: p('checkpoints') };
-  const ok = (args: string[]) => expect(bdk(args, env).code, args.join(' ')).toBe(0);
-  ok(['data', 'prepare', 'boston']);
-  ok([
-    'sample',
-    '--dataset',
-    'boston',
-    '--burn-in',
-    '200',
-    '--thin',
-    '10',
-    '--samples',
-    '10',
-    '--chains',
-    '2',
-    '--run',
-    't',
-  ]);
-  ok(['distill', '--teacher', 't', '--run', 's', '--epochs', '2']);
-  ok(['export', '--run', 's', '--out', p('export')]);
+  ({ dir, env, remove } = await bostonFolder('bdk-robust-', [
+    ['sample', ...TINY_TEACHER, '--run', 't'],
+    ['distill', '--teacher', 't', '--run', 's', '--epochs', '2'],
+  ]));
+  expect(bdk(['export', '--run', 's', '--out', p('export')], env).code).toBe(0);
   await fs.writeFile(p('text.csv'), 'a,b\n1,x\n');
   await fs.writeFile(p('bad.json'), '{ "name": "x",\n  oops }\n');
   await fs.writeFile(
@@ -88,9 +63,7 @@ beforeAll(async () => {
   const features = JSON.parse(await fs.readFile(p('export', 'bdk.json'), 'utf8')).features as string[];
   await fs.writeFile(p('row.csv'), `${features.join(',')}\n${features.map(() => '1').join(',')}\n`);
 }, 120_000);
-afterAll(async () => {
-  await fs.rm(dir, { recursive: true, force: true });
-});
+afterAll(() => remove());
 
 /** [what, arguments, exit code, what the message must contain]. */
 // prettier-ignore
@@ -112,6 +85,7 @@ const CASES: [string, () => string[], number, RegExp][] = [
   ['resume of a missing run', () => ['sample', '--dataset', 'boston', '--run', 'none', '--resume'], 1, /cannot resume run 'none'/],
   ['missing dataset', () => ['sample', '--dataset', 'nope', '--run', 'x'], 1, /dataset 'nope' not found/],
   ['variance prior without heteroscedastic', () => ['sample', '--dataset', 'boston', '--run', 'x', '--variance-prior-precision', '3'], 1, /--variance-prior-precision needs --heteroscedastic/],
+  ['a sampler setting its sampler does not read', () => ['sample', '--dataset', 'boston', '--run', 'x', '--friction', '0.1'], 1, /^bdk: --friction applies to --sampler sghmc only, and this run uses --sampler sgld; leave it out$/],
   ['dropout rate 1', () => ['sample', '--dataset', 'boston', '--run', 'x', '--dropout-rate', '1'], 1, /--dropout-rate must be in \[0, 1\), got 1/],
   ['run name that leaves the runs folder', () => ['sample', '--dataset', 'boston', '--run', '../evil'], 1, /\.\.\/evil/],
   ['run name ..', () => ['sample', '--dataset', 'boston', '--run', '..'], 1, /'\.\.'/],
