@@ -139,6 +139,12 @@ describe('copy-free Slice, Unpack, PadV2 and Cast', () => {
       () => tf.slice(tf.tensor(v, [2, 3, 4]), [1, 0, 0], [1, 3, 4]),
       () => tf.slice(tf.tensor(v, [2, 3, 4]), [0, 1, 0], [1, 2, 4]),
       () => tf.slice(tf.tensor(v, [2, 3, 4]), [0, 1, 1], [2, 2, 2]),
+      // Strided: along the last axis (a concatenation's gradient), a middle one, and several at once.
+      () => tf.slice(tf.tensor(v, [2, 3, 4]), [0, 0, 1], [2, 3, 2]),
+      () => tf.slice(tf.tensor(v, [2, 3, 4]), [0, 2, 0], [2, 1, 4]),
+      () => tf.slice(tf.tensor(v, [2, 3, 4]), [1, 1, 3], [1, 2, 1]),
+      () => tf.split(tf.tensor(v, [1, 2, 3, 4]), [1, 3], 3)[1],
+      () => tf.split(tf.tensor(v, [1, 2, 3, 4]), [1, 3], 3)[0],
       () =>
         tf.slice(
           tf.tensor(
