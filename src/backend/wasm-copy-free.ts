@@ -1,5 +1,5 @@
 /**
- * `Slice`, `SplitV`, `Unpack`, `PadV2` and `Cast` on the wasm backend without needless copies. tfjs-wasm 4.22's
+ * `Slice`, `SplitV`, `Concat`, `Unpack`, `PadV2` and `Cast` on the wasm backend without needless copies. tfjs-wasm 4.22's
  * Slice copies the whole input out of the heap (`readSync`) before it copies the slice in, its Unpack is
  * one such Slice per output, and its PadV2 and Cast copy even when they change nothing. bdk's conv
  * layers slice a chain out of [1, ...] tensors and stack it back, and the gradients of those ops are
@@ -97,6 +97,49 @@ function splitV(args: KernelArgs): tf.TensorInfo[] {
   });
 }
 
+/**
+ * `Concat` of float32 or int32 tensors as copies inside the heap: for each index of the axes before
+ * `axis`, each input's block in turn (a loop over values for blocks of fewer than 64, else one
+ * `copyWithin`). tfjs-wasm's reads every input out of the heap and writes the result back.
+ */
+function concat(args: KernelArgs): tf.TensorInfo {
+  const wasm = args.backend as unknown as WasmBackend;
+  const inputs = (args.inputs as unknown as tf.TensorInfo[]).filter(
+    (t) => tf.util.sizeFromShape(t.shape) > 0,
+  );
+  const dtype = (args.inputs as unknown as tf.TensorInfo[])[0]?.dtype;
+  if (
+    inputs.length < 2 ||
+    (dtype !== 'float32' && dtype !== 'int32') ||
+    inputs.some((t) => t.dtype !== dtype)
+  )
+    return fallbacks.Concat!(args) as tf.TensorInfo;
+  const axis = tf.util.parseAxisParam((args.attrs as unknown as { axis: number }).axis, inputs[0].shape)[0];
+  const shape = tf.backend_util.computeOutShape(
+    inputs.map((t) => t.shape),
+    axis,
+  );
+  const out = wasm.makeOutput(shape, dtype);
+  const outer = tf.util.sizeFromShape(shape.slice(0, axis));
+  const blocks = inputs.map((t) => tf.util.sizeFromShape(t.shape.slice(axis)));
+  const row = blocks.reduce((a, b) => a + b, 0);
+  const heap = new Int32Array(wasm.wasm.HEAPU8.buffer); // every value copied as its 32 bits
+  const to = heapOffset(wasm, out) / 4;
+  let col = 0;
+  inputs.forEach((t, i) => {
+    const from = heapOffset(wasm, t) / 4;
+    const n = blocks[i];
+    for (let o = 0; o < outer; o++) {
+      const src = from + o * n;
+      const dst = to + o * row + col;
+      if (n < 64) for (let j = 0; j < n; j++) heap[dst + j] = heap[src + j];
+      else heap.copyWithin(dst, src, src + n);
+    }
+    col += n;
+  });
+  return out;
+}
+
 function unpack(args: KernelArgs): tf.TensorInfo[] {
   const wasm = args.backend as unknown as WasmBackend;
   const { value } = args.inputs as { value: tf.TensorInfo };
@@ -131,6 +174,7 @@ function cast(args: KernelArgs): tf.TensorInfo {
 const KERNELS: Array<[string, tf.KernelFunc]> = [
   ['Slice', slice as tf.KernelFunc],
   ['SplitV', splitV as unknown as tf.KernelFunc],
+  ['Concat', concat],
   ['Unpack', unpack as unknown as tf.KernelFunc],
   ['PadV2', padV2],
   ['Cast', cast],

@@ -24,7 +24,8 @@ import type { ChoiceOp } from './space.js';
  */
 
 export const LATENCY_TABLE_FORMAT = 'bdk-latency-table';
-export const LATENCY_TABLE_VERSION = 1;
+/** 2: tables measured since bdk has its own wasm Concat and SplitV (a version-1 table priced them slower). */
+export const LATENCY_TABLE_VERSION = 2;
 /** The default batch size of a table: one example per call, a served model's latency. */
 export const DEFAULT_LATENCY_BATCH = 1;
 

@@ -145,6 +145,20 @@ describe('copy-free Slice, Unpack, PadV2 and Cast', () => {
       () => tf.slice(tf.tensor(v, [2, 3, 4]), [1, 1, 3], [1, 2, 1]),
       () => tf.split(tf.tensor(v, [1, 2, 3, 4]), [1, 3], 3)[1],
       () => tf.split(tf.tensor(v, [1, 2, 3, 4]), [1, 3], 3)[0],
+      // Concatenations along the last, a middle and the first axis; int32; an empty part.
+      () => tf.concat([tf.tensor(v.slice(0, 12), [2, 3, 2]), tf.tensor(v.slice(12), [2, 3, 2])], 2),
+      () => tf.concat([tf.tensor(v.slice(0, 8), [2, 1, 4]), tf.tensor(v.slice(8), [2, 2, 4])], 1),
+      () => tf.concat([tf.tensor(v.slice(0, 4), [1, 4]), tf.tensor(v.slice(4), [5, 4])], 0),
+      () =>
+        tf.concat(
+          [
+            tf.tensor([1, 2, 3, 4], [2, 2], 'int32'),
+            tf.tensor([5, 6], [2, 1], 'int32'),
+            tf.zeros([2, 0], 'int32'),
+          ],
+          1,
+        ),
+      () => tf.concat([tf.tensor(v, [4, 6, 1]), tf.tensor(v, [4, 6, 1]).mul(2), tf.tensor(v, [4, 6, 1])], -1),
       () =>
         tf.slice(
           tf.tensor(

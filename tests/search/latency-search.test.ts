@@ -4,7 +4,12 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeSpec } from '../../src/model/spec.js';
 import { specLatencyUs } from '../../src/search/latency-budget.js';
-import { LATENCY_TABLE_FORMAT, type LatencyTable, type OpCost } from '../../src/search/latency-table.js';
+import {
+  LATENCY_TABLE_FORMAT,
+  LATENCY_TABLE_VERSION,
+  type LatencyTable,
+  type OpCost,
+} from '../../src/search/latency-table.js';
 import { prepareBuiltin } from '../../src/stages/prepare.js';
 import { searchStructure, type SearchSummary } from '../../src/stages/search.js';
 import { searchConfigFrom } from '../../src/stages/search-config.js';
@@ -35,7 +40,7 @@ const op = (fixedUs: number, perMacUs: number, perOutputUs: number): OpCost & { 
 function table(scale = 1): LatencyTable {
   return {
     format: LATENCY_TABLE_FORMAT,
-    version: 1,
+    version: LATENCY_TABLE_VERSION,
     bdk: '0.1.0',
     tfjs: 'test',
     backend: 'cpu',
