@@ -1,7 +1,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
-import { bdk, tempDir } from '../helpers.js';
+import { bdk, expectOneLineError, tempDir } from '../helpers.js';
+import { treeHashes } from './tree-hash.js';
 
 /** A small Boston teacher: a second to sample, enough samples to distill from. */
 export const TINY_TEACHER = [
@@ -30,4 +31,18 @@ export async function bostonFolder(prefix: string, commands: string[][] = []) {
     expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
   }
   return { dir, runs, env, remove: () => fs.rm(dir, { recursive: true, force: true }) };
+}
+
+/** Runs `args`, expects a one-line exit-1 error, and that no file under `root` changed; returns the line. */
+export async function expectRefused(
+  args: string[],
+  env: Record<string, string>,
+  root: string,
+): Promise<string> {
+  const before = await treeHashes(root);
+  const r = bdk(args, env);
+  expect(r.code, r.stderr).toBe(1);
+  const line = expectOneLineError(r);
+  expect(await treeHashes(root)).toEqual(before);
+  return line;
 }

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bdk, expectOneLineError, tempDir } from '../helpers.js';
+import { expectRefused } from './fixture.js';
+import { bdk, tempDir } from '../helpers.js';
 
 /**
  * Chain shards of one teacher run (issue 23, class 6): `--chain-offset` ranges must be disjoint and a
@@ -19,27 +19,7 @@ const flags = [
   ...['--thin', '2', '--step-size', '2e-5', '--samples', '4'],
 ];
 
-async function snapshot(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const e of await fs.readdir(root, { recursive: true, withFileTypes: true })) {
-    if (!e.isFile()) continue;
-    const file = path.join(e.parentPath, e.name);
-    out[path.relative(root, file)] = createHash('sha256')
-      .update(await fs.readFile(file))
-      .digest('hex');
-  }
-  return out;
-}
-
-/** Runs `args`, expects a one-line exit-1 error, and that no file under the runs folder changed. */
-async function refused(args: string[]): Promise<string> {
-  const before = await snapshot(runs);
-  const r = bdk(args, env);
-  expect(r.code, r.stderr).toBe(1);
-  const line = expectOneLineError(r);
-  expect(await snapshot(runs)).toEqual(before);
-  return line;
-}
+const refused = (args: string[]) => expectRefused(args, env, runs);
 
 beforeAll(async () => {
   dir = await tempDir();

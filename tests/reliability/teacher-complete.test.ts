@@ -4,7 +4,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bdk, expectOneLineError, ROOT, tempDir } from '../helpers.js';
+import { expectRefused } from './fixture.js';
+import { bdk, ROOT, tempDir } from '../helpers.js';
 
 /**
  * A teacher run is consumable only when complete (issue 23, class 2): every consumer of samples
@@ -21,33 +22,12 @@ const teacherFlags = [
 ];
 const distillFlags = ['--epochs', '1'];
 
-/** sha256 of every file under the runs folder, by relative path. */
-async function snapshot(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const e of await fs.readdir(root, { recursive: true, withFileTypes: true })) {
-    if (!e.isFile()) continue;
-    const file = path.join(e.parentPath, e.name);
-    out[path.relative(root, file)] = createHash('sha256')
-      .update(await fs.readFile(file))
-      .digest('hex');
-  }
-  return out;
-}
-
 async function copyRun(from: string, to: string): Promise<string> {
   await fs.cp(path.join(runs, from), path.join(runs, to), { recursive: true });
   return path.join(runs, to);
 }
 
-/** Runs `args`, expects a one-line exit-1 error, and that no file under the runs folder changed. */
-async function refused(args: string[]): Promise<string> {
-  const before = await snapshot(runs);
-  const r = bdk(args, env);
-  expect(r.code, r.stderr).toBe(1);
-  const line = expectOneLineError(r);
-  expect(await snapshot(runs)).toEqual(before);
-  return line;
-}
+const refused = (args: string[]) => expectRefused(args, env, runs);
 
 const unfinished = (run: string) =>
   `bdk: teacher run '${run}' is not complete: chains 0..1 are unfinished: samples-c0.arrow holds 8 of 8 samples and shard-c0.json has no completion record; continue it with \`bdk sample --run ${run} --resume\`, or pass --allow-incomplete to use what is there`;
