@@ -17,6 +17,8 @@ export interface PipelineReport {
   task: 'regression' | 'classification';
   /** Per model: every metric, parameters, bytes and latency as mean ± standard error over splits. */
   models: Partial<Record<ModelName, MetricSummary>>;
+  /** The student's fidelity to the ensemble over splits (absent when a split's report predates it). */
+  fidelity?: MetricSummary;
   runs: string[];
 }
 
@@ -64,12 +66,16 @@ export async function evaluateSplits(
       })),
     );
   }
+  const fidelity = reports.every((r) => r.fidelity)
+    ? summarizeOverSplits(reports.map((r) => r.fidelity!))
+    : undefined;
   const report: PipelineReport = {
     pipeline: config.name,
     dataset: config.dataset.name,
     splits,
     task: reports[0].task,
     models,
+    ...(fidelity ? { fidelity } : {}),
     runs: reports.map((r) => r.run),
   };
   const dir = runPath(config.name, opts.runsDir);
@@ -102,6 +108,14 @@ export function pipelineMarkdown(r: PipelineReport): string {
       return `| \`${n}\` | ${metrics.map((k) => fmt(m[k])).join(' | ')} | ${m.parameters.mean.toFixed(0)} | ${m.latencyMs.mean.toPrecision(3)} |`;
     }),
     '',
+    ...(r.fidelity
+      ? [
+          `Fidelity of the student to the ensemble (test rows): ${Object.entries(r.fidelity)
+            .map(([k, v]) => `${k} ${fmt(v)}`)
+            .join(', ')}.`,
+          '',
+        ]
+      : []),
   ].join('\n');
 }
 

@@ -21,7 +21,7 @@ import { openStudentRun, STUDENT_WEIGHTS } from './student-run.js';
 import { openCompleteTeacher } from './teacher-check.js';
 import { partTensors } from './sample.js';
 import type { SampleConfig } from './sample-config.js';
-import { predictiveMetrics } from './teacher-report.js';
+import { predictiveMetrics, studentFidelity } from './teacher-report.js';
 import { predictionPlots, trainingPlots, type PlotFile } from '../eval/plots/evaluation.js';
 import type { Predictive } from '../teacher/predictive.js';
 
@@ -47,6 +47,12 @@ export interface EvaluationReport {
   /** Ensemble parameters ÷ student parameters, and ensemble latency ÷ student latency (same run). */
   compression: number;
   speedup: number;
+  /**
+   * The student's fidelity to the ensemble on the test rows (eval/fidelity.ts): classification
+   * `klToEnsemble`, `agreement`, `totalVariation`; regression `klToEnsemble`, `meanRmseToEnsemble`,
+   * `sdCorrelation`. Absent in reports made before it existed.
+   */
+  fidelity?: Record<string, number>;
   /** The settings it was made with (a pipeline reuses a report only when they match). */
   settings?: { mapEpochs: number; latencyRuns: number; plots: boolean };
   /** With `--allow-incomplete` on an incomplete teacher: what was wrong with it. */
@@ -165,6 +171,7 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
       batches,
     );
   const models = {} as Record<ModelName, ModelReport>;
+  let fidelity: Record<string, number> = {};
   try {
     // MAP baseline: the MC-dropout trainer with no dropout is Adam on the negative log posterior.
     const mapEpochs = opts.mapEpochs ?? 100;
@@ -219,6 +226,7 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
     if (opts.plots ?? true) {
       await writePlots(runDir, teacherDir, task, test, ensemblePred, studentRaw, studentA.outputShape[0]);
     }
+    fidelity = studentFidelity(ensemblePred, studentRaw, test, studentA.outputShape[0]);
     models.student = {
       metrics: metricsFromOutputs(studentRaw, test, task, studentA.outputShape[0]),
       parameters: studentA.parameterCount,
@@ -245,6 +253,7 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
     models,
     compression: models.ensemble.parameters / models.student.parameters,
     speedup: models.ensemble.latencyMs / models.student.latencyMs,
+    fidelity,
     settings: evaluationSettings(opts),
     ...(teacherWarning ? { teacherWarning } : {}),
   };
@@ -340,6 +349,14 @@ const LABELS: Record<ModelName, string> = {
   student: 'distilled student',
 };
 
+const FIDELITY_LABELS: Record<string, string> = {
+  klToEnsemble: 'mean KL(ensemble ‖ student)',
+  agreement: 'arg-max agreement',
+  totalVariation: 'mean total variation',
+  meanRmseToEnsemble: 'RMSE between the predictive means',
+  sdCorrelation: 'correlation of the predictive sds',
+};
+
 export function reportMarkdown(r: EvaluationReport): string {
   const names = (Object.keys(LABELS) as ModelName[]).filter((n) => r.models[n]);
   const metricNames = Object.keys(r.models.student.metrics);
@@ -361,6 +378,14 @@ export function reportMarkdown(r: EvaluationReport): string {
     '',
     `The student has ${r.compression.toFixed(1)}× fewer parameters than the ensemble and predicts ${r.speedup.toFixed(1)}× faster (measured in this run).`,
     '',
+    ...(r.fidelity
+      ? [
+          `Fidelity of the student to the ensemble on the test rows: ${Object.entries(r.fidelity)
+            .map(([k, v]) => `${FIDELITY_LABELS[k] ?? k} ${v.toFixed(4)}`)
+            .join(', ')}.`,
+          '',
+        ]
+      : []),
   ].join('\n');
 }
 

@@ -4,7 +4,6 @@ import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { lockRunFolder } from '../core/run-lock.js';
 import { inputShape, partArrays, type PartArrays } from '../data/store.js';
-import { classificationFidelity, regressionFidelity, softmaxRows, studentMoments } from '../eval/fidelity.js';
 import { frontSvg } from '../eval/plots/front.js';
 import { resolveArch } from '../model/builtins.js';
 import { analyzeSpec } from '../model/spec.js';
@@ -32,6 +31,7 @@ import { checkFinishedRun } from './finished-run.js';
 import { referenceName, searchedMembers, type FrontConfig } from './front-config.js';
 import { loadTeacherDataset, runPath } from './run-folder.js';
 import { openCompleteTeacher } from './teacher-check.js';
+import { studentFidelity } from './teacher-report.js';
 import { SEARCH_RUN_FILES, searchStructure, type SearchConfig, type SearchSummary } from './search.js';
 import { searchCandidates, searchedStudent } from './search-files.js';
 import { openStudentRun } from './student-run.js';
@@ -154,7 +154,7 @@ async function frontLocked(config: FrontConfig, opts: FrontOptions, runDir: stri
     if (!p) return {};
     const out = studentOutputs(student.analysis, student.weights, parts[part], shape);
     const u = student.analysis.outputShape[0];
-    return { ...metricsFromOutputs(out, parts[part], task, u), ...fidelity(p, out, parts[part], u) };
+    return { ...metricsFromOutputs(out, parts[part], task, u), ...studentFidelity(p, out, parts[part], u) };
   };
   const metric = ruleMetric(config.select, task);
   const members: FrontMember[] = [];
@@ -340,11 +340,4 @@ function studentOutputs(
         )
         .dataSync() as Float32Array,
   );
-}
-
-/** The student's fidelity to the ensemble on a part (eval/fidelity.ts). */
-function fidelity(p: Predictive, out: Float32Array, part: PartArrays, units: number): Record<string, number> {
-  if (p.task === 'classification') return classificationFidelity(p.probs, softmaxRows(out, units), units);
-  const s = studentMoments(out, part.normalization.target!);
-  return regressionFidelity(p.mean, p.variance, s.mean, s.variance);
 }

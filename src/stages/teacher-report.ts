@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { inputShape, type LoadedDataset, type PartArrays } from '../data/store.js';
 import { effectiveSampleSize, splitRhat } from '../eval/diagnostics.js';
+import { classificationFidelity, regressionFidelity, softmaxRows, studentMoments } from '../eval/fidelity.js';
 import { brier, ece, errorRate, nll, rmse } from '../eval/metrics.js';
 import type { Analysis } from '../model/spec.js';
 import { ensemblePredictive, type Predictive } from '../teacher/predictive.js';
@@ -116,4 +117,20 @@ export async function evaluateTeacher(
     },
     seconds,
   };
+}
+
+/**
+ * The fidelity of a student's raw outputs to the ensemble's predictive on the same rows of `part`
+ * (eval/fidelity.ts): KL, agreement and total variation for classification; KL, RMSE between the
+ * means and the correlation of the predictive sds for regression, in the target's original units.
+ */
+export function studentFidelity(
+  p: Predictive,
+  out: Float32Array,
+  part: PartArrays,
+  units: number,
+): Record<string, number> {
+  if (p.task === 'classification') return classificationFidelity(p.probs, softmaxRows(out, units), units);
+  const s = studentMoments(out, part.normalization.target!);
+  return regressionFidelity(p.mean, p.variance, s.mean, s.variance);
 }

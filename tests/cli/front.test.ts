@@ -73,7 +73,13 @@ describe('a front of students (bdk search --budgets)', () => {
     ]);
     expect(new Set(front.members.map((m) => m.name))).toEqual(new Set(['b200', 'b600', 'ref-mlp-10']));
     for (const m of front.members) {
-      expect(Object.keys(m.test)).toEqual(['rmse', 'll', 'klToEnsemble', 'meanRmseToEnsemble']);
+      expect(Object.keys(m.test)).toEqual([
+        'rmse',
+        'll',
+        'klToEnsemble',
+        'meanRmseToEnsemble',
+        'sdCorrelation',
+      ]);
       expect(m.validation.ll).toBeLessThan(0);
       expect(m.test.klToEnsemble).toBeGreaterThan(0);
     }

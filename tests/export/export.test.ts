@@ -185,6 +185,16 @@ describe('evaluate', () => {
     expect(svg.startsWith('<svg') || svg.startsWith('<?xml')).toBe(true);
     expect(svg).not.toContain('NaN');
     expect(r.models.ensemble.bytes).toBe(r.models.ensemble.parameters * 4);
+    // Fidelity to the ensemble: KL ≥ 0, and mean TV ≤ √(mean KL / 2) (Pinsker, then Jensen).
+    const f = r.fidelity!;
+    expect(Object.keys(f)).toEqual(['klToEnsemble', 'agreement', 'totalVariation']);
+    expect(f.klToEnsemble).toBeGreaterThanOrEqual(0);
+    expect(f.agreement).toBeGreaterThan(0.5);
+    expect(f.totalVariation).toBeGreaterThan(0);
+    expect(f.totalVariation).toBeLessThanOrEqual(Math.sqrt(f.klToEnsemble / 2) + 1e-12);
+    expect(md).toContain(
+      'Fidelity of the student to the ensemble on the test rows: mean KL(ensemble ‖ student) ',
+    );
   });
 
   it('streams a float16 teacher: its stored bytes are half, its metrics within the rounding of float32', async () => {
