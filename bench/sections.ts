@@ -241,6 +241,7 @@ export async function distillStep(arch: string, batch: number, b: Budget): Promi
       params,
       optimizer,
       tb,
+      { epoch: 1, step: 1, steps: 1, learningRate: 1e-3 },
     );
   };
   try {

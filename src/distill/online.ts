@@ -13,7 +13,7 @@ import type { Analysis } from '../model/spec.js';
 import { chainSeed, runChains, type ChainSnapshot, type SamplerSettings } from '../teacher/chains.js';
 import { noiseModel, variancePrior } from '../teacher/posterior.js';
 import type { Checkpoints, DistillHooks, DistillSettings, StudentState } from './settings.js';
-import { finiteLoss, studentStep, teacherBatch, teacherRowsOf, teacherVariances } from './student-loss.js';
+import { studentStep, teacherBatch, teacherRowsOf, teacherVariances } from './student-loss.js';
 
 /** The teacher run's chain settings that online distillation runs again (a teacher run's config has them). */
 export interface TeacherChainSettings extends SamplerSettings {
@@ -150,16 +150,13 @@ export async function trainOnline(run: OnlineRun): Promise<boolean> {
           );
           if (config.learningRateSchedule === 'cosine')
             optimizer.learningRate = cosineRate(config.learningRate, epoch * stepsPerEpoch + s, totalSteps);
-          lossSum += finiteLoss(
-            studentStep(
-              { task, temperature: config.temperature, klDirection: config.klDirection },
-              studentA,
-              params,
-              optimizer,
-              batch,
-            ),
-            { epoch: epoch + 1, step: s + 1, steps: stepsPerEpoch },
-            config.learningRate,
+          lossSum += studentStep(
+            { task, temperature: config.temperature, klDirection: config.klDirection },
+            studentA,
+            params,
+            optimizer,
+            batch,
+            { epoch: epoch + 1, step: s + 1, steps: stepsPerEpoch, learningRate: config.learningRate },
           );
           s++;
           if (s === stepsPerEpoch) {

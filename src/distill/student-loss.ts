@@ -182,7 +182,8 @@ export function studentGradients(
 
 /**
  * One optimizer step of the student on `batch` ({@link studentGradients}, then the update); disposes
- * the batch and returns the minibatch's loss.
+ * the batch and returns the minibatch's loss, or stops the distillation when it is not finite
+ * ({@link finiteLoss}; `at` says where: epoch and step, 1-based, and the learning rate).
  */
 export function studentStep(
   s: StudentLossSettings,
@@ -190,13 +191,14 @@ export function studentStep(
   studentParams: tf.Variable[],
   optimizer: tf.Optimizer,
   batch: TeacherBatch,
+  at: { epoch: number; step: number; steps: number; learningRate: number },
 ): number {
   const { loss, grads } = studentGradients(s, studentA, studentParams, batch);
   optimizer.applyGradients(studentParams.map((p, i) => ({ name: p.name, tensor: grads[i] })));
   tf.dispose([batch.xin, batch.outputs, batch.variances ?? [], ...grads]);
   const value = loss.dataSync()[0];
   loss.dispose();
-  return value;
+  return finiteLoss(value, at, at.learningRate);
 }
 
 /**

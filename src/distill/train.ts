@@ -13,7 +13,6 @@ import type { Analysis } from '../model/spec.js';
 import type { SampleRowReader } from '../samples/index.js';
 import type { Checkpoints, DistillHooks, DistillSettings, StudentState } from './settings.js';
 import {
-  finiteLoss,
   studentStep,
   teacherBatch,
   teacherRowsOf,
@@ -149,16 +148,13 @@ export async function trainOffline(run: OfflineRun): Promise<boolean> {
         );
         if (config.learningRateSchedule === 'cosine')
           optimizer.learningRate = cosineRate(config.learningRate, epoch * steps + s, config.epochs * steps);
-        lossSum += finiteLoss(
-          studentStep(
-            { task, temperature: config.temperature, klDirection: config.klDirection },
-            studentA,
-            params,
-            optimizer,
-            batch,
-          ),
-          { epoch: epoch + 1, step: s + 1, steps },
-          config.learningRate,
+        lossSum += studentStep(
+          { task, temperature: config.temperature, klDirection: config.klDirection },
+          studentA,
+          params,
+          optimizer,
+          batch,
+          { epoch: epoch + 1, step: s + 1, steps, learningRate: config.learningRate },
         );
         opts.onProgress?.(
           epoch * steps + s + 1,
