@@ -1,5 +1,6 @@
 /**
- * Section `conv`: each convolution kernel of a `lenet5` step (batch 64, MNIST-shaped) timed alone
+ * Section `conv`: each convolution kernel of a `lenet5` step (batch 64, MNIST-shaped), and the fused
+ * forward convolutions of the searched MNIST student's first two layers, timed alone
  * through `tf.engine().runKernel`, with the kernel the backend has registered (on wasm, bdk's,
  * `src/backend/wasm-conv.ts`; with `BDK_WASM_KERNELS=0`, tfjs-wasm's and bdk's JavaScript filter
  * gradient), so that a slow step can be traced to its kernels. FLOPs: 2 per multiply-accumulate.
@@ -32,6 +33,8 @@ const conv1 = { strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: 1 };
 const conv2 = { strides: 1, pad: 'valid', dataFormat: 'NHWC', dilations: 1 };
 const MACS1 = B * 28 * 28 * 6 * 25;
 const MACS2 = B * 10 * 10 * 16 * 150;
+const MACS_S1 = B * 28 * 28 * 4 * 25;
+const MACS_S2 = B * 14 * 14 * 8 * 100;
 
 const CASES: KernelCase[] = [
   {
@@ -68,6 +71,29 @@ const CASES: KernelCase[] = [
     inputs: { dy: [B, 10, 10, 16], filter: [5, 5, 6, 16] },
     attrs: { ...conv2, inputShape: [B, 14, 14, 6] },
     macs: MACS2,
+  },
+  // The first two layers of the searched MNIST student (docs/results.md), alone and as evaluated (bias and
+  // ReLU fused).
+  {
+    name: 'student conv1 forward',
+    kernel: 'Conv2D',
+    inputs: { x: [B, 28, 28, 1], filter: [5, 5, 1, 4] },
+    attrs: conv1,
+    macs: MACS_S1,
+  },
+  {
+    name: 'student conv1 fused forward',
+    kernel: 'FusedConv2D',
+    inputs: { x: [B, 28, 28, 1], filter: [5, 5, 1, 4], bias: [4] },
+    attrs: { ...conv1, activation: 'relu' },
+    macs: MACS_S1,
+  },
+  {
+    name: 'student conv2 forward',
+    kernel: 'Conv2D',
+    inputs: { x: [B, 14, 14, 4], filter: [5, 5, 4, 8] },
+    attrs: conv1,
+    macs: MACS_S2,
   },
   {
     name: 'pool1 gradient',

@@ -216,20 +216,28 @@ export function table(figs: Figure[]): string {
 /** One figure per conv kernel of section `conv`: GFLOP/s against the yardstick, or ms for the pooling gradient. */
 export function convKernelFigures(rs: ConvKernelResult[], y: Yardstick): Figure[] {
   return rs.map((r) => {
+    // The `student …` cases are the searched MNIST student's first layers; the others lenet5's.
+    const model = r.name.startsWith('student') ? 'searched MNIST' : 'lenet5';
     const base = {
       key: `conv.${r.name.split(' (')[0].replace(/ /g, '-')}`,
       section: 'conv',
-      note: `${r.kernel}, lenet5 shapes (2×2 max pooling for the pool), batch 64; median of ${r.repeats} repeats`,
+      note: `${r.kernel}, ${model} shapes (2×2 max pooling for the pool), batch 64; median of ${r.repeats} repeats`,
     };
     return r.flops > 0
       ? {
           ...base,
           key: `${base.key}.gflops`,
-          label: `lenet5 ${r.name} (${r.kernel})`,
+          label: `${model} ${r.name} (${r.kernel})`,
           value: r.gflops,
           unit: 'GFLOP/s',
           ratio: efficiency(r.gflops, y),
         }
-      : { ...base, key: `${base.key}.ms`, label: `lenet5 ${r.name} (${r.kernel})`, value: r.ms, unit: 'ms' };
+      : {
+          ...base,
+          key: `${base.key}.ms`,
+          label: `${model} ${r.name} (${r.kernel})`,
+          value: r.ms,
+          unit: 'ms',
+        };
   });
 }

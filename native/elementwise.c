@@ -93,3 +93,11 @@ __attribute__((export_name("relu_grad"))) void relu_grad(const float *dy, const 
     out[i] = dy[i] * s;
   }
 }
+
+/* out = max(x, 0) elementwise, NaN kept (wasm's f32x4.max propagates NaN); may run in place. */
+__attribute__((export_name("relu"))) void relu(const float *x, float *out, int n) {
+  v128_t zero = wasm_f32x4_splat(0);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(out + i, wasm_f32x4_max(wasm_v128_load(x + i), zero));
+  for (; i < n; i++) out[i] = x[i] != x[i] || x[i] > 0 ? x[i] : 0.0f;
+}

@@ -40,6 +40,19 @@ export interface BdkWasmExports {
   /** The conv.c kernels: `geometry` points at 14 int32 (B, H, W, C, OH, OW, FH, FW, SH, SW, DH, DW, PT, PL). */
   im2col(x: number, col: number, geometry: number, transposed: number): void;
   col2im(col: number, dx: number, geometry: number): void;
+  /** conv_direct.c: floats of scratch `conv_direct` needs for the geometry and `co` filters. */
+  conv_direct_scratch(geometry: number, co: number): number;
+  /** Direct convolution (strides and dilations 1), plus the bias (pointer 0: none) and a ReLU when `relu`. */
+  conv_direct(
+    x: number,
+    w: number,
+    bias: number,
+    y: number,
+    geometry: number,
+    co: number,
+    scratch: number,
+    relu: number,
+  ): void;
   transpose2d(src: number, dst: number, rows: number, cols: number): void;
   max_pool_grad(x: number, dy: number, dx: number, geometry: number): void;
   max_pool_grad_tiled(
@@ -57,6 +70,8 @@ export interface BdkWasmExports {
   ): void;
   add_bias(x: number, bias: number, out: number, rows: number, n: number, pattern: number): void;
   relu_grad(dy: number, x: number, out: number, n: number): void;
+  /** out = max(x, 0), NaN kept; may run in place. */
+  relu(x: number, out: number, n: number): void;
   sum_rows(x: number, out: number, rows: number, n: number): void;
   linear_combination(
     x0: number,

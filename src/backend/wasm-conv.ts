@@ -19,6 +19,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { bdkWasm, heapOffset, HeapBuffer, type BdkWasmExports, type WasmBackend } from './bdk-wasm.js';
+import { directConv2D, usesDirectConv } from './wasm-conv-direct.js';
+import { writeConvGeometry } from './wasm-conv-geometry.js';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 type Shape4 = [number, number, number, number];
@@ -51,26 +53,9 @@ function buffersOf(wasm: WasmBackend): Buffers {
   return b;
 }
 
-/** The 14 ints conv.c reads, for `batch` images of the geometry, written to the geometry buffer. */
+/** The geometry conv.c reads, for `batch` images, in this backend's geometry buffer. */
 function writeGeometry(wasm: WasmBackend, info: tf.backend_util.Conv2DInfo, batch: number): number {
-  const ptr = buffersOf(wasm).geometry.reserve(14 * 4);
-  new Int32Array(wasm.wasm.HEAPU8.buffer, ptr, 14).set([
-    batch,
-    info.inHeight,
-    info.inWidth,
-    info.inChannels,
-    info.outHeight,
-    info.outWidth,
-    info.filterHeight,
-    info.filterWidth,
-    info.strideHeight,
-    info.strideWidth,
-    info.dilationHeight,
-    info.dilationWidth,
-    info.padInfo.top,
-    info.padInfo.left,
-  ]);
-  return ptr;
+  return writeConvGeometry(wasm, buffersOf(wasm).geometry, info, batch);
 }
 
 /** Images per chunk: as many as keep the im2col matrix within {@link COL_CHUNK_FLOATS}, at least one. */
@@ -135,8 +120,18 @@ function conv2D(args: KernelArgs): tf.TensorInfo {
     (wasm.typedArrayFromHeap(out) as Float32Array).fill(0);
     return out;
   }
-  const chunk = chunkImages(info, k);
   const buf = buffersOf(wasm);
+  if (usesDirectConv(info)) {
+    const at = {
+      x: heapOffset(wasm, x),
+      filter: heapOffset(wasm, filter),
+      bias: 0,
+      out: heapOffset(wasm, out),
+    };
+    directConv2D(wasm, m, info, at, false);
+    return out;
+  }
+  const chunk = chunkImages(info, k);
   const col = buf.col.reserve(4 * chunk * pixels * k);
   const tmp = wide(co) ? 0 : buf.tmp.reserve(4 * chunk * pixels * co);
   const scratch = buf.scratch.reserve(4 * (k + 1));
@@ -156,6 +151,59 @@ function conv2D(args: KernelArgs): tf.TensorInfo {
       m.transpose2d(tmp, yb, co, p);
     }
   }
+  return out;
+}
+
+interface FusedConvAttrs extends ConvAttrs {
+  activation?: string;
+}
+
+/**
+ * FusedConv2D for a bias of one value per filter and a linear or ReLU activation (what bdk's models
+ * use): the direct kernel adds and rectifies on the way out; otherwise Conv2D's product, then the bias
+ * and the ReLU in place. Other cases (PReLU weights, other activations, NCHW) go to tfjs's kernel.
+ */
+function fusedConv2D(args: KernelArgs): tf.TensorInfo {
+  const wasm = args.backend as unknown as WasmBackend;
+  const { x, filter, bias, preluActivationWeights } = args.inputs as Record<
+    string,
+    tf.TensorInfo | undefined
+  >;
+  const a = args.attrs as unknown as FusedConvAttrs;
+  const act = a.activation ?? 'linear';
+  const m = usable(wasm, [x!, filter!], a.dataFormat);
+  const co = filter!.shape[3];
+  const plainBias = !bias || (bias.dtype === 'float32' && bias.shape.length === 1 && bias.shape[0] === co);
+  if (!m || preluActivationWeights || !plainBias || (act !== 'linear' && act !== 'relu'))
+    return fallback('FusedConv2D', args);
+  const info = tf.backend_util.computeConv2DInfo(
+    x!.shape as Shape4,
+    filter!.shape as Shape4,
+    a.strides,
+    a.dilations ?? 1,
+    a.pad,
+    a.dimRoundingMode,
+  );
+  if (usesDirectConv(info) && tf.util.sizeFromShape(info.outShape) > 0) {
+    const out = wasm.makeOutput(info.outShape, 'float32');
+    const at = {
+      x: heapOffset(wasm, x!),
+      filter: heapOffset(wasm, filter!),
+      bias: bias ? heapOffset(wasm, bias) : 0,
+      out: heapOffset(wasm, out),
+    };
+    directConv2D(wasm, m, info, at, act === 'relu');
+    return out;
+  }
+  const out = conv2D({ ...args, inputs: { x: x!, filter: filter! } });
+  const n = tf.util.sizeFromShape(info.outShape);
+  if (n === 0) return out;
+  const py = heapOffset(wasm, out);
+  if (bias) {
+    const pattern = buffersOf(wasm).scratch.reserve(4 * 4 * co);
+    m.add_bias(py, heapOffset(wasm, bias), py, n / co, co, pattern);
+  }
+  if (act === 'relu') m.relu(py, py, n);
   return out;
 }
 
@@ -188,8 +236,8 @@ function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo {
     (wasm.typedArrayFromHeap(dx) as Float32Array).fill(0);
     return dx;
   }
-  const chunk = chunkImages(info, k);
   const buf = buffersOf(wasm);
+  const chunk = chunkImages(info, k);
   const col = buf.col.reserve(4 * chunk * pixels * k);
   const scratch = buf.scratch.reserve(4 * (k * co + co));
   const [pdy, pw, pdx] = [heapOffset(wasm, dy), heapOffset(wasm, filter), heapOffset(wasm, dx)];
@@ -231,8 +279,8 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo {
     (wasm.typedArrayFromHeap(dw) as Float32Array).fill(0);
     return dw;
   }
-  const chunk = chunkImages(info, k);
   const buf = buffersOf(wasm);
+  const chunk = chunkImages(info, k);
   const col = buf.col.reserve(4 * chunk * pixels * k);
   // tmp: a chunk's dWᵀ (narrow Co), then the chunk's dW when it is added to the first chunks' sum.
   const tmp = buf.tmp.reserve(4 * 2 * k * co);
@@ -325,6 +373,7 @@ function maxPoolGrad(args: KernelArgs): tf.TensorInfo {
 
 const KERNELS: Array<[string, tf.KernelFunc]> = [
   ['Conv2D', conv2D],
+  ['FusedConv2D', fusedConv2D],
   ['Conv2DBackpropInput', conv2DBackpropInput],
   ['Conv2DBackpropFilter', conv2DBackpropFilter],
   ['MaxPoolGrad', maxPoolGrad],
@@ -351,4 +400,13 @@ export function registerWasmConvKernels(): void {
 export function isBdkConvKernel(name: string): boolean {
   const k = tf.getKernel(name, 'wasm');
   return KERNELS.some(([n, f]) => n === name && k?.kernelFunc === f);
+}
+
+/**
+ * Whether `tf.fused.conv2d` can take a bias that is a view (a slice or reshape) of a larger tensor on the
+ * current backend: everywhere but on tfjs-wasm's own FusedConv2D, which checks the rank of the bias's
+ * buffer rather than of the tensor (bdk's kernel replaces it unless `BDK_WASM_KERNELS=0`).
+ */
+export function fusedConvTakesViews(): boolean {
+  return tf.getBackend() !== 'wasm' || isBdkConvKernel('FusedConv2D');
 }

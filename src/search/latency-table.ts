@@ -24,8 +24,11 @@ import type { ChoiceOp } from './space.js';
  */
 
 export const LATENCY_TABLE_FORMAT = 'bdk-latency-table';
-/** 2: tables measured since bdk has its own wasm Concat and SplitV (a version-1 table priced them slower). */
-export const LATENCY_TABLE_VERSION = 2;
+/**
+ * 2: tables measured since bdk has its own wasm Concat and SplitV (a version-1 table priced them slower).
+ * 3: since the direct convolution and FusedConv2D, with conv probes at MNIST's sizes.
+ */
+export const LATENCY_TABLE_VERSION = 3;
 /** The default batch size of a table: one example per call, a served model's latency. */
 export const DEFAULT_LATENCY_BATCH = 1;
 
@@ -124,6 +127,9 @@ export function latencyProbes(kind: string): LatencyProbe[] {
       [8, 4, 8, 3],
       [12, 8, 8, 5],
       [16, 16, 16, 3],
+      // An image model's first two layers at MNIST's sizes, where few filters make a conv slow per MAC.
+      [28, 1, 4, 5],
+      [14, 4, 8, 5],
     ].map(([hw, c, f, k]) => ({
       kind,
       spec: one([hw, hw, c], { type: 'conv2d', filters: f, kernelSize: k, padding: 'same', activation: act }),
