@@ -19,6 +19,15 @@ export interface PipelineReport {
   models: Partial<Record<ModelName, MetricSummary>>;
   /** The student's fidelity to the ensemble over splits (absent when a split's report predates it). */
   fidelity?: MetricSummary;
+  /**
+   * Regression, per model: `coverage90` and `width90` (the central 90 % interval's coverage and mean
+   * width) and `crps` over splits (absent when a split's report predates them).
+   */
+  calibration?: Partial<Record<ModelName, MetricSummary>>;
+  /** The ensemble's uncertainty decomposition over splits (absent when a split's report predates it). */
+  uncertainty?: MetricSummary;
+  /** Regression: whether those variances are in the target's units squared or of log y. */
+  uncertaintyScale?: 'original' | 'log';
   runs: string[];
 }
 
@@ -69,6 +78,10 @@ export async function evaluateSplits(
   const fidelity = reports.every((r) => r.fidelity)
     ? summarizeOverSplits(reports.map((r) => r.fidelity!))
     : undefined;
+  const calibration = calibrationOverSplits(reports);
+  const uncertainty = reports.every((r) => r.uncertainty)
+    ? summarizeOverSplits(reports.map((r) => numericEntries(r.uncertainty!)))
+    : undefined;
   const report: PipelineReport = {
     pipeline: config.name,
     dataset: config.dataset.name,
@@ -76,6 +89,11 @@ export async function evaluateSplits(
     task: reports[0].task,
     models,
     ...(fidelity ? { fidelity } : {}),
+    ...(calibration ? { calibration } : {}),
+    ...(uncertainty ? { uncertainty } : {}),
+    ...(uncertainty && 'scale' in reports[0].uncertainty!
+      ? { uncertaintyScale: reports[0].uncertainty.scale }
+      : {}),
     runs: reports.map((r) => r.run),
   };
   const dir = runPath(config.name, opts.runsDir);
@@ -88,6 +106,31 @@ export async function evaluateSplits(
     pipelineMarkdown(report) + (front ? '\n' + frontMarkdown(front, '##') : ''),
   );
   return { report, file };
+}
+
+/** The numeric entries of a record (the decomposition's `scale` is a word). */
+function numericEntries(r: object): Record<string, number> {
+  return Object.fromEntries(Object.entries(r).filter(([, v]) => typeof v === 'number')) as Record<
+    string,
+    number
+  >;
+}
+
+/** Each regression model's 90 % coverage, width and CRPS over splits, when every split's report has them. */
+function calibrationOverSplits(reports: EvaluationReport[]): PipelineReport['calibration'] {
+  const first = reports[0].calibration;
+  if (!first || !reports.every((r) => r.calibration)) return undefined;
+  const out: NonNullable<PipelineReport['calibration']> = {};
+  for (const name of Object.keys(first) as ModelName[]) {
+    if (!reports.every((r) => r.calibration![name])) continue;
+    out[name] = summarizeOverSplits(
+      reports.map((r) => {
+        const c = r.calibration![name]!;
+        return { coverage90: c.coverage['0.9'], width90: c.width['0.9'], crps: c.crps };
+      }),
+    );
+  }
+  return out;
 }
 
 const fmt = (v: { mean: number; se: number }) =>
@@ -111,6 +154,28 @@ export function pipelineMarkdown(r: PipelineReport): string {
     ...(r.fidelity
       ? [
           `Fidelity of the student to the ensemble (test rows): ${Object.entries(r.fidelity)
+            .map(([k, v]) => `${k} ${fmt(v)}`)
+            .join(', ')}.`,
+          '',
+        ]
+      : []),
+    ...(r.calibration && Object.keys(r.calibration).length
+      ? [
+          'Central 90 % predictive interval (coverage, mean width) and CRPS on the test rows:',
+          '',
+          '| model | coverage 90 % | width 90 % | CRPS |',
+          '| --- | --- | --- | --- |',
+          ...Object.entries(r.calibration).map(
+            ([n, c]) => `| \`${n}\` | ${fmt(c!.coverage90)} | ${fmt(c!.width90)} | ${fmt(c!.crps)} |`,
+          ),
+          '',
+        ]
+      : []),
+    ...(r.uncertainty
+      ? [
+          `Uncertainty of the ensemble (mean over test rows; ${r.uncertaintyScale ? (r.uncertaintyScale === 'log' ? 'variances of log y' : 'variances in the target’s units squared') : 'entropies in nats'}): ${Object.entries(
+            r.uncertainty,
+          )
             .map(([k, v]) => `${k} ${fmt(v)}`)
             .join(', ')}.`,
           '',

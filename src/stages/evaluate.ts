@@ -22,7 +22,9 @@ import { openCompleteTeacher } from './teacher-check.js';
 import { partTensors } from './sample.js';
 import type { SampleConfig } from './sample-config.js';
 import { predictiveMetrics, studentFidelity } from './teacher-report.js';
-import { predictionPlots, trainingPlots, type PlotFile } from '../eval/plots/evaluation.js';
+import { writeEvaluationPlots } from './evaluation-plots.js';
+import type { IntervalCalibration } from '../eval/interval-calibration.js';
+import * as uq from './uncertainty-report.js';
 import type { Predictive } from '../teacher/predictive.js';
 
 export type ModelName = 'map' | 'teacher_single' | 'ensemble' | 'student';
@@ -53,6 +55,10 @@ export interface EvaluationReport {
    * `sdCorrelation`. Absent in reports made before it existed.
    */
   fidelity?: Record<string, number>;
+  /** Regression: each model's central-interval coverage and width per level, and CRPS (docs/design.md §4.6). */
+  calibration?: Partial<Record<ModelName, IntervalCalibration>>;
+  /** The ensemble's aleatoric/epistemic decomposition (uncertainty-decomposition.ts). */
+  uncertainty?: uq.UncertaintyDecomposition;
   /** The settings it was made with (a pipeline reuses a report only when they match). */
   settings?: { mapEpochs: number; latencyRuns: number; plots: boolean };
   /** With `--allow-incomplete` on an incomplete teacher: what was wrong with it. */
@@ -165,13 +171,20 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
   const first = await firstSample(sampleFiles);
   const runs = opts.latencyRuns ?? 20;
   const x = tf.tensor(test.x, [test.rows, ...shape]);
-  const predictive = (batches: AsyncIterable<SampleBatch>) =>
+  const predictive = (batches: AsyncIterable<SampleBatch>, keepUncertainty = false) =>
     ensemblePredictive(
-      { analysis: teacherA, task, x, y: test.y, target: test.normalization.target },
+      { analysis: teacherA, task, x, y: test.y, target: test.normalization.target, keepUncertainty },
       batches,
     );
   const models = {} as Record<ModelName, ModelReport>;
   let fidelity: Record<string, number> = {};
+  const calibration: Partial<Record<ModelName, IntervalCalibration>> = {};
+  const calibrated = (name: ModelName, p: Predictive) => {
+    const c = uq.predictiveCalibration(p, test);
+    if (c) calibration[name] = c;
+    return predictiveMetrics(p, test);
+  };
+  let uncertainty: uq.UncertaintyDecomposition | undefined;
   try {
     // MAP baseline: the MC-dropout trainer with no dropout is Adam on the negative log posterior.
     const mapEpochs = opts.mapEpochs ?? 100;
@@ -180,24 +193,25 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
       const map = await trainMap(teacherA, tc, train, shape, task, mapEpochs, opts);
       const batch = singleBatch(map.weights, map.noisePrecision);
       models.map = {
-        metrics: predictiveMetrics(await predictive(once(batch)), test),
+        metrics: calibrated('map', await predictive(once(batch), true)),
         parameters: teacherA.parameterCount,
         bytes: teacherA.parameterCount * 4,
         latencyMs: await latency(runs, test.rows, async () => void (await predictive(once(batch)))),
       };
     }
     models.teacher_single = {
-      metrics: predictiveMetrics(await predictive(once(first)), test),
+      metrics: calibrated('teacher_single', await predictive(once(first), true)),
       parameters: teacherA.parameterCount,
       bytes: teacherA.parameterCount * 4,
       latencyMs: await latency(runs, test.rows, async () => void (await predictive(once(first)))),
     };
     // The ensemble's metrics pass is its latency warm-up; the timed passes include reading the samples.
     const t0 = performance.now();
-    const ensemblePred = await predictive(readSamples(sampleFiles));
+    const ensemblePred = await predictive(readSamples(sampleFiles), true);
     const ensembleMs = performance.now() - t0;
+    uncertainty = uq.ensembleUncertainty(ensemblePred, test);
     models.ensemble = {
-      metrics: predictiveMetrics(ensemblePred, test),
+      metrics: calibrated('ensemble', ensemblePred),
       parameters: teacherA.parameterCount * sampleRows,
       bytes: storedBytes,
       latencyMs: await latency(
@@ -223,8 +237,11 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
       return v;
     };
     const studentRaw = await studentOut();
+    const sc = uq.studentCalibration(studentRaw, test, task);
+    if (sc) calibration.student = sc;
     if (opts.plots ?? true) {
-      await writePlots(runDir, teacherDir, task, test, ensemblePred, studentRaw, studentA.outputShape[0]);
+      const u = studentA.outputShape[0];
+      await writeEvaluationPlots(runDir, teacherDir, task, test, ensemblePred, studentRaw, u, calibration);
     }
     fidelity = studentFidelity(ensemblePred, studentRaw, test, studentA.outputShape[0]);
     models.student = {
@@ -254,6 +271,8 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
     compression: models.ensemble.parameters / models.student.parameters,
     speedup: models.ensemble.latencyMs / models.student.latencyMs,
     fidelity,
+    ...(task === 'regression' ? { calibration } : {}),
+    ...(uncertainty ? { uncertainty } : {}),
     settings: evaluationSettings(opts),
     ...(teacherWarning ? { teacherWarning } : {}),
   };
@@ -386,41 +405,6 @@ export function reportMarkdown(r: EvaluationReport): string {
           '',
         ]
       : []),
+    ...uq.uncertaintyMarkdown(r.calibration, r.uncertainty, LABELS),
   ].join('\n');
-}
-
-/**
- * SVG plots beside the report: reliability diagrams (classification) or predicted mean ± 2 sd against
- * the targets (regression) for the ensemble and the student, the distillation loss per epoch, and the
- * teacher's minibatch log-likelihood trace per chain. `eval/plots/evaluation.ts` draws them; this reads
- * the traces and writes the files.
- */
-async function writePlots(
-  runDir: string,
-  teacherDir: string,
-  task: 'regression' | 'classification',
-  test: PartArrays,
-  ensemble: Predictive,
-  student: Float32Array,
-  units: number,
-): Promise<void> {
-  const write = async (plots: PlotFile[]) => {
-    for (const { file, svg } of plots) await writeFileAtomic(path.join(runDir, file), svg);
-  };
-  await write(predictionPlots(task, test, ensemble, student, units));
-  const readCsv = async (file: string) =>
-    (await fs.readFile(file, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean);
-  const loss = (await readCsv(path.join(runDir, 'distill-trace.csv'))).map((l) => l.split(',').map(Number));
-  const traces = (await fs.readdir(teacherDir)).filter((f) => /^trace-c\d+\.csv$/.test(f));
-  const byChain = new Map<number, { x: number[]; y: number[] }>();
-  for (const f of traces) {
-    for (const line of (await readCsv(path.join(teacherDir, f))).slice(1)) {
-      const [step, chain, ll] = line.split(',').map(Number);
-      const c = byChain.get(chain) ?? { x: [], y: [] };
-      c.x.push(step);
-      c.y.push(ll);
-      byChain.set(chain, c);
-    }
-  }
-  await write(trainingPlots(loss, byChain));
 }

@@ -33,6 +33,11 @@ export interface PredictiveInput {
   target?: TargetScaling | null;
   /** Keep every sample's prediction at the first `trackPoints` inputs (for convergence diagnostics). */
   trackPoints?: number;
+  /**
+   * Also keep what the uncertainty report needs: regression, every sample's Gaussian at every input
+   * (`components`, S·n values twice); classification, each input's mean entropy over samples.
+   */
+  keepUncertainty?: boolean;
   /** Upper bound on the activations of one forward pass, in float32 values (default 16M = 64 MiB). */
   activationBudget?: number;
 }
@@ -50,6 +55,11 @@ export interface RegressionPredictive {
    * sample's median e^μ), in sample order: tracked[i][s].
    */
   tracked: number[][];
+  /**
+   * With `keepUncertainty`: each sample's mean and variance of the standardized target per input,
+   * S×n row-major (sample s, input i at s·n + i).
+   */
+  components?: { means: Float64Array; variances: Float64Array };
 }
 
 export interface ClassificationPredictive {
@@ -60,6 +70,8 @@ export interface ClassificationPredictive {
   classes: number;
   /** Per tracked point, each sample's probability of the true class. */
   tracked: number[][];
+  /** With `keepUncertainty`: per input, the mean over samples of the entropy of their probabilities (nats). */
+  expectedEntropy?: Float64Array;
 }
 
 export type Predictive = RegressionPredictive | ClassificationPredictive;
@@ -97,6 +109,9 @@ export async function ensemblePredictive(
   const rawSq = logTarget ? new Float64Array(n) : null;
   const probSum = regression ? null : new Float64Array(n * units);
   const labels = regression ? null : tf.tensor1d(input.y as Int32Array, 'int32');
+  const keep = input.keepUncertainty === true;
+  const kept: { means: Float64Array; variances: Float64Array }[] = [];
+  const entropySum = keep && !regression ? new Float64Array(n) : null;
   let samples = 0;
 
   for await (const batch of batches) {
@@ -120,20 +135,26 @@ export async function ensemblePredictive(
               if (heteroscedastic) variances![j * n + i0 + i] = Math.exp(o[(j * b + i) * units + 1]);
             }
         } else {
-          const [sum, truthProbs] = tf.tidy(() => {
+          const [sum, truthProbs, entropy] = tf.tidy(() => {
             const p = tf.softmax(out);
             const onTrue =
               track > i0 ? tf.sum(tf.mul(p, tf.oneHot(tf.slice(labels!, [i0], [b]), units)), -1) : null;
-            return [tf.sum(p, 0), onTrue];
+            // Σ_s H[p_s] per input, with log p from logSoftmax (finite where p underflows to 0).
+            const h = entropySum ? tf.neg(tf.sum(tf.mul(p, tf.logSoftmax(out)), [0, 2])) : null;
+            return [tf.sum(p, 0), onTrue, h];
           });
           const sv = (await sum.data()) as Float32Array;
           for (let k = 0; k < b * units; k++) probSum![i0 * units + k] += sv[k];
+          if (entropy) {
+            const hv = (await entropy.data()) as Float32Array;
+            for (let i = 0; i < b; i++) entropySum![i0 + i] += hv[i];
+          }
           if (truthProbs) {
             const tv = (await truthProbs.data()) as Float32Array;
             for (let i = 0; i < Math.min(b, track - i0); i++)
               for (let j = 0; j < s; j++) tracked[i0 + i].push(tv[j * b + i]);
           }
-          tf.dispose([sum, truthProbs]);
+          tf.dispose([sum, truthProbs, entropy]);
         }
         out.dispose();
       }
@@ -143,6 +164,7 @@ export async function ensemblePredictive(
           for (let j = 0; j < s; j++)
             variances!.fill(1 / batch.noisePrecision[start + j], j * n, (j + 1) * n);
         acc!.add(means!, variances!, s);
+        if (keep) kept.push({ means: means!, variances: variances! });
         if (logTarget)
           for (let k = 0; k < s * n; k++) {
             const o = originalMoments(t, means![k], variances![k]);
@@ -158,7 +180,14 @@ export async function ensemblePredictive(
   if (samples === 0) throw new Error('ensemblePredictive: no samples');
   if (!regression) {
     const probs = probSum!.map((v) => v / samples);
-    return { task: 'classification', samples, probs, classes: units, tracked };
+    return {
+      task: 'classification',
+      samples,
+      probs,
+      classes: units,
+      tracked,
+      ...(entropySum ? { expectedEntropy: entropySum.map((v) => v / samples) } : {}),
+    };
   }
   const r = acc!.result();
   let mean: Float64Array;
@@ -172,5 +201,30 @@ export async function ensemblePredictive(
   }
   const logDensity = r.logDensity!.map((v, i) => originalLogDensity(t, input.y[i], v));
   const trackedOrig = tracked.map((row) => row.map((v) => originalLocation(t, v)));
-  return { task: 'regression', samples, mean, variance, logDensity, tracked: trackedOrig };
+  return {
+    task: 'regression',
+    samples,
+    mean,
+    variance,
+    logDensity,
+    tracked: trackedOrig,
+    ...(keep ? { components: concatComponents(kept, samples * n) } : {}),
+  };
+}
+
+/** The kept chunks of samples' Gaussians, one after the other (each chunk is s×n row-major). */
+function concatComponents(
+  chunks: { means: Float64Array; variances: Float64Array }[],
+  total: number,
+): { means: Float64Array; variances: Float64Array } {
+  if (chunks.length === 1) return chunks[0];
+  const means = new Float64Array(total);
+  const variances = new Float64Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    means.set(c.means, at);
+    variances.set(c.variances, at);
+    at += c.means.length;
+  }
+  return { means, variances };
 }

@@ -195,6 +195,15 @@ describe('evaluate', () => {
     expect(md).toContain(
       'Fidelity of the student to the ensemble on the test rows: mean KL(ensemble ‖ student) ',
     );
+    // Classification: no intervals; the ensemble's entropy splits into expected entropy + MI ≥ 0.
+    expect(r.calibration).toBeUndefined();
+    const u = r.uncertainty as { totalEntropy: number; expectedEntropy: number; mutualInformation: number };
+    expect(Object.keys(u)).toEqual(['totalEntropy', 'expectedEntropy', 'mutualInformation']);
+    expect(u.mutualInformation).toBeGreaterThanOrEqual(0);
+    expect(u.expectedEntropy).toBeGreaterThan(0);
+    expect(u.totalEntropy).toBeCloseTo(u.expectedEntropy + u.mutualInformation, 5);
+    expect(u.totalEntropy).toBeLessThanOrEqual(Math.log(2) + 1e-12);
+    expect(md).toContain('Uncertainty of the ensemble (mean over the test rows, nats): total entropy ');
   });
 
   it('streams a float16 teacher: its stored bytes are half, its metrics within the rounding of float32', async () => {

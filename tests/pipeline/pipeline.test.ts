@@ -119,6 +119,35 @@ describe('pipeline files', () => {
     expect(report.models.student.rmse.mean).toBeLessThan(9.2);
     // The searched student is one network no wider than the space's widest candidates (50 units).
     expect(report.models.student.parameters.mean).toBeLessThan(report.models.ensemble.parameters.mean / 5);
+    // Interval calibration of every model (log target: widths in MEDV's units) and the ensemble's
+    // variance decomposition (of log MEDV), in the split's report and over splits in the pipeline's.
+    const split = JSON.parse(
+      await fs.readFile(path.join(runsDir, 'boston-quick-s0-student', 'report.json'), 'utf8'),
+    );
+    expect(Object.keys(split.calibration)).toEqual(['map', 'teacher_single', 'ensemble', 'student']);
+    for (const c of Object.values(split.calibration) as { coverage: object; width: object; crps: number }[]) {
+      expect(Object.keys(c.coverage)).toEqual(['0.5', '0.8', '0.9', '0.95']);
+      const cov = Object.values(c.coverage) as number[];
+      const width = Object.values(c.width) as number[];
+      for (let k = 0; k < 4; k++) {
+        expect(cov[k]).toBeGreaterThanOrEqual(k ? cov[k - 1] : 0);
+        expect(cov[k]).toBeLessThanOrEqual(1);
+        expect(width[k]).toBeGreaterThan(k ? width[k - 1] : 0);
+      }
+      expect(width[3]).toBeLessThan(50); // MEDV is at most 50
+      expect(c.crps).toBeGreaterThan(0);
+      expect(c.crps).toBeLessThan(9.2);
+    }
+    const u = split.uncertainty;
+    expect(u.scale).toBe('log');
+    expect(u.varianceOfMeans).toBeGreaterThan(0);
+    expect(u.totalVariance).toBeCloseTo(u.expectedVariance + u.varianceOfMeans, 12);
+    expect(report.calibration.student.coverage90.values).toEqual([split.calibration.student.coverage['0.9']]);
+    expect(report.calibration.ensemble.crps.mean).toBe(split.calibration.ensemble.crps);
+    expect(report.uncertainty.totalVariance.mean).toBe(u.totalVariance);
+    expect(report.uncertaintyScale).toBe('log');
+    const md = await fs.readFile(path.join(runsDir, 'boston-quick', 'report.md'), 'utf8');
+    expect(md).toContain('| model | coverage 90 % | width 90 % | CRPS |');
     expect((await fs.readdir(path.join(runsDir, 'boston-quick', 'export'))).sort()).toEqual([
       'bdk.json',
       'group1-shard1of1.bin',

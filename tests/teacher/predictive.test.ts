@@ -110,7 +110,7 @@ describe('ensemble predictive', () => {
     const bs = batches(a, S, 5, () => NaN);
     const target = { mean: -3, std: 2 };
     const pred = await ensemblePredictive(
-      { analysis: a, task: 'regression', x, y, target, activationBudget: 200 },
+      { analysis: a, task: 'regression', x, y, target, activationBudget: 200, keepUncertainty: true },
       iterate(bs),
     );
     if (pred.task !== 'regression') throw new Error('wrong task');
@@ -129,7 +129,13 @@ describe('ensemble predictive', () => {
           0,
         ) / S;
       expect(pred.logDensity[i]).toBeCloseTo(Math.log(dens) - Math.log(target.std), 5);
+      // keepUncertainty: every sample's Gaussian over the standardized target, S×n in sample order.
+      for (const k of [0, 6, 12]) {
+        expect(pred.components!.means[k * n + i]).toBe(outs[k][2 * i]);
+        expect(pred.components!.variances[k * n + i]).toBeCloseTo(vars[k], 12);
+      }
     }
+    expect(pred.components!.means).toHaveLength(S * n);
     x.dispose();
   });
 
@@ -177,13 +183,31 @@ describe('ensemble predictive', () => {
     const bs = batches(a, S, 3, () => NaN);
     const before = tf.memory().numTensors;
     const pred = await ensemblePredictive(
-      { analysis: a, task: 'classification', x, y: labels, trackPoints: 2, activationBudget: 5000 },
+      {
+        analysis: a,
+        task: 'classification',
+        x,
+        y: labels,
+        trackPoints: 2,
+        activationBudget: 5000,
+        keepUncertainty: true,
+      },
       iterate(bs),
     );
     expect(tf.memory().numTensors).toBe(before);
     if (pred.task !== 'classification') throw new Error('wrong task');
     const outs = naive(a, bs, x);
     for (let i = 0; i < n; i++) {
+      // keepUncertainty: the mean over samples of each sample's entropy at the input.
+      let h = 0;
+      for (const o of outs) {
+        const z = Array.from(o.subarray(i * 4, i * 4 + 4));
+        const m = Math.max(...z);
+        const e = z.map((v) => Math.exp(v - m));
+        const sum = e.reduce((t, v) => t + v, 0);
+        h -= e.reduce((t, v) => t + (v / sum) * Math.log(v / sum), 0);
+      }
+      expect(pred.expectedEntropy![i]).toBeCloseTo(h / S, 5);
       for (let k = 0; k < 4; k++) {
         let p = 0;
         for (const o of outs) {
