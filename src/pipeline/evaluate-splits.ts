@@ -9,6 +9,7 @@ import { evaluateRun, upToDateReport, type EvaluationReport, type ModelName } fr
 import { exportStudent, type ExportManifest } from '../stages/export.js';
 import { runPath } from '../stages/run-folder.js';
 import { summarizeOverSplits, type MetricSummary } from './summary.js';
+import { convergenceMarkdown, teacherConvergence, type ConvergenceSummary } from './convergence-summary.js';
 
 export interface PipelineReport {
   pipeline: string;
@@ -28,6 +29,8 @@ export interface PipelineReport {
   uncertainty?: MetricSummary;
   /** Regression: whether those variances are in the target's units squared or of log y. */
   uncertaintyScale?: 'original' | 'log';
+  /** The teachers' convergence diagnostics over splits (absent when a teacher.json is missing). */
+  convergence?: ConvergenceSummary;
   runs: string[];
 }
 
@@ -82,6 +85,10 @@ export async function evaluateSplits(
   const uncertainty = reports.every((r) => r.uncertainty)
     ? summarizeOverSplits(reports.map((r) => numericEntries(r.uncertainty!)))
     : undefined;
+  const convergence = await teacherConvergence(
+    reports.map((r) => r.teacher),
+    opts.runsDir,
+  );
   const report: PipelineReport = {
     pipeline: config.name,
     dataset: config.dataset.name,
@@ -94,6 +101,7 @@ export async function evaluateSplits(
     ...(uncertainty && 'scale' in reports[0].uncertainty!
       ? { uncertaintyScale: reports[0].uncertainty.scale }
       : {}),
+    ...(convergence ? { convergence } : {}),
     runs: reports.map((r) => r.run),
   };
   const dir = runPath(config.name, opts.runsDir);
@@ -151,6 +159,7 @@ export function pipelineMarkdown(r: PipelineReport): string {
       return `| \`${n}\` | ${metrics.map((k) => fmt(m[k])).join(' | ')} | ${m.parameters.mean.toFixed(0)} | ${m.latencyMs.mean.toPrecision(3)} |`;
     }),
     '',
+    ...(r.convergence ? convergenceMarkdown(r.convergence, fmt) : []),
     ...(r.fidelity
       ? [
           `Fidelity of the student to the ensemble (test rows): ${Object.entries(r.fidelity)

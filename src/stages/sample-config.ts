@@ -74,6 +74,9 @@ export interface TeacherSummary {
   diagnostics: {
     logLikelihood: { ess: number; rhat: number };
     testPredictions: { points: number; rhatMax: number; rhatMedian: number; essMin: number };
+    /** The convergence checks it failed (`eval/convergence-check.ts`); absent in runs made before them. */
+    warnings?: string[];
+    thresholds?: { rhat: number; ess: number };
   };
   seconds: number;
 }

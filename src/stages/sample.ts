@@ -24,6 +24,7 @@ import { runMcDropout } from '../teacher/mc-dropout.js';
 import type { StageContext } from './context.js';
 import { SampleWriter } from '../samples/index.js';
 import { evaluateTeacher } from './teacher-report.js';
+import { convergenceWarning } from '../eval/convergence-check.js';
 import { checkSamplerSettings, type SampleConfig, type TeacherSummary } from './sample-config.js';
 import {
   checkShardRange,
@@ -42,6 +43,8 @@ export interface SampleOptions extends StageContext {
   /** First global chain index of this process's shard. */
   chainOffset?: number;
   resume?: boolean;
+  /** A failed convergence check (docs/design.md §4.5) is an error, after the finished run is written. */
+  strictDiagnostics?: boolean;
 }
 
 export interface SampleResult {
@@ -338,6 +341,12 @@ async function sampleRun(
         : `the chains diverged: use a smaller --step-size (now ${config.stepSize}) and --force`,
     );
     await writeFileAtomic(path.join(runDir, 'teacher.json'), JSON.stringify(summary, null, 2) + '\n');
+    const issues = summary.diagnostics.warnings ?? [];
+    if (issues.length && opts.strictDiagnostics)
+      throw new UserError(
+        `sample: ${convergenceWarning(opts.run, issues)}; --strict-diagnostics makes this an error (the run is kept)`,
+      );
+    if (issues.length) log(`warning: ${convergenceWarning(opts.run, issues)}`);
     return { runDir, completed: true, summary };
   }
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { inputShape, type LoadedDataset, type PartArrays } from '../data/store.js';
 import { effectiveSampleSize, splitRhat } from '../eval/diagnostics.js';
+import { CONVERGENCE_THRESHOLDS, convergenceIssues } from '../eval/convergence-check.js';
 import { classificationFidelity, regressionFidelity, softmaxRows, studentMoments } from '../eval/fidelity.js';
 import { brier, ece, errorRate, nll, rmse } from '../eval/metrics.js';
 import type { Analysis } from '../model/spec.js';
@@ -96,6 +97,15 @@ export async function evaluateTeacher(
   const finite = (xs: number[]) => xs.filter(Number.isFinite).sort((a, b) => a - b);
   const r = finite(rhats);
   const e = finite(esses);
+  const diagnostics = {
+    logLikelihood: { ess: effectiveSampleSize(llChains), rhat: splitRhat(llChains) },
+    testPredictions: {
+      points: pred.tracked.length,
+      rhatMax: r.at(-1) ?? NaN,
+      rhatMedian: r[Math.floor(r.length / 2)] ?? NaN,
+      essMin: e[0] ?? NaN,
+    },
+  };
   return {
     run,
     dataset: config.dataset,
@@ -107,13 +117,9 @@ export async function evaluateTeacher(
     chains: llChains.length,
     metrics: predictiveMetrics(pred, test),
     diagnostics: {
-      logLikelihood: { ess: effectiveSampleSize(llChains), rhat: splitRhat(llChains) },
-      testPredictions: {
-        points: pred.tracked.length,
-        rhatMax: r.at(-1) ?? NaN,
-        rhatMedian: r[Math.floor(r.length / 2)] ?? NaN,
-        essMin: e[0] ?? NaN,
-      },
+      ...diagnostics,
+      warnings: convergenceIssues(diagnostics),
+      thresholds: { ...CONVERGENCE_THRESHOLDS },
     },
     seconds,
   };

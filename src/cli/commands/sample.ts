@@ -39,6 +39,7 @@ type SampleFlags = Omit<SampleConfig, 'stepSize' | 'noisePrecision'> & {
   run: string;
   resume?: boolean;
   force?: boolean;
+  strictDiagnostics?: boolean;
   backend: BackendChoice;
   json?: boolean;
 };
@@ -174,7 +175,11 @@ export function registerSample(program: Command): void {
     )
     .requiredOption('--run <name>', 'run name (folder under the runs folder)')
     .option('--resume', 'continue an interrupted run from its last saved state')
-    .option('--force', 'replace an existing run');
+    .option('--force', 'replace an existing run')
+    .option(
+      '--strict-diagnostics',
+      'exit 1 when a convergence check fails (split R-hat > 1.1 or ESS < 50; the run is still written)',
+    );
   addBackendOption(cmd);
   addJsonOption(cmd);
   cmd.action(async (o: SampleFlags) => {
@@ -194,6 +199,7 @@ export function registerSample(program: Command): void {
         resume: o.resume,
         explicit: explicitSettings(cmd),
         force: o.force,
+        strictDiagnostics: o.strictDiagnostics,
         ...hooks,
       }),
     );
