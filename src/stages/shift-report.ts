@@ -285,6 +285,7 @@ export function shiftMarkdown(
   labels: Record<string, string>,
 ): string[] {
   const out: string[] = [];
+  const label = (n: string) => (labels[n] ? `${labels[n]} (\`${n}\`)` : `\`${n}\``);
   if (shift) {
     const unit = shift.kind === 'rotate' ? '°' : ' sd';
     const what =
@@ -300,7 +301,7 @@ export function shiftMarkdown(
     for (const [name, metrics] of Object.entries(shift.models))
       for (const [metric, vs] of Object.entries(metrics))
         out.push(
-          `| ${labels[name] ?? name} (\`${name}\`) | ${METRIC_LABELS[metric] ?? metric} | ${vs.map(f4).join(' | ')} | ${f4(vs.reduce((a, b) => a + b, 0) / vs.length)} |`,
+          `| ${label(name)} | ${METRIC_LABELS[metric] ?? metric} | ${vs.map(f4).join(' | ')} | ${f4(vs.reduce((a, b) => a + b, 0) / vs.length)} |`,
         );
     out.push('');
   }
@@ -321,7 +322,7 @@ export function shiftMarkdown(
           return `${f4(v.auroc)} / ${f4(v.aupr)}`;
         });
         out.push(
-          `| ${labels[name] ?? name} (\`${name}\`) | ${score === 'entropy' ? 'entropy' : 'mutual information'} | ${cells.join(' | ')} |`,
+          `| ${label(name)} | ${score === 'entropy' ? 'entropy' : 'mutual information'} | ${cells.join(' | ')} |`,
         );
       }
     out.push('');
