@@ -131,6 +131,24 @@ describe('bdk evaluate --shift and --ood', () => {
     });
   });
 
+  it('takes an imported table of pixel columns as an OOD set', async () => {
+    const rng = new Rng(9);
+    const header = [...Array.from({ length: 36 }, (_, j) => `p${j}`), 'label'].join(',');
+    const rows = Array.from({ length: 30 }, (_, i) =>
+      [...Array.from({ length: 36 }, () => rng.int(256)), i % 2].join(','),
+    );
+    const csv = path.join(dir, 'pixels.csv');
+    await fs.writeFile(csv, [header, ...rows].join('\n') + '\n');
+    ok(['data', 'import', csv, '--name', 'csvpix', '--target', 'label', '--task', 'classification']);
+    ok([...evaluate, '--run', 'is', '--no-plots', '--ood', 'csvpix']);
+    const report = JSON.parse(await fs.readFile(path.join(dir, 'runs', 'is', 'report.json'), 'utf8'));
+    expect(report.shift).toBeUndefined();
+    expect(report.ood.rows.sets).toEqual({ csvpix: 30 });
+    const s = report.ood.sets.csvpix.ensemble;
+    expect(s.entropy.auroc).toBeGreaterThanOrEqual(0);
+    expect(s.mutualInformation.aupr).toBeGreaterThan(0);
+  });
+
   it('adds noise to tabular inputs: level 0 reproduces the test metrics, the ensemble’s intervals widen', async () => {
     ok([...evaluate, '--run', 'bs', '--no-plots', '--shift', 'noise:0,1,4']);
     const report = JSON.parse(await fs.readFile(path.join(dir, 'runs', 'bs', 'report.json'), 'utf8'));
