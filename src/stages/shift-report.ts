@@ -233,7 +233,7 @@ export async function oodEvaluation(input: ShiftInput, sets: string[]): Promise<
     input.log?.(`OOD: ${set}`);
     const x = await oodInputs(input, set, k);
     const outDist = await scores(x);
-    report.rows.sets[set] = (x.length / input.test.x.length) * input.test.rows;
+    report.rows.sets[set] = x.length / input.shape.reduce((a, b) => a * b, 1);
     const bySet: Record<string, OodModelScores> = {};
     for (const [name, s] of Object.entries(outDist)) {
       const neg = inDist[name];
