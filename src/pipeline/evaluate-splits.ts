@@ -10,6 +10,8 @@ import { exportStudent, type ExportManifest } from '../stages/export.js';
 import { runPath } from '../stages/run-folder.js';
 import { summarizeOverSplits, type MetricSummary } from './summary.js';
 import { convergenceMarkdown, teacherConvergence, type ConvergenceSummary } from './convergence-summary.js';
+import { parseShift } from '../eval/image-shift.js';
+import { shiftMarkdown, type OodReport, type ShiftReport } from '../stages/shift-report.js';
 
 export interface PipelineReport {
   pipeline: string;
@@ -31,6 +33,10 @@ export interface PipelineReport {
   uncertaintyScale?: 'original' | 'log';
   /** The teachers' convergence diagnostics over splits (absent when a teacher.json is missing). */
   convergence?: ConvergenceSummary;
+  /** With `evaluation.shift`: the splits' shift metrics, each value the mean over splits. */
+  shift?: ShiftReport;
+  /** With `evaluation.ood`: the splits' OOD AUROC/AUPR, each the mean over splits. */
+  ood?: OodReport;
   runs: string[];
 }
 
@@ -54,6 +60,8 @@ export async function evaluateSplits(
       mapEpochs: e.map ? e.mapEpochs : 0,
       plots: e.plots,
       latencyRuns: e.latencyRuns,
+      shift: e.shift ? parseShift(e.shift) : undefined,
+      ood: e.ood,
     };
     const fresh = opts.force ? null : await upToDateReport(o);
     const r = fresh ?? (await evaluateRun(o));
@@ -102,6 +110,8 @@ export async function evaluateSplits(
       ? { uncertaintyScale: reports[0].uncertainty.scale }
       : {}),
     ...(convergence ? { convergence } : {}),
+    ...(reports.every((r) => r.shift) ? { shift: meanOverSplits(reports.map((r) => r.shift!)) } : {}),
+    ...(reports.every((r) => r.ood) ? { ood: meanOverSplits(reports.map((r) => r.ood!)) } : {}),
     runs: reports.map((r) => r.run),
   };
   const dir = runPath(config.name, opts.runsDir);
@@ -114,6 +124,19 @@ export async function evaluateSplits(
     pipelineMarkdown(report) + (front ? '\n' + frontMarkdown(front, '##') : ''),
   );
   return { report, file };
+}
+
+/** The mean over splits of every number in reports of one shape (words and shapes from the first). */
+function meanOverSplits<T>(trees: T[]): T {
+  const first = trees[0] as unknown;
+  if (typeof first === 'number') return ((trees as number[]).reduce((a, b) => a + b, 0) / trees.length) as T;
+  if (Array.isArray(first))
+    return first.map((_, i) => meanOverSplits(trees.map((t) => (t as unknown[])[i]))) as T;
+  if (first && typeof first === 'object')
+    return Object.fromEntries(
+      Object.keys(first).map((k) => [k, meanOverSplits(trees.map((t) => (t as Record<string, unknown>)[k]))]),
+    ) as T;
+  return first as T;
 }
 
 /** The numeric entries of a record (the decomposition's `scale` is a word). */
@@ -190,6 +213,8 @@ export function pipelineMarkdown(r: PipelineReport): string {
           '',
         ]
       : []),
+    ...(r.shift || r.ood ? ['Shift and OOD evaluation, mean over splits:', ''] : []),
+    ...shiftMarkdown(r.shift, r.ood, {}),
   ].join('\n');
 }
 

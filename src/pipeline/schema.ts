@@ -6,6 +6,8 @@ import { SAMPLE_DEFAULTS } from '../stages/sample-config.js';
 import { missingCustomLambdas, needsLambdas, SEARCH_DEFAULTS } from '../stages/search-config.js';
 import { DISTILL_DEFAULTS } from '../stages/distill-config.js';
 import { SWEEPABLE_LAMBDAS } from '../stages/front-config.js';
+import { messageOf } from '../core/errors.js';
+import { parseOod, parseShift } from '../eval/image-shift.js';
 
 /**
  * A pipeline file describes a whole run: dataset and splits, teacher sampling, structure search,
@@ -240,7 +242,27 @@ const evaluationSection = z.strictObject({
   mapEpochs: positiveInt.default(100),
   latencyRuns: positiveInt.default(20),
   plots: z.boolean().default(true),
+  /** `bdk evaluate --shift`: `rotate:ANGLES` (images) or `noise:SCALES` (tabular), checked as the flag is. */
+  shift: z
+    .string()
+    .superRefine((v, ctx) => checkWith(() => parseShift(v), ctx))
+    .optional(),
+  /** `bdk evaluate --ood`: the OOD sets, `permute`, `invert`, `noise` or prepared dataset names. */
+  ood: z
+    .array(z.string())
+    .min(1)
+    .superRefine((v, ctx) => checkWith(() => parseOod(v.join(',')), ctx))
+    .optional(),
 });
+
+/** A zod issue with the message of what `parse` throws, if it throws. */
+function checkWith(parse: () => unknown, ctx: z.RefinementCtx): void {
+  try {
+    parse();
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: messageOf(e) });
+  }
+}
 
 const exportSection = z.strictObject({
   quantize: z.enum(['none', 'float16', 'uint8']).default('none'),

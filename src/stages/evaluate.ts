@@ -26,6 +26,8 @@ import { writeEvaluationPlots } from './evaluation-plots.js';
 import type { IntervalCalibration } from '../eval/interval-calibration.js';
 import * as uq from './uncertainty-report.js';
 import type { Predictive } from '../teacher/predictive.js';
+import type { ShiftSpec } from '../eval/image-shift.js';
+import * as sh from './shift-report.js';
 
 export type ModelName = 'map' | 'teacher_single' | 'ensemble' | 'student';
 
@@ -59,8 +61,12 @@ export interface EvaluationReport {
   calibration?: Partial<Record<ModelName, IntervalCalibration>>;
   /** The ensemble's aleatoric/epistemic decomposition (uncertainty-decomposition.ts). */
   uncertainty?: uq.UncertaintyDecomposition;
+  /** With `--shift`: each model's metrics on the rotated or noised test inputs (shift-report.ts). */
+  shift?: sh.ShiftReport;
+  /** With `--ood`: AUROC/AUPR of each model's entropy (and mutual information) per OOD set. */
+  ood?: sh.OodReport;
   /** The settings it was made with (a pipeline reuses a report only when they match). */
-  settings?: { mapEpochs: number; latencyRuns: number; plots: boolean };
+  settings?: { mapEpochs: number; latencyRuns: number; plots: boolean; shift?: ShiftSpec; ood?: string[] };
   /** With `--allow-incomplete` on an incomplete teacher: what was wrong with it. */
   teacherWarning?: string;
 }
@@ -77,6 +83,10 @@ export interface EvaluateOptions extends StageContext {
   reportName?: string;
   /** Evaluate against an incomplete teacher's samples as they are, with a warning (see `openCompleteTeacher`). */
   allowIncomplete?: boolean;
+  /** Also evaluate every model on rotated images or noised tabular inputs (`--shift`). */
+  shift?: ShiftSpec;
+  /** Also score OOD detection on these sets: permute, invert, noise or prepared dataset names (`--ood`). */
+  ood?: string[];
 }
 
 function singleBatch(weights: Float32Array, noisePrecision: number): SampleBatch {
@@ -157,6 +167,7 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
   const ds = await loadTeacherDataset(dc.teacher, tc, opts.dataDir);
   const task = ds.meta.task;
   const shape = inputShape(ds);
+  await sh.checkShiftAndOod(ds, opts.shift, opts.ood, opts.dataDir);
   const train = partArrays(ds, tc.split, tc.trainOn);
   const test = partArrays(ds, tc.split, tc.evaluateOn ?? 'test');
   const teacherA = analyzeSpec(JSON.parse(await fs.readFile(path.join(teacherDir, 'spec.json'), 'utf8')));
@@ -171,11 +182,19 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
   const first = await firstSample(sampleFiles);
   const runs = opts.latencyRuns ?? 20;
   const x = tf.tensor(test.x, [test.rows, ...shape]);
-  const predictive = (batches: AsyncIterable<SampleBatch>, keepUncertainty = false) =>
+  const predictive = (batches: AsyncIterable<SampleBatch>, keepUncertainty = false, xs = x, y = test.y) =>
     ensemblePredictive(
-      { analysis: teacherA, task, x, y: test.y, target: test.normalization.target, keepUncertainty },
+      { analysis: teacherA, task, x: xs, y, target: test.normalization.target, keepUncertainty },
       batches,
     );
+  // Each model on other inputs, for the shift and OOD evaluations (shift-report.ts).
+  const runners: Record<string, sh.ModelRunner> = {};
+  const on =
+    (b: () => AsyncIterable<SampleBatch>): sh.ModelRunner =>
+    async (xs, y) => ({
+      kind: 'predictive',
+      p: await predictive(b(), true, xs, y),
+    });
   const models = {} as Record<ModelName, ModelReport>;
   let fidelity: Record<string, number> = {};
   const calibration: Partial<Record<ModelName, IntervalCalibration>> = {};
@@ -185,6 +204,8 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
     return predictiveMetrics(p, test);
   };
   let uncertainty: uq.UncertaintyDecomposition | undefined;
+  let shift: sh.ShiftReport | undefined;
+  let ood: sh.OodReport | undefined;
   try {
     // MAP baseline: the MC-dropout trainer with no dropout is Adam on the negative log posterior.
     const mapEpochs = opts.mapEpochs ?? 100;
@@ -192,6 +213,7 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
       log(`training the MAP baseline (${teacherA.spec.name}, ${mapEpochs} epochs)`);
       const map = await trainMap(teacherA, tc, train, shape, task, mapEpochs, opts);
       const batch = singleBatch(map.weights, map.noisePrecision);
+      runners.map = on(() => once(batch));
       models.map = {
         metrics: calibrated('map', await predictive(once(batch), true)),
         parameters: teacherA.parameterCount,
@@ -199,6 +221,8 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
         latencyMs: await latency(runs, test.rows, async () => void (await predictive(once(batch)))),
       };
     }
+    runners.teacher_single = on(() => once(first));
+    runners.ensemble = on(() => readSamples(sampleFiles));
     models.teacher_single = {
       metrics: calibrated('teacher_single', await predictive(once(first), true)),
       parameters: teacherA.parameterCount,
@@ -221,13 +245,13 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
         ensembleMs,
       ),
     };
-    const studentOut = async () => {
+    const studentOut = async (xs = x) => {
       const o = tf.tidy(() =>
         tf.squeeze(
           forward(
             studentA,
             unflatten(studentA, tf.tensor2d(studentW, [1, studentA.parameterCount])),
-            tf.expandDims(x, 0),
+            tf.expandDims(xs, 0),
           ),
           [0],
         ),
@@ -250,6 +274,10 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
       bytes: studentA.parameterCount * 4,
       latencyMs: await latency(runs, test.rows, async () => void (await studentOut())),
     };
+    const units = studentA.outputShape[0];
+    runners.student = async (xs) => ({ kind: 'raw', raw: await studentOut(xs), units });
+    const input = { ds, test, shape, runners, seed: tc.seed, dataDir: opts.dataDir, log };
+    ({ shift, ood } = await sh.shiftAndOod(input, opts, (opts.plots ?? true) ? runDir : undefined));
   } finally {
     x.dispose();
   }
@@ -273,6 +301,8 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
     fidelity,
     ...(task === 'regression' ? { calibration } : {}),
     ...(uncertainty ? { uncertainty } : {}),
+    ...(shift ? { shift } : {}),
+    ...(ood ? { ood } : {}),
     settings: evaluationSettings(opts),
     ...(teacherWarning ? { teacherWarning } : {}),
   };
@@ -283,7 +313,13 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
 }
 
 function evaluationSettings(opts: EvaluateOptions): NonNullable<EvaluationReport['settings']> {
-  return { mapEpochs: opts.mapEpochs ?? 100, latencyRuns: opts.latencyRuns ?? 20, plots: opts.plots ?? true };
+  return {
+    mapEpochs: opts.mapEpochs ?? 100,
+    latencyRuns: opts.latencyRuns ?? 20,
+    plots: opts.plots ?? true,
+    ...(opts.shift ? { shift: opts.shift } : {}),
+    ...(opts.ood ? { ood: opts.ood } : {}),
+  };
 }
 
 async function mtimeMs(file: string): Promise<number> {
@@ -406,5 +442,6 @@ export function reportMarkdown(r: EvaluationReport): string {
         ]
       : []),
     ...uq.uncertaintyMarkdown(r.calibration, r.uncertainty, LABELS),
+    ...sh.shiftMarkdown(r.shift, r.ood, LABELS),
   ].join('\n');
 }

@@ -3,6 +3,7 @@ import { describeBackend, selectBackend, type BackendChoice } from '../../backen
 import { evaluateRun, reportMarkdown } from '../../stages/evaluate.js';
 import { addBackendOption, addJsonOption, parseInteger, printJson, progressReporter } from '../options.js';
 import { withInterrupt } from '../interrupt.js';
+import { parseOod, parseShift, type ShiftSpec } from '../../eval/image-shift.js';
 
 export function registerEvaluate(program: Command): void {
   const cmd = program
@@ -20,6 +21,16 @@ export function registerEvaluate(program: Command): void {
     .option('--latency-runs <n>', 'repetitions of each latency measurement', parseInteger(1), 20)
     .option('--no-plots', 'do not write the SVG plots')
     .option(
+      '--shift <kind:values>',
+      'also evaluate under shift: rotate:ANGLES (images, degrees) or noise:SCALES (tabular, standard deviations), comma-separated',
+      parseShift,
+    )
+    .option(
+      '--ood <sets>',
+      'also score OOD detection against these sets: permute, invert, noise (images) or prepared dataset names, comma-separated',
+      parseOod,
+    )
+    .option(
       '--allow-incomplete',
       'use the teacher run even if it is unfinished, being sampled or damaged, with a warning (recorded in the output)',
     );
@@ -32,6 +43,8 @@ export function registerEvaluate(program: Command): void {
       latencyRuns: number;
       plots: boolean;
       allowIncomplete?: boolean;
+      shift?: ShiftSpec;
+      ood?: string[];
       backend: BackendChoice;
       json?: boolean;
     }) => {
@@ -45,6 +58,8 @@ export function registerEvaluate(program: Command): void {
           latencyRuns: o.latencyRuns,
           plots: o.plots,
           allowIncomplete: o.allowIncomplete,
+          shift: o.shift,
+          ood: o.ood,
           signal,
           log: progress.log,
           onProgress: progress.onProgress,
