@@ -1,0 +1,69 @@
+import { UserError } from '../core/errors.js';
+import type { StudentManifest } from './manifest.js';
+
+/**
+ * Rows to predict: arrays of `featureCount` numbers in the export's feature order, one flat typed
+ * array of rows × featureCount values, or (tabular exports) objects keyed by feature name.
+ */
+export type Rows = ArrayLike<number>[] | Float32Array | Float64Array | Record<string, number>[];
+
+/** What the model expects, for error messages: the feature names, or the image's shape. */
+export function expectedInputs(m: StudentManifest): string {
+  if (m.imageShape) return `a ${m.imageShape.join('×')} image`;
+  const names = m.features.length > 20 ? [...m.features.slice(0, 18), '…'] : m.features;
+  return names.join(', ');
+}
+
+/**
+ * The standardized input matrix (rows × featureCount, float32) the student reads: each value checked
+ * (a number, finite), then x' = (x − mean)/std per feature or (x − offset)/scale, as `bdk predict`
+ * computes it. Any problem is a one-line error naming the row (from 1) and the column.
+ */
+export function standardizeRows(rows: Rows, m: StudentManifest): { x: Float32Array; count: number } {
+  const d = m.featureCount;
+  const expects = `the model expects ${d} (${expectedInputs(m)})`;
+  const column = (k: number) => (m.imageShape ? `pixel ${k + 1}` : `column '${m.features[k]}'`);
+  const s = m.standardization.features;
+  const put = (x: Float32Array, i: number, k: number, v: unknown) => {
+    if (typeof v !== 'number')
+      throw new UserError(`predict: row ${i + 1}, ${column(k)} is ${JSON.stringify(v)}, not a number`);
+    if (!Number.isFinite(v)) throw new UserError(`predict: row ${i + 1}, ${column(k)} is ${v}`);
+    x[i * d + k] = s.kind === 'zscore' ? (v - s.mean![k]) / s.std![k] : (v - s.offset!) / s.scale!;
+  };
+  if (rows instanceof Float32Array || rows instanceof Float64Array) {
+    if (rows.length === 0 || rows.length % d !== 0)
+      throw new UserError(`predict: ${rows.length} values are not a whole number of rows; ${expects} a row`);
+    const count = rows.length / d;
+    const x = new Float32Array(rows.length);
+    for (let i = 0; i < count; i++) for (let k = 0; k < d; k++) put(x, i, k, rows[i * d + k]);
+    return { x, count };
+  }
+  if (!Array.isArray(rows)) throw new UserError('predict: expected an array of rows or a Float32Array');
+  if (rows.length === 0) throw new UserError('predict: no rows to predict');
+  const x = new Float32Array(rows.length * d);
+  const index = new Map(m.features.map((f, k) => [f, k]));
+  rows.forEach((row: unknown, i) => {
+    if (Array.isArray(row) || ArrayBuffer.isView(row)) {
+      const r = row as ArrayLike<number>;
+      if (r.length !== d) throw new UserError(`predict: row ${i + 1} has ${r.length} values, ${expects}`);
+      for (let k = 0; k < d; k++) put(x, i, k, r[k]);
+    } else if (row && typeof row === 'object') {
+      if (m.imageShape)
+        throw new UserError(
+          `predict: row ${i + 1} is an object; an image model takes rows of ${d} pixel values`,
+        );
+      const o = row as Record<string, unknown>;
+      for (const key of Object.keys(o))
+        if (!index.has(key))
+          throw new UserError(`predict: row ${i + 1} has an unknown feature '${key}'; ${expects}`);
+      m.features.forEach((f, k) => {
+        if (!(f in o)) throw new UserError(`predict: row ${i + 1} has no feature '${f}'; ${expects}`);
+        put(x, i, k, o[f]);
+      });
+    } else
+      throw new UserError(
+        `predict: row ${i + 1} is ${JSON.stringify(row)}; expected an array of ${d} numbers or an object keyed by feature name`,
+      );
+  });
+  return { x, count: rows.length };
+}
