@@ -28,7 +28,7 @@ export interface ClassificationPrediction {
 
 /**
  * The student's raw outputs (standardized mean and log-variance per row) as `bdk predict` reports
- * them: for a log target the log-normal's mean, sd and median (docs/design.md on target transforms).
+ * them: for a log target the log-normal's mean, sd and median (docs/design.md §1).
  */
 export function regressionPrediction(v: Float32Array, rows: number, t: TargetScaling): RegressionPrediction {
   const log = t.transform === 'log';

@@ -27,6 +27,8 @@ describe('the package as published', () => {
     expect(files).toContain('dist/cli/main.js');
     expect(files).toContain('dist/index.js');
     expect(files).toContain('dist/index.d.ts');
+    expect(files).toContain('dist/runtime/index.js');
+    expect(files).toContain('dist/runtime/index.d.ts');
     expect(files).toContain('pipelines/boston.json');
     expect(
       files.filter((f) => /^(tests|bench|src|native|scripts)\//.test(f) || f.startsWith('dist/bench/')),
@@ -88,5 +90,15 @@ describe('the package as published', () => {
     expect(result.samples).toBe(6);
     expect(result.rmse).toBeGreaterThan(0);
     expect(existsSync(path.join(app, 'checkpoints', 'boston-s0', 'config.json'))).toBe(true);
+
+    // The `bdk/runtime` entry resolves through `exports` and reads a folder (here one with no export).
+    const runtime = [
+      "import '@tensorflow/tfjs-backend-cpu';",
+      "import { loadStudent } from 'bdk/runtime';",
+      "await loadStudent('no-export').catch((e) => console.log(e.message));",
+    ].join('\n');
+    expect(
+      execFileSync(process.execPath, ['--input-type=module', '-e', runtime], { cwd: app, encoding: 'utf8' }),
+    ).toContain('no-export/bdk.json: file not found');
   }, 600_000);
 });

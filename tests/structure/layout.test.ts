@@ -114,6 +114,27 @@ describe('layout', () => {
     expect(wrong).toEqual([]);
   });
 
+  it('src/runtime (the bdk/runtime entry) reaches no Node module, tfjs-layers or layer above it', () => {
+    const reached = new Set<string>();
+    const visit = (f: string) => {
+      if (reached.has(f)) return;
+      reached.add(f);
+      for (const d of graph.get(f) ?? []) visit(d);
+    };
+    visit(path.join('src', 'runtime', 'index.ts'));
+    const wrong: string[] = [];
+    for (const f of reached) {
+      const layer = f.split(path.sep)[1];
+      if (['cli', 'pipeline', 'stages', 'backend', 'model'].includes(layer))
+        wrong.push(`runtime reaches ${f}`);
+      const text = readFileSync(path.join(root, f), 'utf8');
+      for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"]([^.'"][^'"]*)['"]/g))
+        if (m[1] !== '@tensorflow/tfjs-core') wrong.push(`${f} imports ${m[1]}`);
+    }
+    expect(reached.size).toBeGreaterThan(5);
+    expect(wrong).toEqual([]);
+  });
+
   it(`no hand-written file in src/, bench/, tests/, native/ or scripts/ is over ${MAX_LINES} lines`, () => {
     const long = ['src', 'bench', 'tests', 'native', 'scripts']
       .flatMap(sourceFiles)
