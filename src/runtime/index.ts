@@ -22,9 +22,10 @@ export { UserError };
 export const MANIFEST_FILE = 'bdk.json';
 export const MODEL_FILE = 'model.json';
 
-export interface Student<P = RegressionPrediction | ClassificationPrediction> {
+interface StudentBase<T extends StudentManifest['task'], P> {
   readonly manifest: StudentManifest;
-  readonly task: StudentManifest['task'];
+  /** Narrows the student: `if (student.task === 'regression')` types `predict`'s result. */
+  readonly task: T;
   /** Input feature names in order (one name for an image's pixels). */
   readonly features: string[];
   readonly classNames: string[] | null;
@@ -33,6 +34,10 @@ export interface Student<P = RegressionPrediction | ClassificationPrediction> {
   /** Frees the weight tensors. */
   dispose(): void;
 }
+
+export type RegressionStudent = StudentBase<'regression', RegressionPrediction>;
+export type ClassificationStudent = StudentBase<'classification', ClassificationPrediction>;
+export type Student = RegressionStudent | ClassificationStudent;
 
 interface ModelJson {
   modelTopology: Topology;
@@ -81,7 +86,7 @@ export async function loadStudent(urlOrDir: string | URL): Promise<Student> {
     throw err;
   }
   const shape = manifest.imageShape ?? [manifest.featureCount];
-  return {
+  const student = {
     manifest,
     task: manifest.task,
     features: manifest.features,
@@ -102,6 +107,8 @@ export async function loadStudent(urlOrDir: string | URL): Promise<Student> {
     },
     dispose: () => tf.dispose(weights),
   };
+  // The task and predict's result agree by construction: the result follows `manifest.task`.
+  return student as Student;
 }
 
 /** A file of the export, checked against the size and SHA-256 the manifest records for it. */
