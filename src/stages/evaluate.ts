@@ -28,6 +28,7 @@ import * as uq from './uncertainty-report.js';
 import type { Predictive } from '../teacher/predictive.js';
 import type { ShiftSpec } from '../eval/image-shift.js';
 import * as sh from './shift-report.js';
+import { predictiveOutputs } from '../eval/student-heads.js';
 
 export type ModelName = 'map' | 'teacher_single' | 'ensemble' | 'student';
 
@@ -65,6 +66,8 @@ export interface EvaluationReport {
   shift?: sh.ShiftReport;
   /** With `--ood`: AUROC/AUPR of each model's entropy (and mutual information) per OOD set. */
   ood?: sh.OodReport;
+  /** A `dirichlet` or `two-variance` student's own decomposition (docs/design.md §2.5, §2.6). */
+  studentUncertainty?: uq.StudentUncertainty;
   /** The settings it was made with (a pipeline reuses a report only when they match). */
   settings?: { mapEpochs: number; latencyRuns: number; plots: boolean; shift?: ShiftSpec; ood?: string[] };
   /** With `--allow-incomplete` on an incomplete teacher: what was wrong with it. */
@@ -206,6 +209,7 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
   let uncertainty: uq.UncertaintyDecomposition | undefined;
   let shift: sh.ShiftReport | undefined;
   let ood: sh.OodReport | undefined;
+  let studentUncertainty: uq.StudentUncertainty | undefined;
   try {
     // MAP baseline: the MC-dropout trainer with no dropout is Adam on the negative log posterior.
     const mapEpochs = opts.mapEpochs ?? 100;
@@ -260,22 +264,33 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
       o.dispose();
       return v;
     };
-    const studentRaw = await studentOut();
+    const studentOwn = await studentOut();
+    studentUncertainty = uq.studentUncertainty(studentOwn, dc.studentHead, test, studentA.outputShape[0]);
+    const { values: studentRaw, units } = predictiveOutputs(studentOwn, task, studentA.outputShape[0]);
     const sc = uq.studentCalibration(studentRaw, test, task);
     if (sc) calibration.student = sc;
     if (opts.plots ?? true) {
-      const u = studentA.outputShape[0];
-      await writeEvaluationPlots(runDir, teacherDir, task, test, ensemblePred, studentRaw, u, calibration);
+      await writeEvaluationPlots(
+        runDir,
+        teacherDir,
+        task,
+        test,
+        ensemblePred,
+        studentRaw,
+        units,
+        calibration,
+      );
     }
-    fidelity = studentFidelity(ensemblePred, studentRaw, test, studentA.outputShape[0]);
+    fidelity = studentFidelity(ensemblePred, studentRaw, test, units);
     models.student = {
-      metrics: metricsFromOutputs(studentRaw, test, task, studentA.outputShape[0]),
+      metrics: metricsFromOutputs(studentRaw, test, task, units),
       parameters: studentA.parameterCount,
       bytes: studentA.parameterCount * 4,
       latencyMs: await latency(runs, test.rows, async () => void (await studentOut())),
     };
-    const units = studentA.outputShape[0];
-    runners.student = async (xs) => ({ kind: 'raw', raw: await studentOut(xs), units });
+    const own = async (xs: tf.Tensor) =>
+      predictiveOutputs(await studentOut(xs), task, studentA.outputShape[0]);
+    runners.student = async (xs) => ({ kind: 'raw', raw: (await own(xs)).values, units });
     const input = { ds, test, shape, runners, seed: tc.seed, dataDir: opts.dataDir, log };
     ({ shift, ood } = await sh.shiftAndOod(input, opts, (opts.plots ?? true) ? runDir : undefined));
   } finally {
@@ -303,6 +318,7 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
     ...(uncertainty ? { uncertainty } : {}),
     ...(shift ? { shift } : {}),
     ...(ood ? { ood } : {}),
+    ...(studentUncertainty ? { studentUncertainty } : {}),
     settings: evaluationSettings(opts),
     ...(teacherWarning ? { teacherWarning } : {}),
   };
@@ -441,7 +457,7 @@ export function reportMarkdown(r: EvaluationReport): string {
           '',
         ]
       : []),
-    ...uq.uncertaintyMarkdown(r.calibration, r.uncertainty, LABELS),
+    ...uq.uncertaintyMarkdown(r.calibration, r.uncertainty, LABELS, r.studentUncertainty),
     ...sh.shiftMarkdown(r.shift, r.ood, LABELS),
   ].join('\n');
 }
