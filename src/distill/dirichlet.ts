@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { lgamma } from './special-functions.js';
 
 /**
- * Ensemble Distribution Distillation (EnD², Malinin, Mlodozeniec & Gales 2020; docs/design.md §2.5):
+ * Ensemble Distribution Distillation (EnD², Malinin, Mlodozeniec & Gales 2020; docs/design.md §2.6):
  * the student outputs log-concentrations z, α = e^z, and is fitted by maximum likelihood to the
  * teacher samples' probability vectors π_s under Dir(α). Its mean α/α₀ = softmax(z) is the predictive.
  */
@@ -52,7 +52,7 @@ export function end2Loss(
 
 /**
  * The temperature of step `step` (0-based) of `steps`: T₀ at the start, falling linearly to 1 at the
- * middle of the run, and 1 from then on (the annealing of EnD², docs/design.md §2.5).
+ * middle of the run, and 1 from then on (the annealing of EnD², docs/design.md §2.6).
  */
 export function annealedTemperature(start: number, step: number, steps: number): number {
   const half = steps / 2;

@@ -5,8 +5,8 @@ import { UserError } from '../core/errors.js';
  * - `softmax` (classification default): logits of the ensemble's mean probabilities (tempered KL);
  * - `gaussian` (regression default): mean and log-variance of the ensemble's Gaussian mixture;
  * - `dirichlet` (classification): log-concentrations of a Dirichlet over the samples' probability
- *   vectors (EnD², §2.5);
- * - `two-variance` (regression): mean, log aleatoric and log epistemic variance (§2.6).
+ *   vectors (EnD², §2.6);
+ * - `two-variance` (regression): mean, log aleatoric and log epistemic variance (§2.7).
  */
 export type StudentHead = 'softmax' | 'gaussian' | 'dirichlet' | 'two-variance';
 

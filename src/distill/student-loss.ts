@@ -148,8 +148,8 @@ export function teacherBatch(
  * The distillation loss of one minibatch (docs/design.md §2), shared by offline and online distillation:
  * the teacher samples' outputs on the inputs against the student's, tempered KL (×T²) between
  * softmaxes for classification, the Gaussian student's expected negative log-likelihood under each
- * sample's Gaussian N(μ_s, σ²_s) for regression; with the `dirichlet` head the EnD² loss (§2.5), with
- * the `two-variance` head its loss of §2.6. The teacher's side is data (see `teacherBatch`).
+ * sample's Gaussian N(μ_s, σ²_s) for regression; with the `dirichlet` head the EnD² loss (§2.6), with
+ * the `two-variance` head its loss of §2.7. The teacher's side is data (see `teacherBatch`).
  */
 export function studentLoss(
   s: StudentLossSettings,

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 /**
- * The `two-variance` regression student (docs/design.md §2.6): outputs [μ, a, e] per input with the
+ * The `two-variance` regression student (docs/design.md §2.7): outputs [μ, a, e] per input with the
  * aleatoric variance σ²_ale = e^a and the epistemic variance σ²_epi = e^e; its predictive is
  * N(μ, σ²_ale + σ²_epi).
  */

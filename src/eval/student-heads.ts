@@ -1,7 +1,7 @@
 import { digamma64 } from '../distill/special-functions.js';
 
 /**
- * What the outputs of a student with an uncertainty-keeping head (docs/design.md §2.5, §2.6) give per
+ * What the outputs of a student with an uncertainty-keeping head (docs/design.md §2.6, §2.7) give per
  * row, and their conversion to the outputs of the task's default head, which the metrics, calibration,
  * fidelity and plots read: a `dirichlet` student's log-concentrations z are the logits of its mean
  * α/α₀ = softmax(z) as they are; a `two-variance` student's [μ, log σ²_ale, log σ²_epi] become

@@ -12,7 +12,7 @@ export interface DistillConfig {
    */
   initialWeights?: string;
   /**
-   * What the student's outputs are (docs/design.md §2.5, §2.6): `dirichlet` (EnD²) or `two-variance`
+   * What the student's outputs are (docs/design.md §2.6, §2.7): `dirichlet` (EnD²) or `two-variance`
    * keep the ensemble's epistemic part; absent means the task's default head.
    */
   studentHead?: StudentHead;
@@ -45,7 +45,7 @@ export const learningRateScheduleField = (
   schedule: 'constant' | 'cosine' | undefined,
 ): { learningRateSchedule?: 'cosine' } => (schedule === 'cosine' ? { learningRateSchedule: 'cosine' } : {});
 
-/** The `dirichlet` head's starting temperature when none is given (annealed to 1, docs/design.md §2.5). */
+/** The `dirichlet` head's starting temperature when none is given (annealed to 1, docs/design.md §2.6). */
 export const DIRICHLET_START_TEMPERATURE = 2.5;
 
 /**

@@ -66,7 +66,7 @@ export interface EvaluationReport {
   shift?: sh.ShiftReport;
   /** With `--ood`: AUROC/AUPR of each model's entropy (and mutual information) per OOD set. */
   ood?: sh.OodReport;
-  /** A `dirichlet` or `two-variance` student's own decomposition (docs/design.md §2.5, §2.6). */
+  /** A `dirichlet` or `two-variance` student's own decomposition (docs/design.md §2.6, §2.7). */
   studentUncertainty?: uq.StudentUncertainty;
   /** The settings it was made with (a pipeline reuses a report only when they match). */
   settings?: { mapEpochs: number; latencyRuns: number; plots: boolean; shift?: ShiftSpec; ood?: string[] };

@@ -17,9 +17,9 @@ export interface Predictions {
   rows: number[][];
 }
 
-/** The extra columns of a `dirichlet` student (docs/design.md §2.5), in nats but α₀. */
+/** The extra columns of a `dirichlet` student (docs/design.md §2.6), in nats but α₀. */
 export const DIRICHLET_COLUMNS = ['alpha0', 'totalEntropy', 'expectedEntropy', 'mutualInformation'];
-/** The extra columns of a `two-variance` student (docs/design.md §2.6). */
+/** The extra columns of a `two-variance` student (docs/design.md §2.7). */
 export const TWO_VARIANCE_COLUMNS = ['aleatoricVariance', 'epistemicVariance'];
 
 /**

@@ -20,7 +20,7 @@ import { dirichletRows, twoVarianceRows } from '../eval/student-heads.js';
 export type UncertaintyDecomposition = EntropyDecomposition | VarianceDecomposition;
 
 /**
- * The same decomposition as predicted by a student whose head keeps it (docs/design.md §2.5, §2.6):
+ * The same decomposition as predicted by a student whose head keeps it (docs/design.md §2.6, §2.7):
  * a `dirichlet` student's, with its mean concentration α₀, or a `two-variance` student's.
  */
 export type StudentUncertainty =
