@@ -2,6 +2,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.js';
+import { parsePipeline } from '../../src/pipeline/load.js';
+import { distillConfigFrom } from '../../src/stages/distill-config.js';
 import { bdk, expectOneLineError, tempDir } from '../helpers.js';
 
 /** `bdk distill --student-head`: the heads that keep the ensemble's epistemic part, end to end. */
@@ -132,5 +134,23 @@ describe('bdk distill --student-head', () => {
     expect(unknown.stderr.trim()).toBe(
       "error: option '--student-head <head>' argument 'beta' is invalid. Allowed choices are softmax, gaussian, dirichlet, two-variance.",
     );
+  });
+
+  it('a pipeline sets it with distillation.studentHead; the dirichlet head starts annealing at 2.5', () => {
+    const section = { epochs: 1, batchSize: 8, learningRate: 1e-3 };
+    const pipeline = (d: object) =>
+      parsePipeline({ name: 'p', dataset: { name: 'boston' }, distillation: { ...section, ...d } }, 'p.json');
+    const d = pipeline({ studentHead: 'dirichlet' }).distillation!;
+    expect(distillConfigFrom({ ...d, teacher: 't' })).toMatchObject({
+      studentHead: 'dirichlet',
+      temperature: 2.5,
+    });
+    const hot = pipeline({ studentHead: 'dirichlet', temperature: 4 }).distillation!;
+    expect(distillConfigFrom({ ...hot, teacher: 't' }).temperature).toBe(4);
+    // The default head leaves the stored config as it was (no key, temperature 1).
+    const plain = distillConfigFrom({ ...pipeline({}).distillation!, teacher: 't' });
+    expect(plain.temperature).toBe(1);
+    expect('studentHead' in plain).toBe(false);
+    expect(() => pipeline({ studentHead: 'beta' })).toThrow(/^p\.json: distillation\.studentHead: /);
   });
 });

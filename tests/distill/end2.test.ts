@@ -37,6 +37,26 @@ function dirichletDraw(rng: Rng, alpha: number[]): number[] {
   return g.map((v) => v / sum);
 }
 
+/** ψ⁻¹(y) by Newton's method (Minka 2000). */
+function inverseDigamma(y: number): number {
+  let x = y >= -2.22 ? Math.exp(y) + 0.5 : -1 / (y + EULER_GAMMA);
+  for (let i = 0; i < 50; i++) {
+    const h = 1e-6 * x;
+    x -= (digamma64(x) - y) / ((digamma64(x + h) - digamma64(x - h)) / (2 * h));
+  }
+  return x;
+}
+
+/** The maximum-likelihood Dirichlet of samples with these mean log-probabilities (Minka's fixed point). */
+function dirichletMle(meanLog: number[]): number[] {
+  let a = meanLog.map(() => 1);
+  for (let i = 0; i < 2000; i++) {
+    const psi0 = digamma64(a.reduce((t, v) => t + v, 0));
+    a = meanLog.map((m) => inverseDigamma(psi0 + m));
+  }
+  return a;
+}
+
 /** log Dir(π | e^z) in float64. */
 function logDensity64(z: number[], logPi: number[]): number {
   const alpha = z.map(Math.exp);
@@ -147,6 +167,16 @@ describe('EnD² on a synthetic ensemble', () => {
     }
     const fitted = Array.from(z.dataSync(), Math.exp);
     fitted.forEach((a, k) => expect(Math.abs(a / alpha[k] - 1)).toBeLessThan(0.1));
+    // And it is the maximum-likelihood estimate of these draws (Minka's fixed point in float64).
+    const meanLog = [0, 1, 2].map(
+      (k) =>
+        logits.reduce(
+          (t, [r]) => t + Math.log((1 - TARGET_SMOOTHING) * Math.exp(r[k]) + TARGET_SMOOTHING / 3),
+          0,
+        ) / S,
+    );
+    const mle = dirichletMle(meanLog);
+    fitted.forEach((a, k) => expect(Math.abs(a / mle[k] - 1)).toBeLessThan(0.002));
   });
 });
 
