@@ -270,16 +270,8 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
     const sc = uq.studentCalibration(studentRaw, test, task);
     if (sc) calibration.student = sc;
     if (opts.plots ?? true) {
-      await writeEvaluationPlots(
-        runDir,
-        teacherDir,
-        task,
-        test,
-        ensemblePred,
-        studentRaw,
-        units,
-        calibration,
-      );
+      const u = units;
+      await writeEvaluationPlots(runDir, teacherDir, task, test, ensemblePred, studentRaw, u, calibration);
     }
     fidelity = studentFidelity(ensemblePred, studentRaw, test, units);
     models.student = {

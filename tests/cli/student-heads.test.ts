@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.js';
 import { parsePipeline } from '../../src/pipeline/load.js';
 import { distillConfigFrom } from '../../src/stages/distill-config.js';
+import { distillStudent } from '../../src/stages/distill.js';
 import { bdk, expectOneLineError, tempDir } from '../helpers.js';
 
 /** `bdk distill --student-head`: the heads that keep the ensemble's epistemic part, end to end. */
@@ -152,5 +153,30 @@ describe('bdk distill --student-head', () => {
     expect(plain.temperature).toBe(1);
     expect('studentHead' in plain).toBe(false);
     expect(() => pipeline({ studentHead: 'beta' })).toThrow(/^p\.json: distillation\.studentHead: /);
+  });
+
+  it('an interrupted dirichlet run resumes into the same weights, annealing included', async () => {
+    const config = distillConfigFrom({
+      teacher: 'cls-t',
+      studentHead: 'dirichlet',
+      epochs: 4,
+      samplesPerBatch: 4,
+      learningRate: 3e-3,
+    });
+    const where = { dataDir: env.BDK_DATA_DIR, runsDir: env.BDK_RUNS_DIR };
+    await distillStudent(config, { run: 'whole', ...where });
+    const controller = new AbortController();
+    const first = await distillStudent(config, {
+      run: 'part',
+      ...where,
+      signal: controller.signal,
+      onProgress: (step) => {
+        if (step === 9) controller.abort(); // in the second epoch, while T is still annealing
+      },
+    });
+    expect(first.completed).toBe(false);
+    expect((await distillStudent(config, { run: 'part', resume: true, ...where })).completed).toBe(true);
+    const weights = (run: string) => fs.readFile(path.join(env.BDK_RUNS_DIR, run, 'student.weights.bin'));
+    expect(Buffer.compare(await weights('whole'), await weights('part'))).toBe(0);
   });
 });
