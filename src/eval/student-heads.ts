@@ -60,6 +60,8 @@ export function dirichletRows(logAlpha: ArrayLike<number>, classes: number): Dir
       if (p > 0) total -= p * Math.log(p);
       expected -= p * (digamma64(p * a0 + 1) - psi0);
     }
+    // α₀ beyond float64 (z > 709): the limit α₀ → ∞, where every sample is the mean.
+    if (!Number.isFinite(a0)) expected = total;
     rows.alpha0[i] = a0;
     rows.totalEntropy[i] = total;
     rows.expectedEntropy[i] = expected;
