@@ -117,9 +117,16 @@ export async function distillStudent(
       input: shape,
       outputUnits: teacherOutputUnits(task, ds.meta.classCount, teacherConfig.heteroscedastic),
     });
+    const head = studentHeadOf(task, config.studentHead);
     const studentA = await resolveArch(config.arch, {
       input: shape,
-      outputUnits: headOutputUnits(studentHeadOf(task, config.studentHead), units),
+      outputUnits: headOutputUnits(head, units),
+    }).catch((err: unknown) => {
+      // A searched architecture (or a spec file) has the default head's outputs.
+      if (head !== 'two-variance' || !(err instanceof UserError)) throw err;
+      throw new UserError(
+        `${err.message} (--student-head two-variance: mean, log aleatoric and log epistemic variance); give a built-in --arch`,
+      );
     });
     const initial = config.initialWeights
       ? await readInitialWeights(config.initialWeights, studentA.parameterCount, studentA.spec.name)
