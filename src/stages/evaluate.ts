@@ -28,7 +28,6 @@ import * as uq from './uncertainty-report.js';
 import type { Predictive } from '../teacher/predictive.js';
 import type { ShiftSpec } from '../eval/image-shift.js';
 import * as sh from './shift-report.js';
-import { predictiveOutputs } from '../eval/student-heads.js';
 
 export type ModelName = 'map' | 'teacher_single' | 'ensemble' | 'student';
 
@@ -249,7 +248,7 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
         ensembleMs,
       ),
     };
-    const studentOut = async (xs = x) => {
+    const studentOut = async (xs = x, own = false) => {
       const o = tf.tidy(() =>
         tf.squeeze(
           forward(
@@ -262,27 +261,23 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
       );
       const v = (await o.data()) as Float32Array;
       o.dispose();
-      return v;
+      return own ? v : uq.predictiveOutputs(v, task, studentA.outputShape[0]).values;
     };
-    const studentOwn = await studentOut();
+    const studentOwn = await studentOut(x, true);
     studentUncertainty = uq.studentUncertainty(studentOwn, dc.studentHead, test, studentA.outputShape[0]);
-    const { values: studentRaw, units } = predictiveOutputs(studentOwn, task, studentA.outputShape[0]);
+    const { values: studentRaw, units: u } = uq.predictiveOutputs(studentOwn, task, studentA.outputShape[0]);
     const sc = uq.studentCalibration(studentRaw, test, task);
     if (sc) calibration.student = sc;
-    if (opts.plots ?? true) {
-      const u = units;
+    if (opts.plots ?? true)
       await writeEvaluationPlots(runDir, teacherDir, task, test, ensemblePred, studentRaw, u, calibration);
-    }
-    fidelity = studentFidelity(ensemblePred, studentRaw, test, units);
+    fidelity = studentFidelity(ensemblePred, studentRaw, test, u);
     models.student = {
-      metrics: metricsFromOutputs(studentRaw, test, task, units),
+      metrics: metricsFromOutputs(studentRaw, test, task, u),
       parameters: studentA.parameterCount,
       bytes: studentA.parameterCount * 4,
       latencyMs: await latency(runs, test.rows, async () => void (await studentOut())),
     };
-    const own = async (xs: tf.Tensor) =>
-      predictiveOutputs(await studentOut(xs), task, studentA.outputShape[0]);
-    runners.student = async (xs) => ({ kind: 'raw', raw: (await own(xs)).values, units });
+    runners.student = async (xs) => ({ kind: 'raw', raw: await studentOut(xs), units: u });
     const input = { ds, test, shape, runners, seed: tc.seed, dataDir: opts.dataDir, log };
     ({ shift, ood } = await sh.shiftAndOod(input, opts, (opts.plots ?? true) ? runDir : undefined));
   } finally {

@@ -11,6 +11,9 @@ import type { Predictive } from '../teacher/predictive.js';
 import type { StudentHead } from '../distill/heads.js';
 import { dirichletRows, twoVarianceRows } from '../eval/student-heads.js';
 
+/** A student's outputs as the default head's (`own` outputs of its head → metrics' inputs). */
+export { predictiveOutputs } from '../eval/student-heads.js';
+
 /**
  * The uncertainty part of an evaluation report (docs/design.md §4.6): the calibration of each
  * regression model's central predictive intervals and its CRPS, and the decomposition of the

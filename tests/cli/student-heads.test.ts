@@ -111,6 +111,11 @@ describe('bdk distill --student-head', () => {
       head: 'two-variance',
       outputs: 'mean-logvar-aleatoric-logvar-epistemic',
     });
+    // Under --shift the student is read through its Gaussian predictive too: at noise 0 its metrics are the plain ones.
+    const evaluate = ['evaluate', '--run', 'tv', '--map-epochs', '0', '--latency-runs', '1', '--no-plots'];
+    const shifted = JSON.parse(bdk([...evaluate, '--shift', 'noise:0,1', '--json'], env).stdout);
+    expect(shifted.shift.models.student.rmse[0]).toBeCloseTo(report.models.student.metrics.rmse, 10);
+    expect(shifted.shift.models.student.ll[0]).toBeCloseTo(report.models.student.metrics.ll, 10);
     expect(lines[0]).toBe('mean,sd,aleatoricVariance,epistemicVariance');
     for (const line of lines.slice(1)) {
       const [, sd, ale, epi] = line.split(',').map(Number);
