@@ -13,7 +13,13 @@ import type { Analysis } from '../model/spec.js';
 import { chainSeed, runChains, type ChainSnapshot, type SamplerSettings } from '../teacher/chains.js';
 import { noiseModel, variancePrior } from '../teacher/posterior.js';
 import type { Checkpoints, DistillHooks, DistillSettings, StudentState } from './settings.js';
-import { studentStep, teacherBatch, teacherRowsOf, teacherVariances } from './student-loss.js';
+import {
+  lossSettingsAt,
+  studentStep,
+  teacherBatch,
+  teacherRowsOf,
+  teacherVariances,
+} from './student-loss.js';
 
 /** The teacher run's chain settings that online distillation runs again (a teacher run's config has them). */
 export interface TeacherChainSettings extends SamplerSettings {
@@ -151,7 +157,7 @@ export async function trainOnline(run: OnlineRun): Promise<boolean> {
           if (config.learningRateSchedule === 'cosine')
             optimizer.learningRate = cosineRate(config.learningRate, epoch * stepsPerEpoch + s, totalSteps);
           lossSum += studentStep(
-            { task, temperature: config.temperature, klDirection: config.klDirection },
+            lossSettingsAt(config, task, epoch * stepsPerEpoch + s, totalSteps),
             studentA,
             params,
             optimizer,

@@ -1,4 +1,5 @@
 import type { SavedOptimizerSlot } from '../core/optimizer-state.js';
+import type { StudentHead } from './heads.js';
 import type { KlDirection } from './losses.js';
 
 /**
@@ -15,8 +16,13 @@ export interface DistillSettings {
    * of T (Loshchilov & Hutter 2017); absent means constant.
    */
   learningRateSchedule?: 'cosine';
-  /** Softmax temperature T of the classification KL (scaled by T²). */
+  /**
+   * Softmax temperature T of the classification KL (scaled by T²); with the `dirichlet` head the
+   * starting temperature of the annealing (`annealedTemperature`).
+   */
   temperature: number;
+  /** The student's head; absent: the task's default (`softmax` or `gaussian`). */
+  studentHead?: StudentHead;
   klDirection: KlDirection;
   /** Standard deviation of the Gaussian perturbation of the (standardized) training inputs, D′ = {x + ε}. */
   inputNoise: number;

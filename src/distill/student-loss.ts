@@ -5,13 +5,40 @@ import { denseDag, denseDagPass } from '../model/dense-dag.js';
 import { forward } from '../model/forward.js';
 import type { Analysis } from '../model/spec.js';
 import { hasVarianceOutput } from '../teacher/posterior.js';
+import { annealedTemperature, end2Loss } from './dirichlet.js';
+import type { StudentHead } from './heads.js';
+import type { DistillSettings } from './settings.js';
 import { gaussianStudentLoss, temperedKl, type KlDirection } from './losses.js';
+import { twoVarianceLoss } from './two-variance.js';
 
 /** What the distillation loss needs besides the networks' weights and the inputs. */
 export interface StudentLossSettings {
   task: 'regression' | 'classification';
+  /** The KL's temperature; with the `dirichlet` head, this step's annealed temperature. */
   temperature: number;
   klDirection: KlDirection;
+  /** Absent: the task's default head (`softmax` or `gaussian`). */
+  head?: StudentHead;
+}
+
+/**
+ * The loss settings of step `step` (0-based) of `steps`: the run's, with the `dirichlet` head's
+ * temperature annealed from `settings.temperature` to 1 over the first half of the run.
+ */
+export function lossSettingsAt(
+  settings: Pick<DistillSettings, 'temperature' | 'klDirection' | 'studentHead'>,
+  task: 'regression' | 'classification',
+  step: number,
+  steps: number,
+): StudentLossSettings {
+  const head = settings.studentHead;
+  return {
+    task,
+    temperature:
+      head === 'dirichlet' ? annealedTemperature(settings.temperature, step, steps) : settings.temperature,
+    klDirection: settings.klDirection,
+    ...(head ? { head } : {}),
+  };
 }
 
 /** One minibatch of distillation targets: the inputs and the teacher samples' outputs on them. */
@@ -121,7 +148,8 @@ export function teacherBatch(
  * The distillation loss of one minibatch (docs/design.md §2), shared by offline and online distillation:
  * the teacher samples' outputs on the inputs against the student's, tempered KL (×T²) between
  * softmaxes for classification, the Gaussian student's expected negative log-likelihood under each
- * sample's Gaussian N(μ_s, σ²_s) for regression. The teacher's side is data (see `teacherBatch`).
+ * sample's Gaussian N(μ_s, σ²_s) for regression; with the `dirichlet` head the EnD² loss (§2.6), with
+ * the `two-variance` head its loss of §2.7. The teacher's side is data (see `teacherBatch`).
  */
 export function studentLoss(
   s: StudentLossSettings,
@@ -139,15 +167,16 @@ export function lossOfStudentOutputs(
   batch: TeacherBatch,
 ): tf.Scalar {
   const tOut = batch.outputs;
+  if (s.head === 'dirichlet') return end2Loss(tOut, sOut, s.temperature);
   if (s.task === 'classification')
     return temperedKl(tOut, sOut, { temperature: s.temperature, direction: s.klDirection });
+  const variances = batch.variances!.rank === 1 ? tf.expandDims(batch.variances!, 1) : batch.variances!;
+  if (s.head === 'two-variance') {
+    const [mu, logAle, logEpi] = tf.unstack(tf.transpose(tf.squeeze(sOut, [0])), 0);
+    return twoVarianceLoss(tf.squeeze(tOut, [2]), variances, mu, logAle, logEpi);
+  }
   const [mu, logVar] = channelPair(tf.squeeze(sOut, [0]));
-  return gaussianStudentLoss(
-    tf.squeeze(tOut, [2]),
-    batch.variances!.rank === 1 ? tf.expandDims(batch.variances!, 1) : batch.variances!,
-    mu,
-    logVar,
-  );
+  return gaussianStudentLoss(tf.squeeze(tOut, [2]), variances, mu, logVar);
 }
 
 /**

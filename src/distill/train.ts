@@ -13,6 +13,7 @@ import type { Analysis } from '../model/spec.js';
 import type { SampleRowReader } from '../samples/index.js';
 import type { Checkpoints, DistillHooks, DistillSettings, StudentState } from './settings.js';
 import {
+  lossSettingsAt,
   studentStep,
   teacherBatch,
   teacherRowsOf,
@@ -149,7 +150,7 @@ export async function trainOffline(run: OfflineRun): Promise<boolean> {
         if (config.learningRateSchedule === 'cosine')
           optimizer.learningRate = cosineRate(config.learningRate, epoch * steps + s, config.epochs * steps);
         lossSum += studentStep(
-          { task, temperature: config.temperature, klDirection: config.klDirection },
+          lossSettingsAt(config, task, epoch * steps + s, config.epochs * steps),
           studentA,
           params,
           optimizer,

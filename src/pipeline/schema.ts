@@ -219,7 +219,10 @@ const studentSection = z.strictObject({
 
 const distillationSection = z.strictObject({
   mode: z.enum(['offline', 'online']).default(DISTILL_DEFAULTS.mode),
-  temperature: positive.default(DISTILL_DEFAULTS.temperature),
+  /** `bdk distill --student-head`: absent is the task's default head. */
+  studentHead: z.enum(['softmax', 'gaussian', 'dirichlet', 'two-variance']).optional(),
+  /** Absent: 1, or 2.5 (annealed to 1) with `studentHead: "dirichlet"`. */
+  temperature: positive.optional(),
   klDirection: z.enum(['forward', 'reverse']).default(DISTILL_DEFAULTS.klDirection),
   inputNoise: z.number().nonnegative().default(DISTILL_DEFAULTS.inputNoise),
   epochs: positiveInt,

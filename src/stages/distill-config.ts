@@ -1,4 +1,5 @@
 import { UserError } from '../core/errors.js';
+import { checkStudentHead, type StudentHead } from '../distill/heads.js';
 
 /** Settings of a distillation run (`bdk distill`), stored as `distill-config.json`. */
 export interface DistillConfig {
@@ -10,6 +11,12 @@ export interface DistillConfig {
    * parameter layout (a search run's `arch-weights.bin`); absent means a seeded random initialization.
    */
   initialWeights?: string;
+  /**
+   * What the student's outputs are (docs/design.md §2.6, §2.7): `dirichlet` (EnD²) or `two-variance`
+   * keep the ensemble's epistemic part; absent means the task's default head.
+   */
+  studentHead?: StudentHead;
+  /** The KL's softmax temperature; with the `dirichlet` head, the start of its annealing to 1. */
   temperature: number;
   klDirection: 'forward' | 'reverse';
   /** Standard deviation of the Gaussian perturbation of the (standardized) training inputs, D′ = {x + ε}. */
@@ -37,6 +44,9 @@ export interface DistillConfig {
 export const learningRateScheduleField = (
   schedule: 'constant' | 'cosine' | undefined,
 ): { learningRateSchedule?: 'cosine' } => (schedule === 'cosine' ? { learningRateSchedule: 'cosine' } : {});
+
+/** The `dirichlet` head's starting temperature when none is given (annealed to 1, docs/design.md §2.6). */
+export const DIRICHLET_START_TEMPERATURE = 2.5;
 
 /**
  * The one set of distillation defaults: `bdk distill`'s option defaults and a pipeline's `distillation`
@@ -67,6 +77,8 @@ export interface DistillInput {
   teacher: string;
   arch?: string;
   initialWeights?: string;
+  studentHead?: StudentHead;
+  /** Absent: 1, or DIRICHLET_START_TEMPERATURE with the `dirichlet` head. */
   temperature?: number;
   klDirection?: DistillConfig['klDirection'];
   inputNoise?: number;
@@ -94,7 +106,9 @@ export function distillConfigFrom(input: DistillInput): DistillConfig {
     teacher: input.teacher,
     arch: input.arch ?? d.arch,
     ...(input.initialWeights ? { initialWeights: input.initialWeights } : {}),
-    temperature: input.temperature ?? d.temperature,
+    ...(input.studentHead ? { studentHead: input.studentHead } : {}),
+    temperature:
+      input.temperature ?? (input.studentHead === 'dirichlet' ? DIRICHLET_START_TEMPERATURE : d.temperature),
     klDirection: input.klDirection ?? d.klDirection,
     inputNoise: input.inputNoise ?? d.inputNoise,
     samplesPerBatch: input.samplesPerBatch ?? d.samplesPerBatch,
@@ -111,9 +125,15 @@ export function distillConfigFrom(input: DistillInput): DistillConfig {
 
 /**
  * Settings that only a classification distillation reads are errors on a regression teacher (the
- * student matches the ensemble's Gaussian, with no softmax temperature or KL direction to set).
+ * student matches the ensemble's Gaussian, with no softmax temperature or KL direction to set), and a
+ * student head must be one of the task's; the `dirichlet` head has no KL direction.
  */
 export function checkDistillTask(config: DistillConfig, task: 'regression' | 'classification'): void {
+  checkStudentHead(config.studentHead, task, config.teacher);
+  if (config.studentHead === 'dirichlet' && config.klDirection !== DISTILL_DEFAULTS.klDirection)
+    throw new UserError(
+      `--kl-direction ${config.klDirection}: --student-head dirichlet fits a Dirichlet by maximum likelihood, with no KL direction; leave it out`,
+    );
   if (task !== 'regression') return;
   const off = [
     ...(config.temperature !== DISTILL_DEFAULTS.temperature ? [`--temperature ${config.temperature}`] : []),

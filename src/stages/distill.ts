@@ -19,6 +19,8 @@ import type { ChainSnapshot } from '../teacher/chains.js';
 import type { Checkpoints, DistillSettings, StudentState } from '../distill/settings.js';
 import { concatRows, trainOffline } from '../distill/train.js';
 import { trainOnline } from '../distill/online.js';
+import { headOutputUnits, studentHeadOf, type StudentHead } from '../distill/heads.js';
+import { predictiveOutputs } from '../eval/student-heads.js';
 import type { StageContext } from './context.js';
 import type { RunFiles } from './finished-run.js';
 import { checkDistillTask, type DistillConfig } from './distill-config.js';
@@ -42,6 +44,8 @@ export interface StudentSummary {
   run: string;
   teacher: string;
   arch: string;
+  /** The student's head when not the task's default (`dirichlet`, `two-variance`). */
+  head?: StudentHead;
   parameterCount: number;
   teacherSamples: number;
   epochs: number;
@@ -63,6 +67,7 @@ function distillSettings(config: DistillConfig): DistillSettings {
     learningRate: config.learningRate,
     learningRateSchedule: config.learningRateSchedule,
     temperature: config.temperature,
+    ...(config.studentHead ? { studentHead: config.studentHead } : {}),
     klDirection: config.klDirection,
     inputNoise: config.inputNoise,
     boxSamples: config.boxSamples,
@@ -112,9 +117,16 @@ export async function distillStudent(
       input: shape,
       outputUnits: teacherOutputUnits(task, ds.meta.classCount, teacherConfig.heteroscedastic),
     });
+    const head = studentHeadOf(task, config.studentHead);
     const studentA = await resolveArch(config.arch, {
       input: shape,
-      outputUnits: task === 'classification' ? units : 2,
+      outputUnits: headOutputUnits(head, units),
+    }).catch((err: unknown) => {
+      // A searched architecture (or a spec file) has the default head's outputs.
+      if (head !== 'two-variance' || !(err instanceof UserError)) throw err;
+      throw new UserError(
+        `${err.message} (--student-head two-variance: mean, log aleatoric and log epistemic variance); give a built-in --arch`,
+      );
     });
     const initial = config.initialWeights
       ? await readInitialWeights(config.initialWeights, studentA.parameterCount, studentA.spec.name)
@@ -217,6 +229,7 @@ export async function distillStudent(
       run: opts.run,
       teacher: config.teacher,
       arch: studentA.spec.name,
+      ...(config.studentHead ? { head: config.studentHead } : {}),
       parameterCount: studentA.parameterCount,
       teacherSamples,
       epochs: config.epochs,
@@ -323,9 +336,9 @@ export async function studentMetrics(
     const params = unflatten(a, tf.tensor2d(weights, [1, a.parameterCount]));
     return tf.squeeze(forward(a, params, tf.expandDims(tf.tensor(test.x, [test.rows, ...shape]), 0)), [0]);
   });
-  const v = (await out.data()) as Float32Array;
+  const v = predictiveOutputs((await out.data()) as Float32Array, task, a.outputShape[0]);
   out.dispose();
-  return metricsFromOutputs(v, test, task, a.outputShape[0]);
+  return metricsFromOutputs(v.values, test, task, v.units);
 }
 
 /**

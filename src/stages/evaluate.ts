@@ -65,6 +65,8 @@ export interface EvaluationReport {
   shift?: sh.ShiftReport;
   /** With `--ood`: AUROC/AUPR of each model's entropy (and mutual information) per OOD set. */
   ood?: sh.OodReport;
+  /** A `dirichlet` or `two-variance` student's own decomposition (docs/design.md §2.6, §2.7). */
+  studentUncertainty?: uq.StudentUncertainty;
   /** The settings it was made with (a pipeline reuses a report only when they match). */
   settings?: { mapEpochs: number; latencyRuns: number; plots: boolean; shift?: ShiftSpec; ood?: string[] };
   /** With `--allow-incomplete` on an incomplete teacher: what was wrong with it. */
@@ -206,6 +208,7 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
   let uncertainty: uq.UncertaintyDecomposition | undefined;
   let shift: sh.ShiftReport | undefined;
   let ood: sh.OodReport | undefined;
+  let studentUncertainty: uq.StudentUncertainty | undefined;
   try {
     // MAP baseline: the MC-dropout trainer with no dropout is Adam on the negative log posterior.
     const mapEpochs = opts.mapEpochs ?? 100;
@@ -245,7 +248,7 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
         ensembleMs,
       ),
     };
-    const studentOut = async (xs = x) => {
+    const studentOut = async (xs = x, own = false) => {
       const o = tf.tidy(() =>
         tf.squeeze(
           forward(
@@ -258,24 +261,23 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
       );
       const v = (await o.data()) as Float32Array;
       o.dispose();
-      return v;
+      return own ? v : uq.predictiveOutputs(v, task, studentA.outputShape[0]).values;
     };
-    const studentRaw = await studentOut();
+    const studentOwn = await studentOut(x, true);
+    studentUncertainty = uq.studentUncertainty(studentOwn, dc.studentHead, test, studentA.outputShape[0]);
+    const { values: studentRaw, units: u } = uq.predictiveOutputs(studentOwn, task, studentA.outputShape[0]);
     const sc = uq.studentCalibration(studentRaw, test, task);
     if (sc) calibration.student = sc;
-    if (opts.plots ?? true) {
-      const u = studentA.outputShape[0];
+    if (opts.plots ?? true)
       await writeEvaluationPlots(runDir, teacherDir, task, test, ensemblePred, studentRaw, u, calibration);
-    }
-    fidelity = studentFidelity(ensemblePred, studentRaw, test, studentA.outputShape[0]);
+    fidelity = studentFidelity(ensemblePred, studentRaw, test, u);
     models.student = {
-      metrics: metricsFromOutputs(studentRaw, test, task, studentA.outputShape[0]),
+      metrics: metricsFromOutputs(studentRaw, test, task, u),
       parameters: studentA.parameterCount,
       bytes: studentA.parameterCount * 4,
       latencyMs: await latency(runs, test.rows, async () => void (await studentOut())),
     };
-    const units = studentA.outputShape[0];
-    runners.student = async (xs) => ({ kind: 'raw', raw: await studentOut(xs), units });
+    runners.student = async (xs) => ({ kind: 'raw', raw: await studentOut(xs), units: u });
     const input = { ds, test, shape, runners, seed: tc.seed, dataDir: opts.dataDir, log };
     ({ shift, ood } = await sh.shiftAndOod(input, opts, (opts.plots ?? true) ? runDir : undefined));
   } finally {
@@ -303,6 +305,7 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
     ...(uncertainty ? { uncertainty } : {}),
     ...(shift ? { shift } : {}),
     ...(ood ? { ood } : {}),
+    ...(studentUncertainty ? { studentUncertainty } : {}),
     settings: evaluationSettings(opts),
     ...(teacherWarning ? { teacherWarning } : {}),
   };
@@ -441,7 +444,7 @@ export function reportMarkdown(r: EvaluationReport): string {
           '',
         ]
       : []),
-    ...uq.uncertaintyMarkdown(r.calibration, r.uncertainty, LABELS),
+    ...uq.uncertaintyMarkdown(r.calibration, r.uncertainty, LABELS, r.studentUncertainty),
     ...sh.shiftMarkdown(r.shift, r.ood, LABELS),
   ].join('\n');
 }

@@ -14,6 +14,8 @@ import type { Quantization } from '../export/quantize.js';
 import { buildLayersModel } from '../model/layers-model.js';
 import type { StageContext } from './context.js';
 import { metricsFromOutputs } from './distill.js';
+import { studentHeadOf, type StudentHead } from '../distill/heads.js';
+import { predictiveOutputs } from '../eval/student-heads.js';
 import { openStudentRun } from './student-run.js';
 import { loadTeacherDataset } from './run-folder.js';
 
@@ -34,8 +36,15 @@ export interface ExportManifest {
   classNames: string[] | null;
   /** Inputs are standardized before the model: x' = (x − mean)/std per feature, or (x − offset)/scale. */
   standardization: ReturnType<typeof getSplit>['normalization'];
-  /** Outputs: classification logits (softmax at `temperature`); regression standardized mean and log-variance. */
-  outputs: 'logits' | 'mean-logvar';
+  /**
+   * Outputs: classification logits (softmax at `temperature`); regression standardized mean and
+   * log-variance; a `dirichlet` student's log-concentrations log α (its mean α/α₀ = softmax); a
+   * `two-variance` student's standardized mean, log aleatoric and log epistemic variance.
+   */
+  outputs: 'logits' | 'mean-logvar' | 'log-concentrations' | 'mean-logvar-aleatoric-logvar-epistemic';
+  /** The student's head (docs/design.md §2); absent in exports made before it existed (the task's default). */
+  head?: StudentHead;
+  /** 1 for a `dirichlet` student (its temperature was annealed to 1). */
   temperature: number;
   quantization: Quantization;
   bytes: number;
@@ -52,6 +61,13 @@ export interface ExportManifest {
    */
   files?: Record<string, FileDigest>;
 }
+
+const OUTPUTS: Record<StudentHead, ExportManifest['outputs']> = {
+  softmax: 'logits',
+  gaussian: 'mean-logvar',
+  dirichlet: 'log-concentrations',
+  'two-variance': 'mean-logvar-aleatoric-logvar-epistemic',
+};
 
 export interface ExportOptions extends StageContext {
   run: string;
@@ -79,14 +95,15 @@ export async function exportStudent(opts: ExportOptions): Promise<{ dir: string;
   const ds = await loadTeacherDataset(dc.teacher, tc, opts.dataDir);
   const test = partArrays(ds, tc.split, 'test');
   const task = ds.meta.task;
-  const units = a.outputShape[0];
+  const units = task === 'classification' ? a.outputShape[0] : 2; // after predictiveOutputs
   const x = tf.tensor(test.x, [test.rows, ...inputShape(ds)]);
   const outputsOf = async (m: tf.LayersModel) => {
     const y = m.predict(x) as tf.Tensor;
-    const v = (await y.data()) as Float32Array;
+    const v = predictiveOutputs((await y.data()) as Float32Array, task, a.outputShape[0]);
     y.dispose();
-    return v;
+    return v.values;
   };
+  const head = studentHeadOf(task, dc.studentHead);
   try {
     const model = buildLayersModel(a, weights);
     const float32 = metricsFromOutputs(await outputsOf(model), test, task, units);
@@ -111,8 +128,9 @@ export async function exportStudent(opts: ExportOptions): Promise<{ dir: string;
       target: ds.meta.target,
       classNames: ds.meta.classCount ? Array.from({ length: ds.meta.classCount }, (_, k) => String(k)) : null,
       standardization: getSplit(ds.splits, tc.split).normalization,
-      outputs: task === 'classification' ? 'logits' : 'mean-logvar',
-      temperature: dc.temperature,
+      outputs: OUTPUTS[head],
+      head,
+      temperature: head === 'dirichlet' ? 1 : dc.temperature,
       quantization: opts.quantize,
       bytes,
       metrics: { float32, exported, change },

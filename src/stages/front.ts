@@ -24,6 +24,7 @@ import {
 } from '../search/front.js';
 import { ensemblePredictive, type Predictive } from '../teacher/predictive.js';
 import type { StageContext } from './context.js';
+import { predictiveOutputs } from '../eval/student-heads.js';
 import { distillStudent, metricsFromOutputs, STUDENT_RUN_FILES, type StudentSummary } from './distill.js';
 import { distillConfigFrom, type DistillConfig } from './distill-config.js';
 import { evaluateRun, upToDateReport, type EvaluationReport } from './evaluate.js';
@@ -152,8 +153,8 @@ async function frontLocked(config: FrontConfig, opts: FrontOptions, runDir: stri
   const metricsOn = (student: OpenStudent, part: 'test' | 'validation'): Record<string, number> => {
     const p = pred[part];
     if (!p) return {};
-    const out = studentOutputs(student.analysis, student.weights, parts[part], shape);
-    const u = student.analysis.outputShape[0];
+    const own = studentOutputs(student.analysis, student.weights, parts[part], shape);
+    const { values: out, units: u } = predictiveOutputs(own, task, student.analysis.outputShape[0]);
     return { ...metricsFromOutputs(out, parts[part], task, u), ...studentFidelity(p, out, parts[part], u) };
   };
   const metric = ruleMetric(config.select, task);

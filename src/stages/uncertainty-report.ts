@@ -8,6 +8,11 @@ import {
   type VarianceDecomposition,
 } from '../eval/uncertainty-decomposition.js';
 import type { Predictive } from '../teacher/predictive.js';
+import type { StudentHead } from '../distill/heads.js';
+import { dirichletRows, twoVarianceRows } from '../eval/student-heads.js';
+
+/** A student's outputs as the default head's (`own` outputs of its head → metrics' inputs). */
+export { predictiveOutputs } from '../eval/student-heads.js';
 
 /**
  * The uncertainty part of an evaluation report (docs/design.md §4.6): the calibration of each
@@ -16,6 +21,48 @@ import type { Predictive } from '../teacher/predictive.js';
  */
 
 export type UncertaintyDecomposition = EntropyDecomposition | VarianceDecomposition;
+
+/**
+ * The same decomposition as predicted by a student whose head keeps it (docs/design.md §2.6, §2.7):
+ * a `dirichlet` student's, with its mean concentration α₀, or a `two-variance` student's.
+ */
+export type StudentUncertainty =
+  | ({ head: 'dirichlet'; alpha0: number } & EntropyDecomposition)
+  | ({ head: 'two-variance' } & VarianceDecomposition);
+
+const mean = (v: Float64Array) => v.reduce((a, x) => a + x, 0) / v.length;
+
+/** A student's own decomposition from its raw outputs on the rows of `part`; undefined for the default heads. */
+export function studentUncertainty(
+  raw: Float32Array,
+  head: StudentHead | undefined,
+  part: PartArrays,
+  units: number,
+): StudentUncertainty | undefined {
+  if (head === 'dirichlet') {
+    const r = dirichletRows(raw, units);
+    return {
+      head,
+      alpha0: mean(r.alpha0),
+      totalEntropy: mean(r.totalEntropy),
+      expectedEntropy: mean(r.expectedEntropy),
+      mutualInformation: mean(r.mutualInformation),
+    };
+  }
+  if (head !== 'two-variance') return undefined;
+  const t = part.normalization.target!;
+  const r = twoVarianceRows(raw);
+  // Standardized variances × std²: the target's units squared, or of log y for a log target.
+  const e = mean(r.aleatoric) * t.std * t.std;
+  const v = mean(r.epistemic) * t.std * t.std;
+  return {
+    head,
+    totalVariance: e + v,
+    expectedVariance: e,
+    varianceOfMeans: v,
+    scale: t.transform === 'log' ? 'log' : 'original',
+  };
+}
 
 /**
  * Interval calibration and CRPS of a regression predictive made with `keepUncertainty` (the MAP
@@ -65,11 +112,12 @@ export function ensembleUncertainty(p: Predictive, part: PartArrays): Uncertaint
 
 const f4 = (v: number) => v.toFixed(4);
 
-/** The report's Markdown lines for the calibration table and the decomposition (none when absent). */
+/** The report's Markdown lines for the calibration table and the decompositions (none when absent). */
 export function uncertaintyMarkdown(
   calibration: Record<string, IntervalCalibration> | undefined,
   uncertainty: UncertaintyDecomposition | undefined,
   labels: Record<string, string>,
+  student?: StudentUncertainty,
 ): string[] {
   const out: string[] = [];
   const models = Object.entries(calibration ?? {});
@@ -96,6 +144,16 @@ export function uncertaintyMarkdown(
   else if (uncertainty)
     out.push(
       `Uncertainty of the ensemble (mean over the test rows, ${uncertainty.scale === 'log' ? 'variances of log y' : 'variances in the target’s units squared'}): total ${f4(uncertainty.totalVariance)} = E[σ²] (aleatoric) ${f4(uncertainty.expectedVariance)} + Var[μ] (epistemic) ${f4(uncertainty.varianceOfMeans)}.`,
+      '',
+    );
+  if (student?.head === 'dirichlet')
+    out.push(
+      `Uncertainty of the Dirichlet student (mean over the test rows, nats; mean α₀ ${student.alpha0.toPrecision(4)}): total entropy ${f4(student.totalEntropy)} = expected entropy (aleatoric) ${f4(student.expectedEntropy)} + mutual information (epistemic) ${f4(student.mutualInformation)}.`,
+      '',
+    );
+  else if (student)
+    out.push(
+      `Uncertainty of the two-variance student (mean over the test rows, same units): total ${f4(student.totalVariance)} = aleatoric variance (E[σ²] estimate) ${f4(student.expectedVariance)} + epistemic variance (Var[μ] estimate) ${f4(student.varianceOfMeans)}.`,
       '',
     );
   return out;

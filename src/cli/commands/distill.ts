@@ -3,7 +3,12 @@ import { Option, type Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
 import { UserError } from '../../core/errors.js';
 import { distillStudent, type DistillConfig } from '../../stages/distill.js';
-import { DISTILL_DEFAULTS, distillConfigFrom } from '../../stages/distill-config.js';
+import {
+  DIRICHLET_START_TEMPERATURE,
+  DISTILL_DEFAULTS,
+  distillConfigFrom,
+} from '../../stages/distill-config.js';
+import { STUDENT_HEADS } from '../../distill/heads.js';
 import { searchedStudent } from '../../stages/search.js';
 import {
   addBackendOption,
@@ -17,7 +22,8 @@ import {
 } from '../options.js';
 import { runStage } from '../interrupt.js';
 
-type DistillFlags = Omit<DistillConfig, 'mode'> & {
+type DistillFlags = Omit<DistillConfig, 'mode' | 'temperature'> & {
+  temperature?: number;
   mode: 'offline' | 'online';
   archFrom?: string;
   fromScratch?: boolean;
@@ -57,11 +63,16 @@ export function registerDistill(program: Command): void {
       parseInteger(1),
     )
     .requiredOption('--run <name>', 'run name for the student')
+    .addOption(
+      new Option(
+        '--student-head <head>',
+        'what the student predicts: softmax (classification default) or gaussian (regression default) match the ensemble’s predictive; dirichlet (classification, EnD²) and two-variance (regression) also keep its epistemic part',
+      ).choices([...STUDENT_HEADS]),
+    )
     .option(
       '--temperature <T>',
-      'softmax temperature on teacher and student; the loss is multiplied by T²',
+      `softmax temperature on teacher and student; the loss is multiplied by T² (default ${DISTILL_DEFAULTS.temperature}); with --student-head dirichlet the starting temperature, annealed to 1 over the first half of the epochs (default ${DIRICHLET_START_TEMPERATURE})`,
       parsePositive,
-      DISTILL_DEFAULTS.temperature,
     )
     .addOption(
       new Option(
