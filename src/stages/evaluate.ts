@@ -173,8 +173,7 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
   const train = partArrays(ds, tc.split, tc.trainOn);
   const test = partArrays(ds, tc.split, tc.evaluateOn ?? 'test');
   const teacherA = analyzeSpec(JSON.parse(await fs.readFile(path.join(teacherDir, 'spec.json'), 'utf8')));
-  // The ensemble is streamed from its files (as in the benchmark), so memory stays bounded for
-  // thousands of samples; only the counts are read up front.
+  // The ensemble is streamed from its files, so memory stays bounded; only the counts are read up front.
   const scans = await Promise.all(sampleFiles.map((f) => scanSamples(f)));
   const sampleRows = scans.reduce((sum, sc) => sum + sc.records, 0);
   const storedBytes = scans.reduce(
@@ -277,7 +276,8 @@ async function evaluateLocked(opts: EvaluateOptions): Promise<EvaluationReport> 
       bytes: studentA.parameterCount * 4,
       latencyMs: await latency(runs, test.rows, async () => void (await studentOut())),
     };
-    runners.student = async (xs) => ({ kind: 'raw', raw: await studentOut(xs), units: u });
+    const head = dc.studentHead;
+    runners.student = async (xs) => ({ kind: 'raw', raw: await studentOut(xs), units: u, head });
     const input = { ds, test, shape, runners, seed: tc.seed, dataDir: opts.dataDir, log };
     ({ shift, ood } = await sh.shiftAndOod(input, opts, (opts.plots ?? true) ? runDir : undefined));
   } finally {

@@ -6,6 +6,7 @@ import { UserError } from '../core/errors.js';
 import { describeDataset, loadDataset, type LoadedDataset, type PartArrays } from '../data/store.js';
 import { Rng } from '../core/rng.js';
 import { classificationFidelity, softmaxRows } from '../eval/fidelity.js';
+import { dirichletRows } from '../eval/student-heads.js';
 import {
   addGaussianNoise,
   BUILTIN_OOD,
@@ -31,7 +32,9 @@ export const SHIFT_STATEMENT =
 
 /** What a model predicts for some inputs: a predictive (MAP, one sample, the ensemble) or the student's raw outputs. */
 export type ModelOutput =
-  { kind: 'predictive'; p: Predictive } | { kind: 'raw'; raw: Float32Array; units: number };
+  | { kind: 'predictive'; p: Predictive }
+  /** A student's outputs as the default head's; `head` names the head it was trained with (for `dirichlet`, MI). */
+  | { kind: 'raw'; raw: Float32Array; units: number; head?: string };
 
 /**
  * Runs one model on inputs `x` [n, ...shape] (normalized) with targets `y` (labels or standardized
@@ -178,7 +181,12 @@ function pixelScaling(test: PartArrays): { offset: number; scale: number } {
 
 /** Per row: the entropy of the predictive, and the mutual information where the model has an epistemic part. */
 function uncertaintyScores(out: ModelOutput): { entropy: Float64Array; mutualInformation?: Float64Array } {
-  if (out.kind === 'raw') return { entropy: rowEntropies(softmaxRows(out.raw, out.units), out.units) };
+  if (out.kind === 'raw') {
+    const entropy = rowEntropies(softmaxRows(out.raw, out.units), out.units);
+    // A Dirichlet student's outputs are its log-concentrations: it has an epistemic part of its own.
+    if (out.head !== 'dirichlet') return { entropy };
+    return { entropy, mutualInformation: dirichletRows(out.raw, out.units).mutualInformation };
+  }
   const p = out.p;
   if (p.task !== 'classification') throw new Error('uncertaintyScores: a classification predictive');
   const entropy = rowEntropies(p.probs, p.classes);

@@ -131,6 +131,20 @@ describe('bdk evaluate --shift and --ood', () => {
     });
   });
 
+  it('scores a Dirichlet student by its own mutual information too', async () => {
+    ok(['distill', '--teacher', 'it', '--run', 'id', '--epochs', '3', '--student-head', 'dirichlet']);
+    ok([...evaluate, '--run', 'id', '--no-plots', '--ood', 'noise']);
+    const report = JSON.parse(await fs.readFile(path.join(dir, 'runs', 'id', 'report.json'), 'utf8'));
+    const s = report.ood.sets.noise.student;
+    expect(Object.keys(s)).toEqual(['entropy', 'mutualInformation']);
+    expect(s.mutualInformation.auroc).toBeGreaterThanOrEqual(0);
+    expect(s.mutualInformation.auroc).toBeLessThanOrEqual(1);
+    expect(s.mutualInformation.aupr).toBeGreaterThan(0);
+    // The plain student of the same teacher has no epistemic part of its own.
+    const plain = JSON.parse(await fs.readFile(path.join(dir, 'runs', 'is', 'report.json'), 'utf8'));
+    expect(Object.keys(plain.ood.sets.noise.student)).toEqual(['entropy']);
+  });
+
   it('takes an imported table of pixel columns as an OOD set', async () => {
     const rng = new Rng(9);
     const header = [...Array.from({ length: 36 }, (_, j) => `p${j}`), 'label'].join(',');
