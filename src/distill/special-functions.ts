@@ -12,8 +12,6 @@ import * as tf from '@tensorflow/tfjs';
 const HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
 /** The shift of the tf ops: float32 needs x + n ≥ 6. */
 const SHIFT_32 = 6;
-/** The shift of the float64 functions: x + n ≥ 12. */
-const SHIFT_64 = 12;
 
 /** log Γ(x) element-wise for x > 0. */
 export function lgamma(x: tf.Tensor): tf.Tensor {
@@ -44,24 +42,4 @@ export function digamma(x: tf.Tensor): tf.Tensor {
   });
 }
 
-/** log Γ(x) in float64 for x > 0. */
-export function lgamma64(x: number): number {
-  let shift = 0;
-  let y = x;
-  while (y < SHIFT_64) shift += Math.log(y++);
-  const inv2 = 1 / (y * y);
-  const series =
-    (1 / y) * (1 / 12 + inv2 * (-1 / 360 + inv2 * (1 / 1260 + inv2 * (-1 / 1680 + inv2 * (1 / 1188)))));
-  return (y - 0.5) * Math.log(y) - y + HALF_LOG_2PI + series - shift;
-}
-
-/** ψ(x) in float64 for x > 0. */
-export function digamma64(x: number): number {
-  let shift = 0;
-  let y = x;
-  while (y < SHIFT_64) shift += 1 / y++;
-  const inv2 = 1 / (y * y);
-  const series =
-    inv2 * (-1 / 12 + inv2 * (1 / 120 + inv2 * (-1 / 252 + inv2 * (1 / 240 + inv2 * (-1 / 132)))));
-  return Math.log(y) - 0.5 / y + series - shift;
-}
+export { digamma64, lgamma64 } from '../core/special-functions64.js';

@@ -1,4 +1,4 @@
-import { digamma64 } from '../distill/special-functions.js';
+import { digamma64 } from '../core/special-functions64.js';
 
 /**
  * What the outputs of a student with an uncertainty-keeping head (docs/design.md §2.6, §2.7) give per

@@ -9,12 +9,7 @@ import { exportLocation, type ExportLocation } from './files.js';
 import { buildGraph, type Graph, type Topology } from './graph.js';
 import { expectedInputs, standardizeRows, type Rows } from './inputs.js';
 import { parseManifest, type StudentManifest } from './manifest.js';
-import {
-  classificationPrediction,
-  regressionPrediction,
-  type ClassificationPrediction,
-  type RegressionPrediction,
-} from './outputs.js';
+import { headPrediction, type ClassificationPrediction, type RegressionPrediction } from './outputs.js';
 import { sha256Hex } from './sha256.js';
 
 export type { ClassificationPrediction, RegressionPrediction, Rows, StudentManifest };
@@ -101,9 +96,8 @@ export async function loadStudent(urlOrDir: string | URL): Promise<Student> {
         throw new UserError(
           `predict: the model's output for row ${Math.floor(bad / (v.length / count)) + 1} is ${v[bad]}; check that row`,
         );
-      if (manifest.task === 'regression')
-        return regressionPrediction(v, count, manifest.standardization.target!);
-      return classificationPrediction(v, count, manifest.classNames!, manifest.temperature);
+      const m = manifest;
+      return headPrediction(v, count, m.outputs, m.standardization.target, m.classNames, m.temperature);
     },
     dispose: () => tf.dispose(weights),
   };

@@ -21,14 +21,22 @@ export interface StudentManifest {
     features: { kind: 'zscore' | 'scale'; mean?: number[]; std?: number[]; offset?: number; scale?: number };
     target: TargetScaling | null;
   };
-  outputs: 'logits' | 'mean-logvar';
+  /**
+   * What the network outputs: classification logits, or a Dirichlet student's log-concentrations;
+   * regression standardized mean and log-variance, or a two-variance student's mean, log aleatoric and
+   * log epistemic variance (docs/design.md §2.6, §2.7).
+   */
+  outputs: 'logits' | 'mean-logvar' | 'log-concentrations' | 'mean-logvar-aleatoric-logvar-epistemic';
   temperature: number;
   quantization: string;
   /** Size and SHA-256 (hex) of every other file of the export; absent in exports made before them. */
   files?: Record<string, { bytes: number; sha256: string }>;
 }
 
-const OUTPUTS = { regression: 'mean-logvar', classification: 'logits' } as const;
+const OUTPUTS = {
+  regression: ['mean-logvar', 'mean-logvar-aleatoric-logvar-epistemic'],
+  classification: ['logits', 'log-concentrations'],
+} as const;
 
 /** Parses and checks `bdk.json`: a field the runtime needs that is missing or wrong is a one-line error. */
 export function parseManifest(text: string, where: string): StudentManifest {
@@ -43,9 +51,9 @@ export function parseManifest(text: string, where: string): StudentManifest {
   if (m.version !== 1) throw bad(`unsupported version ${JSON.stringify(m.version)}`);
   if (m.task !== 'regression' && m.task !== 'classification')
     throw bad(`unknown task ${JSON.stringify(m.task)}`);
-  if (m.outputs !== OUTPUTS[m.task])
+  if (!(OUTPUTS[m.task] as readonly string[]).includes(m.outputs))
     throw new UserError(
-      `${where}: outputs ${JSON.stringify(m.outputs)} are not supported for ${m.task} (expected "${OUTPUTS[m.task]}")`,
+      `${where}: outputs ${JSON.stringify(m.outputs)} are not supported for ${m.task} (expected ${OUTPUTS[m.task].map((o) => `"${o}"`).join(' or ')})`,
     );
   if (!Number.isInteger(m.featureCount) || m.featureCount <= 0)
     throw bad('featureCount is not a positive integer');

@@ -1,5 +1,6 @@
 import { normalQuantile } from '../eval/normal-distribution.js';
 import { originalLocation, originalMoments, type TargetScaling } from '../data/target-transform.js';
+import { dirichletRows, predictiveOutputs } from '../eval/student-heads.js';
 
 /** Regression predictions in the target's original units, one entry per row. */
 export interface RegressionPrediction {
@@ -12,6 +13,12 @@ export interface RegressionPrediction {
    * z = Φ⁻¹((1 + p)/2) for a Gaussian target, e^(m ± z·s) for a log target's log-normal.
    */
   interval(p: number): { lower: number[]; upper: number[] };
+  /**
+   * A two-variance student's two parts of the predictive variance of the standardized target, times
+   * the target's std² (the target's units squared, or of log y for a log target), as `bdk predict`.
+   */
+  aleatoricVariance?: number[];
+  epistemicVariance?: number[];
 }
 
 /** Classification predictions, one entry per row. */
@@ -24,6 +31,45 @@ export interface ClassificationPrediction {
   className: string[];
   /** Predictive entropy in nats. */
   entropy: number[];
+  /** A Dirichlet student's concentration α₀ and its uncertainties in nats (docs/design.md §2.6). */
+  alpha0?: number[];
+  totalEntropy?: number[];
+  expectedEntropy?: number[];
+  mutualInformation?: number[];
+}
+
+/**
+ * The prediction of a student with an uncertainty-keeping head: its outputs read as the task's default
+ * head's, plus its own uncertainties (`bdk predict`'s extra columns).
+ */
+export function headPrediction(
+  v: Float32Array,
+  rows: number,
+  outputs: string,
+  target: TargetScaling | null,
+  classNames: string[] | null,
+  temperature: number,
+): RegressionPrediction | ClassificationPrediction {
+  if (outputs === 'log-concentrations') {
+    const c = classificationPrediction(v, rows, classNames!, temperature);
+    const d = dirichletRows(v, classNames!.length);
+    return {
+      ...c,
+      alpha0: Array.from(d.alpha0),
+      totalEntropy: Array.from(d.totalEntropy),
+      expectedEntropy: Array.from(d.expectedEntropy),
+      mutualInformation: Array.from(d.mutualInformation),
+    };
+  }
+  if (outputs === 'mean-logvar-aleatoric-logvar-epistemic') {
+    const r = regressionPrediction(predictiveOutputs(v, 'regression', 3).values, rows, target!);
+    const part = (c: number) =>
+      Array.from({ length: rows }, (_, i) => Math.exp(v[3 * i + c]) * target!.std ** 2);
+    return Object.assign(r, { aleatoricVariance: part(1), epistemicVariance: part(2) });
+  }
+  return target
+    ? regressionPrediction(v, rows, target)
+    : classificationPrediction(v, rows, classNames!, temperature);
 }
 
 /**

@@ -90,7 +90,22 @@ export interface ExportSetup {
   quantization?: Quantization;
   temperature?: number;
   seed?: number;
+  /** An uncertainty-keeping head (the spec must then have its outputs: K, or 3 for two-variance). */
+  head?: 'dirichlet' | 'two-variance';
 }
+
+/** TABULAR_SPEC with the three outputs of a two-variance student. */
+export const TABULAR_SPEC_3: ArchSpec = {
+  ...TABULAR_SPEC,
+  edges: TABULAR_SPEC.edges.map((e) =>
+    e.to === 'out' && e.op.type === 'dense' ? { ...e, op: { ...e.op, units: 3 } } : e,
+  ),
+};
+
+const HEAD_OUTPUTS = {
+  dirichlet: 'log-concentrations',
+  'two-variance': 'mean-logvar-aleatoric-logvar-epistemic',
+} as const;
 
 export async function writeExport(dir: string, s: ExportSetup): Promise<ExportManifest> {
   const a = analyzeSpec(s.spec);
@@ -126,7 +141,8 @@ export async function writeExport(dir: string, s: ExportSetup): Promise<ExportMa
             : { mean: 22.5, std: 9.2 }
           : null,
     },
-    outputs: s.task === 'classification' ? 'logits' : 'mean-logvar',
+    outputs: s.head ? HEAD_OUTPUTS[s.head] : s.task === 'classification' ? 'logits' : 'mean-logvar',
+    ...(s.head ? { head: s.head } : {}),
     temperature: s.temperature ?? 1,
     quantization,
     bytes,

@@ -12,7 +12,7 @@ import {
 import { predictFile } from '../../src/stages/predict.js';
 import type { ExportManifest } from '../../src/stages/export.js';
 import { tempDir } from '../helpers.js';
-import { IMAGE_SPEC, inputRows, TABULAR_SPEC, writeCsv, writeExport } from './exports.js';
+import { IMAGE_SPEC, inputRows, TABULAR_SPEC, TABULAR_SPEC_3, writeCsv, writeExport } from './exports.js';
 
 let dir: string;
 const exports: Record<string, { dir: string; m: ExportManifest }> = {};
@@ -26,6 +26,14 @@ beforeAll(async () => {
     uint8: { spec: TABULAR_SPEC, task: 'regression', targetTransform: 'log', quantization: 'uint8', seed: 3 },
     image: { spec: IMAGE_SPEC, task: 'classification', temperature: 2 },
     image16: { spec: IMAGE_SPEC, task: 'classification', quantization: 'float16', seed: 4 },
+    dirichlet: { spec: IMAGE_SPEC, task: 'classification', head: 'dirichlet', seed: 5 },
+    twoVariance: {
+      spec: TABULAR_SPEC_3,
+      task: 'regression',
+      targetTransform: 'log',
+      head: 'two-variance',
+      seed: 6,
+    },
   } as const;
   for (const [name, s] of Object.entries(setups)) {
     const d = path.join(dir, name);
@@ -80,6 +88,42 @@ describe('loadStudent + predict reproduce bdk predict', () => {
       expect(Math.min(...p.entropy)).toBeGreaterThan(1e-3);
     });
   }
+
+  const close = (a: number, b: number, what: string) =>
+    expect(Math.abs(a - b), `${what}: ${a} vs ${b}`).toBeLessThan(1e-5 * Math.max(1, Math.abs(b)));
+
+  it('a Dirichlet student: the probabilities and its uncertainty columns', async () => {
+    const rows = inputRows(exports.dirichlet.m, 7);
+    const ref = await reference('dirichlet', rows);
+    const student = await loadStudent(exports.dirichlet.dir);
+    const p = (await student.predict(rows)) as ClassificationPrediction;
+    student.dispose();
+    const extra = ['alpha0', 'totalEntropy', 'expectedEntropy', 'mutualInformation'] as const;
+    expect(ref.columns).toEqual(['p_cat', 'p_dog', 'p_eel', 'predicted', 'entropy', ...extra]);
+    ref.rows.forEach((r, i) => {
+      p.probs[i].forEach((q, k) => close(q, r[k], `p[${i}][${k}]`));
+      expect(p.label[i]).toBe(r[3]);
+      extra.forEach((c, j) => close(p[c]![i], r[5 + j], `${c}[${i}]`));
+      close(p.totalEntropy![i], p.entropy[i], 'total entropy is the entropy of the mean');
+    });
+    expect(Math.max(...p.mutualInformation!)).toBeGreaterThan(0);
+  });
+
+  it('a two-variance student: the Gaussian predictive and its two variances', async () => {
+    const rows = inputRows(exports.twoVariance.m, 9);
+    const ref = await reference('twoVariance', rows);
+    const student = await loadStudent(exports.twoVariance.dir);
+    const p = (await student.predict(rows)) as RegressionPrediction;
+    student.dispose();
+    expect(ref.columns).toEqual(['mean', 'sd', 'median', 'aleatoricVariance', 'epistemicVariance']);
+    ref.rows.forEach((r, i) => {
+      close(p.mean[i], r[0], `mean[${i}]`);
+      close(p.sd[i], r[1], `sd[${i}]`);
+      close(p.median![i], r[2], `median[${i}]`);
+      close(p.aleatoricVariance![i], r[3], `aleatoric[${i}]`);
+      close(p.epistemicVariance![i], r[4], `epistemic[${i}]`);
+    });
+  });
 
   it('takes rows as arrays, a flat Float32Array or objects keyed by feature name, alike', async () => {
     const { dir: d, m } = exports.log;
