@@ -120,7 +120,6 @@ function conv2D(args: KernelArgs): tf.TensorInfo {
     (wasm.typedArrayFromHeap(out) as Float32Array).fill(0);
     return out;
   }
-  const buf = buffersOf(wasm);
   if (usesDirectConv(info)) {
     const at = {
       x: heapOffset(wasm, x),
@@ -132,6 +131,7 @@ function conv2D(args: KernelArgs): tf.TensorInfo {
     return out;
   }
   const chunk = chunkImages(info, k);
+  const buf = buffersOf(wasm);
   const col = buf.col.reserve(4 * chunk * pixels * k);
   const tmp = wide(co) ? 0 : buf.tmp.reserve(4 * chunk * pixels * co);
   const scratch = buf.scratch.reserve(4 * (k + 1));
@@ -236,8 +236,8 @@ function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo {
     (wasm.typedArrayFromHeap(dx) as Float32Array).fill(0);
     return dx;
   }
-  const buf = buffersOf(wasm);
   const chunk = chunkImages(info, k);
+  const buf = buffersOf(wasm);
   const col = buf.col.reserve(4 * chunk * pixels * k);
   const scratch = buf.scratch.reserve(4 * (k * co + co));
   const [pdy, pw, pdx] = [heapOffset(wasm, dy), heapOffset(wasm, filter), heapOffset(wasm, dx)];
@@ -279,8 +279,8 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo {
     (wasm.typedArrayFromHeap(dw) as Float32Array).fill(0);
     return dw;
   }
-  const buf = buffersOf(wasm);
   const chunk = chunkImages(info, k);
+  const buf = buffersOf(wasm);
   const col = buf.col.reserve(4 * chunk * pixels * k);
   // tmp: a chunk's dWᵀ (narrow Co), then the chunk's dW when it is added to the first chunks' sum.
   const tmp = buf.tmp.reserve(4 * 2 * k * co);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { readJsonOrNull } from '../core/json-file.js';
-import { convergenceIssues } from '../eval/convergence-check.js';
+import { CONVERGENCE_THRESHOLDS, convergenceIssues } from '../eval/convergence-check.js';
 import type { TeacherSummary } from '../stages/sample-config.js';
 import { runPath } from '../stages/run-folder.js';
 import { summarizeOverSplits, type MetricSummary } from './summary.js';
@@ -44,7 +44,7 @@ export function convergenceMarkdown(
 ): string[] {
   const d = c.diagnostics;
   return [
-    `Teacher convergence (split R-hat and ESS; a check fails at R-hat > 1.1 or ESS < 50): log-likelihood R-hat ${fmt(d.logLikelihoodRhat)}, ESS ${fmt(d.logLikelihoodEss)}; test predictions median R-hat ${fmt(d.predictionRhatMedian)}, smallest ESS ${fmt(d.predictionEssMin)}; ${c.splitsWithWarnings} of ${c.splits} split${c.splits > 1 ? 's' : ''} failed a check.`,
+    `Teacher convergence (split R-hat and ESS; a check fails at R-hat > ${CONVERGENCE_THRESHOLDS.rhat} or ESS < ${CONVERGENCE_THRESHOLDS.ess}): log-likelihood R-hat ${fmt(d.logLikelihoodRhat)}, ESS ${fmt(d.logLikelihoodEss)}; test predictions median R-hat ${fmt(d.predictionRhatMedian)}, smallest ESS ${fmt(d.predictionEssMin)}; ${c.splitsWithWarnings} of ${c.splits} split${c.splits > 1 ? 's' : ''} failed a check.`,
     '',
   ];
 }
