@@ -31,6 +31,11 @@ export interface PipelineReport {
   uncertainty?: MetricSummary;
   /** Regression: whether those variances are in the target's units squared or of log y. */
   uncertaintyScale?: 'original' | 'log';
+  /**
+   * With `distillation.studentHead` `dirichlet` or `two-variance`: the student's own decomposition over
+   * splits, in the same units as `uncertainty` (absent for the default heads).
+   */
+  studentUncertainty?: { head: 'dirichlet' | 'two-variance'; metrics: MetricSummary };
   /** The teachers' convergence diagnostics over splits (absent when a teacher.json is missing). */
   convergence?: ConvergenceSummary;
   /** With `evaluation.shift`: the splits' shift metrics, each value the mean over splits. */
@@ -93,6 +98,12 @@ export async function evaluateSplits(
   const uncertainty = reports.every((r) => r.uncertainty)
     ? summarizeOverSplits(reports.map((r) => numericEntries(r.uncertainty!)))
     : undefined;
+  const studentUncertainty = reports.every((r) => r.studentUncertainty)
+    ? {
+        head: reports[0].studentUncertainty!.head,
+        metrics: summarizeOverSplits(reports.map((r) => numericEntries(r.studentUncertainty!))),
+      }
+    : undefined;
   const convergence = await teacherConvergence(
     reports.map((r) => r.teacher),
     opts.runsDir,
@@ -109,6 +120,7 @@ export async function evaluateSplits(
     ...(uncertainty && 'scale' in reports[0].uncertainty!
       ? { uncertaintyScale: reports[0].uncertainty.scale }
       : {}),
+    ...(studentUncertainty ? { studentUncertainty } : {}),
     ...(convergence ? { convergence } : {}),
     ...(reports.every((r) => r.shift) ? { shift: meanOverSplits(reports.map((r) => r.shift!)) } : {}),
     ...(reports.every((r) => r.ood) ? { ood: meanOverSplits(reports.map((r) => r.ood!)) } : {}),
@@ -207,6 +219,16 @@ export function pipelineMarkdown(r: PipelineReport): string {
       ? [
           `Uncertainty of the ensemble (mean over test rows; ${r.uncertaintyScale ? (r.uncertaintyScale === 'log' ? 'variances of log y' : 'variances in the target’s units squared') : 'entropies in nats'}): ${Object.entries(
             r.uncertainty,
+          )
+            .map(([k, v]) => `${k} ${fmt(v)}`)
+            .join(', ')}.`,
+          '',
+        ]
+      : []),
+    ...(r.studentUncertainty
+      ? [
+          `Uncertainty of the ${r.studentUncertainty.head === 'dirichlet' ? 'Dirichlet' : 'two-variance'} student (same units): ${Object.entries(
+            r.studentUncertainty.metrics,
           )
             .map(([k, v]) => `${k} ${fmt(v)}`)
             .join(', ')}.`,

@@ -97,6 +97,8 @@ const teacherSection = z.strictObject({
   seed: nonNegativeInt.optional(),
   /** How the samples files store the weights (`bdk sample --sample-dtype`). */
   sampleDtype: z.enum(['float32', 'float16']).optional(),
+  /** `bdk sample --strict-diagnostics`: a teacher failing a convergence check stops the pipeline. */
+  strictDiagnostics: z.boolean().default(false),
 });
 
 const searchSection = z.strictObject({

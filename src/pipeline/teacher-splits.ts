@@ -1,4 +1,6 @@
+import { UserError } from '../core/errors.js';
 import { describeDataset } from '../data/store.js';
+import { convergenceWarning } from '../eval/convergence-check.js';
 import type { PipelineConfig } from './schema.js';
 import type { StageContext } from '../stages/context.js';
 import { sampleTeacher } from '../stages/sample.js';
@@ -29,9 +31,18 @@ export async function sampleSplits(
   // the dataset was prepared with another transform then differs in its settings.
   const transform = targetTransformField((await describeDataset(dataset, opts.dataDir)).splits);
   const summaries: TeacherSummary[] = [];
+  const { strictDiagnostics, ...settings } = teacher;
+  /** `teacher.strictDiagnostics`: a teacher that fails a convergence check stops the pipeline (docs/design.md §4.5). */
+  const checkConvergence = (run: string, summary: TeacherSummary) => {
+    const issues = summary.diagnostics.warnings ?? [];
+    if (strictDiagnostics && issues.length)
+      throw new UserError(
+        `${convergenceWarning(run, issues)}; teacher.strictDiagnostics makes this an error (the run is kept)`,
+      );
+  };
   for (const k of splits) {
     const config: SampleConfig = await sampleConfigFrom(
-      { ...teacher, dataset, split: k, seed: teacher.seed ?? seed, ...transform },
+      { ...settings, dataset, split: k, seed: teacher.seed ?? seed, ...transform },
       opts.dataDir,
     );
     const run = teacherRun(pipeline, k);
@@ -50,6 +61,7 @@ export async function sampleSplits(
       opts,
     );
     if (action.summary) {
+      checkConvergence(run, action.summary);
       summaries.push(action.summary);
       continue;
     }
@@ -70,6 +82,7 @@ export async function sampleSplits(
         .map(([key, v]) => `${key} ${v.toFixed(4)}`)
         .join(', ')} (${result.summary!.seconds.toFixed(1)} s)`,
     );
+    checkConvergence(run, result.summary!);
     summaries.push(result.summary!);
   }
   const aggregate = summarizeOverSplits(summaries.map((s) => s.metrics));

@@ -11,7 +11,8 @@ import { resolveArch } from '../model/builtins.js';
 import { teacherOutputUnits } from '../teacher/posterior.js';
 import { forward, unflatten } from '../model/forward.js';
 import { optimizerStateFiles, optimizerStateFromFiles } from '../core/optimizer-state.js';
-import type { Analysis } from '../model/spec.js';
+import { analyzeSpec, type Analysis } from '../model/spec.js';
+import { widenDenseOutput, widenWeights } from '../model/output-widen.js';
 import { loadChainState, saveChainState } from '../core/chain-state.js';
 import { readInputTable, standardizedInputs } from '../data/input-table.js';
 import { SampleRowReader } from '../samples/index.js';
@@ -118,19 +119,7 @@ export async function distillStudent(
       outputUnits: teacherOutputUnits(task, ds.meta.classCount, teacherConfig.heteroscedastic),
     });
     const head = studentHeadOf(task, config.studentHead);
-    const studentA = await resolveArch(config.arch, {
-      input: shape,
-      outputUnits: headOutputUnits(head, units),
-    }).catch((err: unknown) => {
-      // A searched architecture (or a spec file) has the default head's outputs.
-      if (head !== 'two-variance' || !(err instanceof UserError)) throw err;
-      throw new UserError(
-        `${err.message} (--student-head two-variance: mean, log aleatoric and log epistemic variance); give a built-in --arch`,
-      );
-    });
-    const initial = config.initialWeights
-      ? await readInitialWeights(config.initialWeights, studentA.parameterCount, studentA.spec.name)
-      : undefined;
+    const { studentA, initial } = await studentArchitecture(config, head, shape, units);
     let extra: Float32Array | null = null;
     if (config.unlabeledInputs) {
       const file = config.unlabeledInputs;
@@ -402,4 +391,42 @@ async function readInitialWeights(file: string, count: number, arch: string): Pr
   const w = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
   if (!w.every(Number.isFinite)) throw new UserError(`${file}: the initial weights are not all finite`);
   return w;
+}
+
+/**
+ * The student's architecture and warm-start weights. A searched architecture (or a spec file) has the
+ * default head's outputs; for `two-variance` its dense output layers are widened to three outputs and
+ * the warm start's weights carried over (src/model/output-widen.ts).
+ */
+async function studentArchitecture(
+  config: DistillConfig,
+  head: StudentHead,
+  input: number[],
+  units: number,
+): Promise<{ studentA: Analysis; initial?: Float32Array }> {
+  const want = headOutputUnits(head, units);
+  const weightsFor = (a: Analysis) =>
+    config.initialWeights
+      ? readInitialWeights(config.initialWeights, a.parameterCount, a.spec.name)
+      : Promise.resolve(undefined);
+  try {
+    const studentA = await resolveArch(config.arch, { input, outputUnits: want });
+    return { studentA, initial: await weightsFor(studentA) };
+  } catch (err) {
+    if (head !== 'two-variance' || !(err instanceof UserError)) throw err;
+    const plain = await resolveArch(config.arch, {
+      input,
+      outputUnits: headOutputUnits('gaussian', units),
+    }).catch(() => {
+      throw err;
+    });
+    const wide = widenDenseOutput(plain.spec, want);
+    if (!wide)
+      throw new UserError(
+        `${err.message} (--student-head two-variance: mean, log aleatoric and log epistemic variance), and its output node is not fed by dense layers alone, so it cannot be widened; give a built-in --arch`,
+      );
+    const studentA = analyzeSpec(wide, config.arch);
+    const w = await weightsFor(plain);
+    return { studentA, initial: w && widenWeights(plain, studentA, w) };
+  }
 }

@@ -5,6 +5,7 @@ import { Rng } from '../../src/core/rng.js';
 import { parsePipeline } from '../../src/pipeline/load.js';
 import { distillConfigFrom } from '../../src/stages/distill-config.js';
 import { distillStudent } from '../../src/stages/distill.js';
+import { evaluateSplits } from '../../src/pipeline/evaluate-splits.js';
 import { bdk, expectOneLineError, tempDir } from '../helpers.js';
 
 /** `bdk distill --student-head`: the heads that keep the ensemble's epistemic part, end to end. */
@@ -158,6 +159,51 @@ describe('bdk distill --student-head', () => {
     expect(plain.temperature).toBe(1);
     expect('studentHead' in plain).toBe(false);
     expect(() => pipeline({ studentHead: 'beta' })).toThrow(/^p\.json: distillation\.studentHead: /);
+  });
+
+  it('two-variance widens a spec file made for the Gaussian head; a pipeline report averages its uncertainty', async () => {
+    const spec = {
+      format: 'bdk-arch',
+      version: 1,
+      name: 'searched-like',
+      input: [2],
+      nodes: [{ id: 'h' }, { id: 'out', aggregate: 'sum' }],
+      edges: [
+        { from: 'input', to: 'h', op: { type: 'dense', units: 8, activation: 'relu' } },
+        { from: 'h', to: 'out', op: { type: 'dense', units: 2 } },
+        { from: 'input', to: 'out', op: { type: 'dense', units: 2 } },
+      ],
+      output: 'out',
+    };
+    const file = path.join(dir, 'searched-like.json');
+    await fs.writeFile(file, JSON.stringify(spec));
+    // The pipeline's naming: split 0's student of pipeline 'tvp' is run 'tvp-s0-student'.
+    expect(distill('reg-t', 'tvp-s0-student', 'two-variance', ['--arch', file]).code).toBe(0);
+    const student = JSON.parse(
+      await fs.readFile(path.join(env.BDK_RUNS_DIR, 'tvp-s0-student', 'student-spec.json'), 'utf8'),
+    );
+    expect(student.edges.map((e: { op: { units: number } }) => e.op.units)).toEqual([8, 3, 3]);
+    const config = parsePipeline(
+      {
+        name: 'tvp',
+        dataset: { name: 'reg' },
+        evaluation: { map: false, latencyRuns: 1, plots: false },
+      },
+      'tvp.json',
+    );
+    const { report } = await evaluateSplits(config, [0], {
+      dataDir: env.BDK_DATA_DIR,
+      runsDir: env.BDK_RUNS_DIR,
+    });
+    const split = JSON.parse(
+      await fs.readFile(path.join(env.BDK_RUNS_DIR, 'tvp-s0-student', 'report.json'), 'utf8'),
+    );
+    expect(report.studentUncertainty!.head).toBe('two-variance');
+    expect(report.studentUncertainty!.metrics.varianceOfMeans.values).toEqual([
+      split.studentUncertainty.varianceOfMeans,
+    ]);
+    const md = await fs.readFile(path.join(env.BDK_RUNS_DIR, 'tvp', 'report.md'), 'utf8');
+    expect(md).toContain('Uncertainty of the two-variance student (same units): totalVariance ');
   });
 
   it('an interrupted dirichlet run resumes into the same weights, annealing included', async () => {

@@ -4,6 +4,8 @@ import { bdk, expectOneLineError } from '../helpers.js';
 import { bostonFolder, TINY_TEACHER } from '../reliability/fixture.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { parsePipeline } from '../../src/pipeline/load.js';
+import { sampleSplits } from '../../src/pipeline/teacher-splits.js';
 
 const good = {
   logLikelihood: { ess: 400, rhat: 1.0 },
@@ -73,6 +75,48 @@ describe('bdk sample --strict-diagnostics', () => {
       // Same seed, same samples: the same checks fail.
       expect(kept.diagnostics.warnings).toEqual(t.diagnostics.warnings);
       expect(kept.metrics).toEqual(t.metrics);
+    } finally {
+      await f.remove();
+    }
+  });
+});
+
+describe('teacher.strictDiagnostics in a pipeline', () => {
+  it('stops the pipeline at a teacher that fails a check, also when that teacher is already complete', async () => {
+    const f = await bostonFolder('bdk-conv-pipe-');
+    try {
+      const teacher = (strictDiagnostics: boolean) =>
+        parsePipeline(
+          {
+            name: 'p',
+            dataset: { name: 'boston', use: [0] },
+            teacher: {
+              arch: 'mlp-50',
+              samples: 10,
+              burnIn: 200,
+              thin: 10,
+              chains: 2,
+              batchSize: 32,
+              strictDiagnostics,
+            },
+          },
+          'p.json',
+        ).teacher!;
+      const where = { dataDir: f.env.BDK_DATA_DIR, runsDir: f.runs };
+      const lines: string[] = [];
+      const plain = await sampleSplits('p', 'boston', [0], teacher(false), 0, {
+        ...where,
+        log: (l) => lines.push(l),
+      });
+      expect(plain.completed).toBe(true);
+      expect(
+        lines.filter((l) => l.startsWith("warning: teacher 'p-s0-teacher' may not have converged")),
+      ).toHaveLength(1);
+      // The flag is not a sampling setting: the complete teacher is reused, then refused.
+      await expect(sampleSplits('p', 'boston', [0], teacher(true), 0, where)).rejects.toThrow(
+        /^teacher 'p-s0-teacher' may not have converged: .*ESS [\d.]+ < 50.*; teacher\.strictDiagnostics makes this an error \(the run is kept\)$/,
+      );
+      expect(await fs.stat(path.join(f.runs, 'p-s0-teacher', 'teacher.json'))).toBeTruthy();
     } finally {
       await f.remove();
     }
