@@ -10,6 +10,7 @@ import { registerEvaluate } from './commands/evaluate.js';
 import { registerViz } from './commands/viz.js';
 import { registerSearch } from './commands/search.js';
 import { registerConvertSamples } from './commands/convert-samples.js';
+import { registerGather } from './commands/gather.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerData(program);
   registerSample(program);
   registerConvertSamples(program);
+  registerGather(program);
   registerSearch(program);
   registerDistill(program);
   registerEvaluate(program);

@@ -91,14 +91,40 @@ describe('the package as published', () => {
     expect(result.rmse).toBeGreaterThan(0);
     expect(existsSync(path.join(app, 'checkpoints', 'boston-s0', 'config.json'))).toBe(true);
 
-    // The `bdk/runtime` entry resolves through `exports` and reads a folder (here one with no export).
+    // The `bdk/runtime` entry resolves through `exports`: a missing export is a one-line error, and an
+    // export made by the installed CLI predicts what `bdk predict` prints.
+    run('distill', '--teacher', 'boston-s0', '--run', 'student-s0', '--arch', 'mlp-20', '--epochs', '2');
+    run('export', '--run', 'student-s0', '--out', 'exported');
+    const csv = path.join(app, 'two-rows.csv');
+    writeFileSync(
+      csv,
+      'CRIM,ZN,INDUS,CHAS,NOX,RM,AGE,DIS,RAD,TAX,PTRATIO,B,LSTAT\n' +
+        '0.00632,18,2.31,0,0.538,6.575,65.2,4.09,1,296,15.3,396.9,4.98\n' +
+        '0.02731,0,7.07,0,0.469,6.421,78.9,4.9671,2,242,17.8,396.9,9.14\n',
+    );
+    const predicted = run('predict', '--model', 'exported', '--input', csv).trim().split('\n');
+    expect(predicted[0]).toBe('mean,sd');
     const runtime = [
       "import '@tensorflow/tfjs-backend-cpu';",
       "import { loadStudent } from 'bdk/runtime';",
       "await loadStudent('no-export').catch((e) => console.log(e.message));",
+      "const student = await loadStudent('exported');",
+      'const p = await student.predict([[0.00632,18,2.31,0,0.538,6.575,65.2,4.09,1,296,15.3,396.9,4.98],[0.02731,0,7.07,0,0.469,6.421,78.9,4.9671,2,242,17.8,396.9,9.14]]);',
+      'console.log(JSON.stringify({ mean: Array.from(p.mean), sd: Array.from(p.sd) }));',
     ].join('\n');
-    expect(
-      execFileSync(process.execPath, ['--input-type=module', '-e', runtime], { cwd: app, encoding: 'utf8' }),
-    ).toContain('no-export/bdk.json: file not found');
+    const lines = execFileSync(process.execPath, ['--input-type=module', '-e', runtime], {
+      cwd: app,
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n');
+    expect(lines[0]).toContain('no-export/bdk.json: file not found');
+    const fromRuntime = JSON.parse(lines.at(-1)!) as { mean: number[]; sd: number[] };
+    for (const r of [0, 1]) {
+      const [mean, sd] = predicted[r + 1].split(',').map(Number);
+      // bdk predict prints 7 significant digits and ran on wasm; the runtime runs on tfjs's cpu backend here.
+      expect(Math.abs(fromRuntime.mean[r] - mean)).toBeLessThan(1e-5 * Math.max(1, Math.abs(mean)));
+      expect(Math.abs(fromRuntime.sd[r] - sd)).toBeLessThan(1e-5 * Math.max(1, sd));
+    }
   }, 600_000);
 });
