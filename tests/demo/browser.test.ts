@@ -19,6 +19,14 @@ import { serveStatic, type StaticServer } from './static-server.js';
  * predictFile gives for the pixels the page read. Screenshots go to the printed temp folder.
  */
 /** The page's test hook (src/demo/page/main.ts), as the test sees it. */
+declare const document: {
+  createElement(tag: 'canvas'): {
+    getContext(kind: 'webgl2'): {
+      getExtension(name: string): { UNMASKED_RENDERER_WEBGL: number } | null;
+      getParameter(p: number): unknown;
+    } | null;
+  };
+};
 declare const window: {
   bdkDemo: {
     ready: Promise<{ backend: string; task: string }>;
@@ -96,7 +104,9 @@ describe.runIf(chromiumPath)('bdk demo in headless Chromium', () => {
     console.log(
       `demo browser test: backends verified: ${Object.entries(ran)
         .map(([k, v]) => `${k} ${v.join(', ') || 'none'}`)
-        .join('; ')}`,
+        .join('; ')}; largest relative difference from predictFile: ${Object.entries(worst)
+        .map(([k, v]) => `${k} ${v.toExponential(1)}`)
+        .join(', ')}; webgl renderer: ${renderer || 'none'}`,
     );
   });
 
@@ -108,8 +118,15 @@ describe.runIf(chromiumPath)('bdk demo in headless Chromium', () => {
     return predictFile(site.model, file);
   }
 
-  const close = (got: number, want: number) =>
-    expect(Math.abs(got - want)).toBeLessThanOrEqual(TOL * Math.max(1, Math.abs(want)));
+  /** The largest difference seen per page and backend, relative to max(1, |want|), for the log. */
+  const worst: Record<string, number> = {};
+  let current = '';
+  let renderer = '';
+  const close = (got: number, want: number) => {
+    const d = Math.abs(got - want) / Math.max(1, Math.abs(want));
+    worst[current] = Math.max(worst[current] ?? 0, d);
+    expect(d).toBeLessThanOrEqual(TOL);
+  };
 
   /** Opens the page on a backend; null when that backend does not start in this browser. */
   async function open(site: Site, backend: string): Promise<Page | null> {
@@ -133,12 +150,19 @@ describe.runIf(chromiumPath)('bdk demo in headless Chromium', () => {
     expect(started.backend).toBe(backend);
     expect(await page.textContent('#backend')).toBe(backend);
     expect(errors).toEqual([]);
+    if (backend === 'webgl' && !renderer)
+      renderer = await page.evaluate(() => {
+        const gl = document.createElement('canvas').getContext('webgl2');
+        const info = gl?.getExtension('WEBGL_debug_renderer_info');
+        return info ? String(gl!.getParameter(info.UNMASKED_RENDERER_WEBGL)) : 'unknown';
+      });
     return page;
   }
 
   for (const backend of BACKENDS)
     it(`regression page on ${backend}: predictions, form defaults and a live edit equal predictFile's`, async () => {
       const site = sites.regression;
+      current = `regression/${backend}`;
       const page = await open(site, backend);
       if (!page) return;
       try {
@@ -182,6 +206,7 @@ describe.runIf(chromiumPath)('bdk demo in headless Chromium', () => {
   for (const backend of BACKENDS)
     it(`digit page on ${backend}: predictions and a drawn digit's class equal predictFile's`, async () => {
       const site = sites.classification;
+      current = `digits/${backend}`;
       const page = await open(site, backend);
       if (!page) return;
       try {

@@ -20,8 +20,7 @@ const gray = (w: number, h: number, at: (x: number, y: number) => number): Gray 
   h,
   data: Float32Array.from({ length: w * h }, (_, i) => at(i % w, Math.floor(i / w))),
 });
-const sum = (a: ArrayLike<number>) =>
-  Array.prototype.reduce.call(a, (s: number, v: number) => s + v, 0) as number;
+const sum = (a: ArrayLike<number>) => Array.from(a).reduce((s, v) => s + v, 0);
 
 describe('canvas pixels', () => {
   it('rgbaToGray: luminance of opaque pixels, transparent ones as black', () => {
