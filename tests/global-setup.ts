@@ -1,7 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 
-/** Builds dist/ once so the CLI tests run the same binary a user gets from `npx bdk`. */
+/**
+ * Builds dist/ once (as `npm run build`: tsc, then the demo page's assets) so the CLI tests run the
+ * same binary a user gets from `npx bdk`.
+ */
 export default function setup(): void {
   const root = path.resolve(import.meta.dirname, '..');
   execFileSync(
@@ -12,4 +15,8 @@ export default function setup(): void {
       stdio: 'inherit',
     },
   );
+  execFileSync(process.execPath, [path.join(root, 'scripts/build-demo.mjs')], {
+    cwd: root,
+    stdio: 'inherit',
+  });
 }

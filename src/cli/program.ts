@@ -6,6 +6,7 @@ import { registerRun } from './commands/run.js';
 import { registerSample } from './commands/sample.js';
 import { registerDistill } from './commands/distill.js';
 import { registerExport } from './commands/export.js';
+import { registerDemo } from './commands/demo.js';
 import { registerEvaluate } from './commands/evaluate.js';
 import { registerViz } from './commands/viz.js';
 import { registerSearch } from './commands/search.js';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerDistill(program);
   registerEvaluate(program);
   registerExport(program);
+  registerDemo(program);
   registerViz(program);
   registerRun(program);
   return program;

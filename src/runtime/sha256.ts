@@ -8,6 +8,7 @@ export async function sha256Hex(data: Uint8Array): Promise<string> {
   const subtle = globalThis.crypto?.subtle;
   if (!subtle)
     throw new UserError('loadStudent: crypto.subtle is not available (a browser needs https or localhost)');
-  const digest = new Uint8Array(await subtle.digest('SHA-256', data));
+  // The readers' bytes lie in an ordinary ArrayBuffer (never shared memory), as the DOM's typing asks.
+  const digest = new Uint8Array(await subtle.digest('SHA-256', data as Uint8Array<ArrayBuffer>));
   return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
 }

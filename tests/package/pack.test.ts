@@ -30,6 +30,10 @@ describe('the package as published', () => {
     expect(files).toContain('dist/runtime/index.js');
     expect(files).toContain('dist/runtime/index.d.ts');
     expect(files).toContain('pipelines/boston.json');
+    // `bdk demo`'s page bundle and wasm files, built by `npm run build` (scripts/build-demo.mjs).
+    expect(files).toContain('dist/demo/assets/bdk-demo.js');
+    expect(files).toContain('dist/demo/assets/wasm/tfjs-backend-wasm.wasm');
+    expect(files).toContain('dist/demo/write-site.js');
     expect(
       files.filter((f) => /^(tests|bench|src|native|scripts)\//.test(f) || f.startsWith('dist/bench/')),
     ).toEqual([]);

@@ -83,6 +83,32 @@ export const IMAGE_SPEC: ArchSpec = {
   output: 'out',
 };
 
+/** An MNIST-shaped convolutional classifier: 28×28×1 images, 10 classes (the demo page's digit pad). */
+export const MNIST_SPEC: ArchSpec = {
+  format: 'bdk-arch',
+  version: 1,
+  name: 'runtime-mnist',
+  input: [28, 28, 1],
+  nodes: [{ id: 'c1' }, { id: 'p1' }, { id: 'c2' }, { id: 'p2' }, { id: 'f' }, { id: 'd1' }, { id: 'out' }],
+  edges: [
+    { from: 'input', to: 'c1', op: { type: 'conv2d', filters: 4, kernelSize: 3, activation: 'relu' } },
+    { from: 'c1', to: 'p1', op: { type: 'maxPool', poolSize: 2 } },
+    {
+      from: 'p1',
+      to: 'c2',
+      op: { type: 'conv2d', filters: 6, kernelSize: 3, padding: 'valid', activation: 'elu' },
+    },
+    { from: 'c2', to: 'p2', op: { type: 'maxPool', poolSize: 2 } },
+    { from: 'p2', to: 'f', op: { type: 'flatten' } },
+    { from: 'f', to: 'd1', op: { type: 'dense', units: 16, activation: 'tanh' } },
+    { from: 'd1', to: 'out', op: { type: 'dense', units: 10 } },
+  ],
+  output: 'out',
+};
+
+/** MNIST's class names, the digits. */
+export const DIGITS = Array.from({ length: 10 }, (_, k) => String(k));
+
 export interface ExportSetup {
   spec: ArchSpec;
   task: 'regression' | 'classification';
@@ -92,6 +118,8 @@ export interface ExportSetup {
   seed?: number;
   /** An uncertainty-keeping head (the spec must then have its outputs: K, or 3 for two-variance). */
   head?: 'dirichlet' | 'two-variance';
+  /** Class names of a classifier (default cat, dog, eel); as many as the spec's outputs. */
+  classNames?: string[];
 }
 
 /** TABULAR_SPEC with the three outputs of a two-variance student. */
@@ -125,7 +153,7 @@ export async function writeExport(dir: string, s: ExportSetup): Promise<ExportMa
     featureCount,
     imageShape: image ? (s.spec.input as [number, number, number]) : null,
     target: image ? 'label' : 'MEDV',
-    classNames: s.task === 'classification' ? ['cat', 'dog', 'eel'] : null,
+    classNames: s.task === 'classification' ? (s.classNames ?? ['cat', 'dog', 'eel']) : null,
     standardization: {
       features: image
         ? { kind: 'scale', offset: 0, scale: 255 }
