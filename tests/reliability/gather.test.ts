@@ -31,10 +31,11 @@ beforeAll(async () => {
   expect(bdk(['data', 'prepare', 'boston'], env).code).toBe(0);
   // One process: chains 0..3.
   expect(bdk(['sample', ...flags, '--chains', '4', '--run', 'teacher'], env).code).toBe(0);
-  // Four "machines", each its own runs folder: chain k alone (k = 1, 2 as one shard of two chains).
+  // Four "machines", each its own runs folder, each sampling chain k alone.
   for (const [offset, chains] of [
     [0, 1],
-    [1, 2],
+    [1, 1],
+    [2, 1],
     [3, 1],
   ]) {
     const machine = { ...env, BDK_RUNS_DIR: path.join(shards, `m${offset}`) };
@@ -56,9 +57,9 @@ describe('bdk gather', () => {
   it('merges shards into files byte-identical to one process, teacher.json included (its seconds excepted)', async () => {
     const out = { ...env, BDK_RUNS_DIR: gatheredRuns() };
     // Any order on the command line.
-    const r = bdk(['gather', '--into', 'teacher', shard(3), shard(0), shard(1)], out);
+    const r = bdk(['gather', '--into', 'teacher', shard(3), shard(0), shard(2), shard(1)], out);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain("gathered chains 0..3 from 3 shards into run 'teacher'");
+    expect(r.stdout).toContain("gathered chains 0..3 from 4 shards into run 'teacher'");
     const one = path.join(env.BDK_RUNS_DIR, 'teacher');
     const merged = path.join(gatheredRuns(), 'teacher');
     for (const f of FILES) {
@@ -76,7 +77,8 @@ describe('bdk gather', () => {
       record.shards.map((s: { chainOffset: number; chains: number }) => [s.chainOffset, s.chains]),
     ).toEqual([
       [0, 1],
-      [1, 2],
+      [1, 1],
+      [2, 1],
       [3, 1],
     ]);
     // The gathered run is a teacher like any other: it resumes to more samples, as one process does.
@@ -97,7 +99,7 @@ describe('bdk gather', () => {
       expect(r.code).toBe(1);
       return expectOneLineError(r);
     };
-    expect(refuse(['--into', 'teacher', shard(0), shard(1), shard(3)])).toBe(
+    expect(refuse(['--into', 'teacher', shard(0), shard(1), shard(2), shard(3)])).toBe(
       `bdk: run 'teacher' already exists at ${path.join(gatheredRuns(), 'teacher')}; pass --force to replace it`,
     );
     expect(refuse(['--into', 'x', shard(0), shard(3)])).toBe(
@@ -107,7 +109,7 @@ describe('bdk gather', () => {
     expect(bdk(['sample', ...flags, '--chains', '2', '--run', 'teacher'], wide).code).toBe(0);
     const twoChains = path.join(shards, 'wide', 'teacher');
     expect(refuse(['--into', 'x', twoChains, shard(1)])).toBe(
-      `bdk: ${shard(1)}: its chains 1..2 overlap chains 0..1 of ${twoChains} (shards must hold disjoint chains)`,
+      `bdk: ${shard(1)}: its chain 1 overlaps chains 0..1 of ${twoChains} (shards must hold disjoint chains)`,
     );
     const other = { ...env, BDK_RUNS_DIR: path.join(shards, 'other') };
     expect(
@@ -143,7 +145,7 @@ describe('bdk gather', () => {
     const bytes = await fs.readFile(file);
     bytes[bytes.length - 100] ^= 0xff;
     await fs.writeFile(file, bytes);
-    const r = bdk(['gather', '--into', 'y', shard(0), shard(1), copy], {
+    const r = bdk(['gather', '--into', 'y', shard(0), shard(1), shard(2), copy], {
       ...env,
       BDK_RUNS_DIR: gatheredRuns(),
     });

@@ -9,6 +9,7 @@ import { describeBackend, requestedBackend, selectBackend } from '../../backend/
 import { addJsonOption, parseInteger, parseList, printJson, progressReporter } from '../options.js';
 import { withInterrupt } from '../interrupt.js';
 import { dealSplits, PER_SPLIT_STAGES, runSplitJobs } from '../split-jobs.js';
+import { emitPipeline } from '../emit-command.js';
 
 function parseStages(value: string): StageName[] {
   const names = parseList(value);
@@ -70,7 +71,20 @@ export function registerRun(program: Command): void {
       'processes that share out the per-split stages (sample, search, distill, evaluate); auto = one per CPU core, at most one per split',
       parseJobs,
       'auto',
-    );
+    )
+    .option(
+      '--emit <engine>',
+      "write a batch engine's files instead of running: kubernetes (Indexed Job) or slurm (job array), one index per split, then a gather step",
+    )
+    .option('--out <dir>', '--emit: the folder to write the files into')
+    .option(
+      '--parallelism <n>',
+      '--emit: at most this many array indices at once (default: all)',
+      parseInteger(1),
+    )
+    .option('--image <name>', '--emit kubernetes: the container image (default bdk:<version>)')
+    .option('--cpus <n>', '--emit: CPU cores per array index', parseInteger(1), 2)
+    .option('--memory <GiB>', '--emit: memory per array index, GiB', parseInteger(1), 8);
   addJsonOption(cmd);
   cmd.action(
     async (
@@ -83,10 +97,17 @@ export function registerRun(program: Command): void {
         json?: boolean;
         splits?: number[];
         jobs: number | 'auto';
+        emit?: string;
+        out?: string;
+        parallelism?: number;
+        image?: string;
+        cpus: number;
+        memory: number;
       },
     ) => {
       let config = await loadPipeline(file);
       if (o.splits) config = restrictSplits(config, o.splits);
+      if (o.emit) return emitPipeline(file, config, { ...o, emit: o.emit });
       const stages = plannedStages(config, o.stages);
       if (o.dryRun) {
         if (o.json) return printJson({ pipeline: config.name, valid: true, stages, config });
