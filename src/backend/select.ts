@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { installZeroCopyTape } from './zero-copy-tape.js';
 import { UserError, messageOf } from '../core/errors.js';
+import { computeDevice } from './cuda-device.js';
 
 /** Compute backends in the order `auto` tries them. */
 export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -116,13 +117,14 @@ export async function loadBackend(
 }
 
 /**
- * Chooses and activates the compute backend. `auto` tries tensorflow-gpu, tensorflow, wasm, cpu
- * in that order and keeps the first that loads; an explicit choice that cannot load is an error,
- * never a silent fallback.
+ * Chooses and activates the compute backend. `auto` tries tensorflow-gpu (only when a CUDA device is
+ * visible: the package loads without one and runs on the CPU), tensorflow, wasm, cpu in that order and
+ * keeps the first that loads; an explicit choice that cannot load is an error, never a silent fallback.
  */
 export async function selectBackend(
   choice: BackendChoice,
   importer: ModuleImporter = defaultImporter,
+  device = computeDevice,
 ): Promise<BackendInfo> {
   if (choice !== 'auto') {
     await loadBackend(choice, importer);
@@ -130,6 +132,13 @@ export async function selectBackend(
   }
   const skipped: BackendInfo['skipped'] = [];
   for (const name of BACKENDS) {
+    if (name === 'tensorflow-gpu') {
+      const d = device();
+      if (d.kind !== 'gpu') {
+        skipped.push({ name, reason: `${d.note} (tensorflow-gpu is tried only with a CUDA device)` });
+        continue;
+      }
+    }
     try {
       await loadBackend(name, importer);
       return { name, package: BACKEND_PACKAGES[name], skipped };

@@ -3,6 +3,7 @@ import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import type { Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
+import { computeDevice, describeDevice } from '../../backend/cuda-device.js';
 import { dataDir, runsDir } from '../../core/paths.js';
 import { versionOf } from '../../core/versions.js';
 import { addBackendOption, addJsonOption, printJson } from '../options.js';
@@ -37,6 +38,7 @@ export function registerInfo(program: Command): void {
         'tfjs-node-gpu': versionOf('@tensorflow/tfjs-node-gpu'),
         'apache-arrow': versionOf('apache-arrow'),
       },
+      device: computeDevice(),
       cpus: os.cpus().length,
       memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
       dataDir: dataDir(),
@@ -50,6 +52,7 @@ export function registerInfo(program: Command): void {
       `versions: bdk ${info.bdk}, node ${v.node}, tfjs ${v.tfjs}, tfjs-backend-wasm ${v['tfjs-backend-wasm'] ?? '-'}, ` +
         `tfjs-node ${v['tfjs-node'] ?? 'not installed'}, tfjs-node-gpu ${v['tfjs-node-gpu'] ?? 'not installed'}, apache-arrow ${v['apache-arrow']}`,
       `machine: ${info.cpus} cpus, ${info.memoryGiB} GiB`,
+      describeDevice(info.device),
       `data: ${info.dataDir}`,
       `runs: ${info.runsDir}`,
     ];
