@@ -14,6 +14,11 @@ export interface ImportOptions {
   features?: string[];
   /** Classification: declare K when some classes may be absent; default: max label + 1, all present. */
   classes?: number;
+  /**
+   * Image data: [height, width, channels] of the feature columns, read row-major HWC (their product
+   * must equal the number of feature columns, and every value must be an integer pixel 0..255).
+   */
+  imageShape?: [number, number, number];
 }
 
 const NUMERIC_TYPES = new Set([A.Type.Int, A.Type.Float, A.Type.Bool]);
@@ -99,8 +104,21 @@ export async function userTableContent(
     throw new UserError(`${opts.file}: no feature columns besides the target '${opts.target}'`);
   const d = featureIdx.length;
   const n = table.rows;
-  const features = new Float64Array(n * d);
-  for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) features[i * d + k] = table.data[featureIdx[k]][i];
+  const shape = opts.imageShape;
+  if (shape && shape[0] * shape[1] * shape[2] !== d)
+    throw new UserError(
+      `--image-shape ${shape.join(',')} has ${shape[0] * shape[1] * shape[2]} values per example, but ${opts.file} has ${d} feature columns`,
+    );
+  const features = shape ? new Uint8Array(n * d) : new Float64Array(n * d);
+  for (let i = 0; i < n; i++)
+    for (let k = 0; k < d; k++) {
+      const v = table.data[featureIdx[k]][i];
+      if (shape && !(Number.isInteger(v) && v >= 0 && v <= 255))
+        throw new UserError(
+          `${rowName(i)}: column '${featureNames[k]}' has value ${v}; image pixels (--image-shape) must be integers 0..255`,
+        );
+      features[i * d + k] = v;
+    }
   const y = table.data[targetIndex];
   let targets: Float64Array | Int32Array;
   let classCount: number | null = null;
@@ -146,11 +164,11 @@ export async function userTableContent(
       version: 1,
       name: opts.name,
       task: opts.task,
-      features: featureNames,
+      features: shape ? ['pixels'] : featureNames,
       featureCount: d,
       target: opts.target,
       classCount,
-      imageShape: null,
+      imageShape: shape ?? null,
       rows: n,
       source: path.resolve(opts.file),
     },
