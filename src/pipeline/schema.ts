@@ -103,6 +103,8 @@ const teacherSection = z.strictObject({
   seed: nonNegativeInt.optional(),
   /** How the samples files store the weights (`bdk sample --sample-dtype`). */
   sampleDtype: z.enum(['float32', 'float16']).optional(),
+  /** MC dropout on images: `crop-flip` augments every training minibatch (`bdk sample --augment`). */
+  augment: z.enum(['none', 'crop-flip']).optional(),
   /** `bdk sample --strict-diagnostics`: a teacher failing a convergence check stops the pipeline. */
   strictDiagnostics: z.boolean().default(false),
 });
@@ -243,6 +245,8 @@ const distillationSection = z.strictObject({
   unlabeledInputs: z.string().min(1).optional(),
   /** Uniform samples from the training box added to D′ each epoch. */
   boxSamples: nonNegativeInt.optional(),
+  /** Images: `crop-flip` augments every minibatch for teacher and student (`bdk distill --augment`). */
+  augment: z.enum(['none', 'crop-flip']).optional(),
   seed: nonNegativeInt.optional(),
 });
 
