@@ -13,7 +13,7 @@ import {
   recordToHwc,
 } from '../../src/data/sources/cifar10.js';
 import { importTable, prepareBuiltin } from '../../src/stages/prepare.js';
-import { tempDir } from '../helpers.js';
+import { bdk, expectOneLineError, tempDir } from '../helpers.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -139,7 +139,7 @@ describe('cifar10 binary batches', () => {
   it('refuses a missing folder, a missing file, a size that is not whole records and a label above 9', async () => {
     const none = path.join(dir, 'none');
     await expect(prepareBuiltin('cifar10', {}, { dir }, { from: none })).rejects.toThrow(
-      `${none}: folder not found (--from names the folder of the CIFAR-10 binary batches, cifar-10-batches-bin)`,
+      `${none}: folder not found (--from, in a pipeline dataset.from, names the folder of the CIFAR-10 binary batches, cifar-10-batches-bin)`,
     );
     await expect(prepareBuiltin('cifar10', {}, { dir })).rejects.toThrow(
       'cifar10 cannot be downloaded by bdk: give --from <folder>',
@@ -172,6 +172,42 @@ describe('cifar10 binary batches', () => {
     );
     await expect(prepareBuiltin('boston', { standardize: 'per-channel' }, { dir })).rejects.toThrow(
       'boston: --standardize per-channel applies to image data',
+    );
+  });
+});
+
+describe('the command line', () => {
+  it('prepares cifar10 --from a folder, and says why without one', async () => {
+    const env = { BDK_DATA_DIR: path.join(dir, 'cli-data') };
+    const ok = bdk(['data', 'prepare', 'cifar10', '--from', path.join(dir, 'official'), '--json'], env);
+    expect(ok.code).toBe(0);
+    const out = JSON.parse(ok.stdout);
+    expect(out.meta.imageShape).toEqual([32, 32, 3]);
+    expect(out.splits.sizes).toEqual({ train: 90, validation: 10, test: 20 });
+    const missing = bdk(['data', 'prepare', 'cifar10'], env);
+    expect(missing.code).toBe(1);
+    expect(expectOneLineError(missing)).toMatch(
+      /^bdk: cifar10 cannot be downloaded by bdk: give --from <folder>/,
+    );
+    const shape = bdk(
+      [
+        'data',
+        'import',
+        'x.csv',
+        '--name',
+        'x',
+        '--target',
+        'y',
+        '--task',
+        'classification',
+        '--image-shape',
+        '28,28',
+      ],
+      env,
+    );
+    expect(shape.code).toBe(1);
+    expect(shape.stderr).toContain(
+      "expected height,width,channels (three positive integers, e.g. 32,32,3), got '28,28'",
     );
   });
 });

@@ -121,7 +121,7 @@ export async function cifar10Content(
     stat = await fs.stat(dir);
   } catch {
     throw new UserError(
-      `${dir}: folder not found (--from names the folder of the CIFAR-10 binary batches, cifar-10-batches-bin)`,
+      `${dir}: folder not found (--from, in a pipeline dataset.from, names the folder of the CIFAR-10 binary batches, cifar-10-batches-bin)`,
     );
   }
   if (!stat.isDirectory())
