@@ -2,7 +2,7 @@ import { UserError } from '../core/errors.js';
 import type { Rng } from '../core/rng.js';
 
 /**
- * Training-time image augmentation (docs/design.md §8.3) on standardized HWC images, row-major
+ * Training-time image augmentation (docs/design.md §7.3) on standardized HWC images, row-major
  * [height, width, channels] floats. `crop-flip` is the CIFAR recipe of He et al. (2016): pad the image
  * by 4 pixels of zeros on every side (under per-channel standardization, zero is the channel's
  * training mean), crop a window of the original size at a uniformly drawn offset, and mirror it

@@ -60,7 +60,7 @@ export interface SampleConfig {
    */
   sampleDtype?: WeightDtype;
   /**
-   * MC dropout on images: `crop-flip` augments every training minibatch (docs/design.md §8.3); absent
+   * MC dropout on images: `crop-flip` augments every training minibatch (docs/design.md §7.3); absent
    * means none, so configs written before the option existed compare equal.
    */
   augment?: 'crop-flip';
