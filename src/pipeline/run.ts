@@ -74,7 +74,12 @@ async function runPrepare(config: PipelineConfig, opts: RunOptions): Promise<Sta
   if (dataset.import) {
     const imp = dataset.import;
     saved = await importTable(
-      { ...imp, file: resolveRelative(imp.file, opts.file), name: dataset.name },
+      {
+        ...imp,
+        file: resolveRelative(imp.file, opts.file),
+        ...(imp.labels ? { labels: resolveRelative(imp.labels, opts.file) } : {}),
+        name: dataset.name,
+      },
       overrides,
       storeOpts,
     );

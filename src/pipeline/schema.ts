@@ -32,6 +32,8 @@ const importSource = z.strictObject({
   classes: z.number().int().min(2).optional(),
   /** The feature columns are pixels 0..255 of images [height, width, channels] (`--image-shape`). */
   imageShape: z.tuple([positiveInt, positiveInt, positiveInt]).optional(),
+  /** IDX image data: the IDX file of the labels, relative to the pipeline file (`--labels`). */
+  labels: z.string().min(1).optional(),
 });
 
 const splitsSection = z.strictObject({

@@ -5,6 +5,7 @@ import { BOSTON_SPLITS, bostonContent } from '../data/sources/boston.js';
 import { MNIST_FIXED, MNIST_SPLITS, mnistContent } from '../data/sources/mnist.js';
 import { cifar10Content, cifar10Partition } from '../data/sources/cifar10.js';
 import { userTableContent, type ImportOptions } from '../data/sources/user-table.js';
+import { idxTableContent, isIdxFile } from '../data/sources/idx-table.js';
 import type { SplitSettings } from '../data/splits.js';
 import type { TargetTransform } from '../data/target-transform.js';
 
@@ -93,7 +94,7 @@ export function defaultSplits(task: ImportOptions['task']): SplitSettings {
     : { protocol: 'random', seed: 0, count: 1, testFraction: 0.1, validationFraction: 0.1 };
 }
 
-/** Imports a user's CSV or Arrow file as a dataset with the same layout as the built-in ones. */
+/** Imports a user's CSV, Arrow or IDX file as a dataset with the same layout as the built-in ones. */
 export async function importTable(
   options: ImportOptions,
   overrides: SplitOverrides = {},
@@ -105,7 +106,11 @@ export async function importTable(
       `${options.file}: cannot import a file onto itself (dataset '${options.name}' is stored there); choose another --name`,
     );
   }
-  const content = await userTableContent(options);
+  if (options.labels !== undefined && !isIdxFile(options.file))
+    throw new UserError(
+      `${options.file}: --labels is for IDX image files (a .csv or .arrow file holds its target column)`,
+    );
+  const content = isIdxFile(options.file) ? await idxTableContent(options) : await userTableContent(options);
   return saveDataset(content, splitSettings(defaultSplits(options.task), overrides), opts);
 }
 

@@ -265,4 +265,40 @@ describe('bdk data import --image-shape', () => {
       `${file}: row 1: column 'p0' has value 300; image pixels (--image-shape) must be integers 0..255`,
     );
   });
+
+  /** IDX bytes: magic 0 0 8 ndims, big-endian sizes, then the data. */
+  function idx(shape: number[], data: Uint8Array): Uint8Array {
+    const head = new Uint8Array(4 + 4 * shape.length);
+    head.set([0, 0, 8, shape.length]);
+    const view = new DataView(head.buffer);
+    shape.forEach((v, i) => view.setUint32(4 + 4 * i, v, false));
+    const out = new Uint8Array(head.length + data.length);
+    out.set(head);
+    out.set(data, head.length);
+    return out;
+  }
+
+  it('imports IDX images with their labels file, the shape from the header or --image-shape', async () => {
+    const rng = new Rng(8);
+    const pixels = Uint8Array.from({ length: 12 * 4 * 4 }, () => rng.int(256));
+    const labels = Uint8Array.from({ length: 12 }, (_, i) => i % 2);
+    const images = path.join(dir, 'images-idx3-ubyte');
+    const labelsFile = path.join(dir, 'labels-idx1-ubyte');
+    await fs.writeFile(images, idx([12, 4, 4], pixels));
+    await fs.writeFile(labelsFile, idx([12], labels));
+    const base = { file: images, target: 'label', task: 'classification' as const, labels: labelsFile };
+    await importTable({ ...base, name: 'idx-header' }, {}, { dir });
+    const ds = await loadDataset('idx-header', dir);
+    expect(ds.meta.imageShape).toEqual([4, 4, 1]);
+    expect(Buffer.from(ds.features as Uint8Array).equals(Buffer.from(pixels))).toBe(true);
+    expect(Array.from(ds.targets)).toEqual(Array.from(labels));
+    await importTable({ ...base, name: 'idx-declared', imageShape: [2, 4, 2] }, {}, { dir });
+    expect((await loadDataset('idx-declared', dir)).meta.imageShape).toEqual([2, 4, 2]);
+    await expect(importTable({ ...base, name: 'x', imageShape: [28, 28, 1] }, {}, { dir })).rejects.toThrow(
+      `--image-shape 28,28,1 has 784 values per example, but the examples of ${images} have shape [4, 4] (16 values)`,
+    );
+    await expect(importTable({ ...base, labels: undefined, name: 'x' }, {}, { dir })).rejects.toThrow(
+      `${images}: an IDX image file needs its labels: give --labels <IDX file of [n] labels>`,
+    );
+  });
 });

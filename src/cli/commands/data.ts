@@ -85,8 +85,8 @@ export function registerData(program: Command): void {
 
   const imp = data
     .command('import')
-    .description('import your own CSV or Arrow file (numeric columns) as a dataset')
-    .argument('<file>', 'a .csv file with a header row, or an Arrow IPC file (.arrow)')
+    .description('import your own CSV or Arrow file (numeric columns), or IDX images, as a dataset')
+    .argument('<file>', 'a .csv file with a header row, an Arrow IPC file (.arrow), or an IDX image file')
     .requiredOption('--name <name>', 'dataset name (file name under the data folder)')
     .requiredOption('--target <column>', 'the column to predict')
     .requiredOption('--task <task>', 'regression | classification')
@@ -96,6 +96,7 @@ export function registerData(program: Command): void {
       parseList,
     )
     .option('--classes <k>', 'number of classes K when some of 0..K-1 are absent', parseInteger(2))
+    .option('--labels <file>', 'IDX image data: the IDX file of the labels (e.g. train-labels-idx1-ubyte)')
     .option(
       '--image-shape <h,w,c>',
       'the feature columns are image pixels 0..255, row-major height × width × channels (e.g. 32,32,3)',
@@ -113,6 +114,7 @@ export function registerData(program: Command): void {
         features?: string[];
         classes?: number;
         imageShape?: [number, number, number];
+        labels?: string;
       },
     ) => {
       if (o.task !== 'regression' && o.task !== 'classification') {
@@ -129,6 +131,7 @@ export function registerData(program: Command): void {
           features: o.features,
           classes: o.classes,
           imageShape: o.imageShape,
+          labels: o.labels,
         },
         overridesOf(o),
         { force: o.force },

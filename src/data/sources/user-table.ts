@@ -19,6 +19,8 @@ export interface ImportOptions {
    * must equal the number of feature columns, and every value must be an integer pixel 0..255).
    */
   imageShape?: [number, number, number];
+  /** IDX image data only: the IDX file of the labels [n] (the target column `target`). */
+  labels?: string;
 }
 
 const NUMERIC_TYPES = new Set([A.Type.Int, A.Type.Float, A.Type.Bool]);
@@ -81,7 +83,9 @@ export async function userTableContent(
     table = await readNumericArrow(opts.file);
     rowName = (i) => `${opts.file}: row ${i}`;
   } else {
-    throw new UserError(`${opts.file}: unsupported file type '${ext || '(none)'}': expected .csv or .arrow`);
+    throw new UserError(
+      `${opts.file}: unsupported file type '${ext || '(none)'}': expected .csv, .arrow, or an IDX image file (.idx, …-idx3-ubyte)`,
+    );
   }
   const targetIndex = table.columns.indexOf(opts.target);
   if (targetIndex < 0) {
@@ -119,7 +123,36 @@ export async function userTableContent(
         );
       features[i * d + k] = v;
     }
-  const y = table.data[targetIndex];
+  const { targets, classCount } = tableTargets(table.data[targetIndex], opts, rowName);
+  return {
+    meta: {
+      format: 'bdk-dataset',
+      version: 1,
+      name: opts.name,
+      task: opts.task,
+      features: shape ? ['pixels'] : featureNames,
+      featureCount: d,
+      target: opts.target,
+      classCount,
+      imageShape: shape ?? null,
+      rows: n,
+      source: path.resolve(opts.file),
+    },
+    features,
+    targets,
+  };
+}
+
+/**
+ * The target column as dataset targets: regression values as they are; classification labels checked
+ * to be integers 0..K-1 (K = `classes`, else max + 1 with every class present). `rowName` names a row.
+ */
+export function tableTargets(
+  y: ArrayLike<number>,
+  opts: Pick<ImportOptions, 'file' | 'target' | 'task' | 'classes'>,
+  rowName: (i: number) => string,
+): { targets: Float64Array | Int32Array; classCount: number | null } {
+  const n = y.length;
   let targets: Float64Array | Int32Array;
   let classCount: number | null = null;
   if (opts.task === 'classification') {
@@ -158,21 +191,5 @@ export async function userTableContent(
   } else {
     targets = Float64Array.from(y);
   }
-  return {
-    meta: {
-      format: 'bdk-dataset',
-      version: 1,
-      name: opts.name,
-      task: opts.task,
-      features: shape ? ['pixels'] : featureNames,
-      featureCount: d,
-      target: opts.target,
-      classCount,
-      imageShape: shape ?? null,
-      rows: n,
-      source: path.resolve(opts.file),
-    },
-    features,
-    targets,
-  };
+  return { targets, classCount };
 }
