@@ -27,6 +27,16 @@ export function parseList(value: string): string[] {
     .filter(Boolean);
 }
 
+/** `--image-shape H,W,C`: three positive integers. */
+export function parseImageShape(value: string): [number, number, number] {
+  const parts = value.split(',').map((v) => v.trim());
+  if (parts.length !== 3 || !parts.every((v) => /^[1-9]\d*$/.test(v)))
+    throw new InvalidArgumentError(
+      `expected height,width,channels (three positive integers, e.g. 32,32,3), got '${value}'`,
+    );
+  return parts.map(Number) as [number, number, number];
+}
+
 /** `--backend` for every command that computes with tfjs. */
 export function addBackendOption(cmd: Command): Command {
   return cmd.addOption(
@@ -64,6 +74,12 @@ export function addSplitOptions(cmd: Command): Command {
         '--target-transform <kind>',
         'regression: standardize log y instead of y (a log-normal likelihood for positive targets)',
       ).choices(TARGET_TRANSFORMS),
+    )
+    .addOption(
+      new Option(
+        '--standardize <kind>',
+        'images: per-channel z-scores each channel over the training rows; none divides pixels by 255',
+      ).choices(['none', 'per-channel']),
     )
     .option('--force', 'replace an existing dataset whose content or splits differ');
 }

@@ -19,6 +19,8 @@ export interface DatasetMeta {
   target: string;
   /** Classification only: number of classes K (labels are 0..K-1). */
   classCount: number | null;
+  /** Classification, when the source names them (CIFAR-10): the name of each label 0..K-1; absent otherwise. */
+  classNames?: string[];
   /** Image datasets only: [height, width, channels]; pixels are stored row-major HWC as uint8. */
   imageShape: [number, number, number] | null;
   rows: number;

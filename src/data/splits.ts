@@ -54,6 +54,12 @@ export interface SplitSettings {
    * Absent for the identity, so older splits files read the same.
    */
   targetTransform?: 'log';
+  /**
+   * Images: `per-channel` standardizes each channel with its mean and standard deviation over the
+   * training rows' pixels (stored as a z-score whose per-feature entries repeat the channel's);
+   * absent: pixels are divided by 255.
+   */
+  standardize?: 'per-channel';
 }
 
 export interface SplitsFile extends SplitSettings {
@@ -101,11 +107,14 @@ export function fitNormalization(
   content: DatasetContent,
   trainRows: Int32Array,
   transform?: 'log',
+  standardize?: 'per-channel',
 ): Normalization {
   const { meta, features, targets } = content;
   const d = meta.featureCount;
   let featuresScaling: FeatureScaling;
-  if (meta.imageShape) {
+  if (meta.imageShape && standardize === 'per-channel') {
+    featuresScaling = perChannelScaling(features, trainRows, d, meta.imageShape[2]);
+  } else if (meta.imageShape) {
     featuresScaling = { kind: 'scale', offset: 0, scale: 255 };
   } else {
     const mean = new Float64Array(d);
@@ -134,6 +143,36 @@ export function fitNormalization(
   return { features: featuresScaling, target };
 }
 
+/**
+ * Per-channel z-score of HWC pixels: μ_c and the population σ_c over every training row's pixels of
+ * channel c (σ_c = 1 for a constant channel), written out per feature (feature j has channel j mod C).
+ */
+export function perChannelScaling(
+  features: ArrayLike<number>,
+  trainRows: ArrayLike<number>,
+  d: number,
+  channels: number,
+): FeatureScaling {
+  const sum = new Float64Array(channels);
+  const sq = new Float64Array(channels);
+  for (let r = 0; r < trainRows.length; r++) {
+    const base = trainRows[r] * d;
+    for (let j = 0; j < d; j++) sum[j % channels] += features[base + j];
+  }
+  const count = (trainRows.length * d) / channels;
+  const mu = Array.from(sum, (v) => v / count);
+  for (let r = 0; r < trainRows.length; r++) {
+    const base = trainRows[r] * d;
+    for (let j = 0; j < d; j++) sq[j % channels] += (features[base + j] - mu[j % channels]) ** 2;
+  }
+  const sigma = Array.from(sq, (v) => Math.sqrt(v / count) || 1);
+  return {
+    kind: 'zscore',
+    mean: Array.from({ length: d }, (_, j) => mu[j % channels]),
+    std: Array.from({ length: d }, (_, j) => sigma[j % channels]),
+  };
+}
+
 function checkFraction(name: string, v: number): void {
   if (!(v > 0 && v < 1)) throw new UserError(`${name} must be between 0 and 1 (exclusive), got ${v}`);
 }
@@ -160,12 +199,17 @@ export function makeSplits(
       );
     checkLogTransformable(content.targets, { dataset: meta.name, column: meta.target });
   }
+  const standardize = settings.standardize;
+  if (standardize && !meta.imageShape)
+    throw new UserError(
+      `${meta.name}: --standardize ${standardize} applies to image data; tabular features are always standardized per feature`,
+    );
   if (settings.protocol === 'fixed') {
     if (!fixed) throw new Error('makeSplits: the fixed protocol needs explicit ranges');
     splits.push({
       index: 0,
       ...fixed,
-      normalization: fitNormalization(content, fromRanges(fixed.train), transform),
+      normalization: fitNormalization(content, fromRanges(fixed.train), transform, standardize),
     });
   } else {
     checkFraction('test fraction', settings.testFraction);
@@ -194,7 +238,7 @@ export function makeSplits(
         train: toRanges(train),
         validation: toRanges(validation),
         test: toRanges(test),
-        normalization: fitNormalization(content, train.sort(), transform),
+        normalization: fitNormalization(content, train.sort(), transform, standardize),
       });
     }
   }

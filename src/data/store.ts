@@ -85,7 +85,8 @@ function describeSettings(s: SplitSettings): string {
     s.protocol === 'fixed'
       ? 'fixed'
       : `${s.protocol} ×${s.count}, seed ${s.seed}, test ${s.testFraction}, validation ${s.validationFraction}`;
-  return s.targetTransform ? `${base}, ${s.targetTransform} target` : base;
+  const target = s.targetTransform ? `${base}, ${s.targetTransform} target` : base;
+  return s.standardize ? `${target}, ${s.standardize} standardization` : target;
 }
 
 export interface LoadedDataset extends DatasetContent {

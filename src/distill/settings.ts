@@ -28,6 +28,8 @@ export interface DistillSettings {
   inputNoise: number;
   /** Offline: this many points drawn uniformly from the training inputs' bounding box, fresh each epoch. */
   boxSamples?: number;
+  /** Offline, images: `crop-flip` crops and mirrors each minibatch (src/data/augment.ts); absent: none. */
+  augment?: 'crop-flip';
   /** Offline: teacher samples drawn per minibatch (BDK uses one). */
   samplesPerBatch: number;
   /** Seed of the loop's RNG (student initialization, minibatches, sample picks, input noise). */

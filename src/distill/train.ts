@@ -6,6 +6,7 @@ import {
   type SavedOptimizerSlot,
 } from '../core/optimizer-state.js';
 import { Rng } from '../core/rng.js';
+import { augmentBatch } from '../data/augment.js';
 import { initialWeights, readFlatWeights, unflatten } from '../model/forward.js';
 import { FlatAdam } from '../model/flat-adam.js';
 import { cosineRate } from '../model/lr-schedule.js';
@@ -138,11 +139,13 @@ export async function trainOffline(run: OfflineRun): Promise<boolean> {
         const ids = perm.subarray(s * B, Math.min(n, (s + 1) * B));
         const pick = Int32Array.from({ length: k }, () => rng.int(samples.rows));
         if (config.inputNoise > 0) rng.fillStandardNormal32(noiseBuf);
+        // Augmented rows: teacher and student see the same crop and mirror of each example.
+        const aug = config.augment ? augmentedRows(X, d, ids, shape, rng) : null;
         const batch = teacherBatch(
           teacherA,
-          X,
+          aug ?? X,
           shape,
-          ids,
+          aug ? Int32Array.from(ids, (_, i) => i) : ids,
           config.inputNoise > 0 ? { values: noiseBuf, sigma: config.inputNoise } : null,
           teacher,
           pick,
@@ -178,6 +181,14 @@ export async function trainOffline(run: OfflineRun): Promise<boolean> {
     optimizer.dispose();
   }
   return !interrupted;
+}
+
+/** Copies of rows `ids` of `x` with `crop-flip` drawn from `rng` (after the step's other draws). */
+function augmentedRows(x: Float32Array, d: number, ids: Int32Array, shape: number[], rng: Rng): Float32Array {
+  const out = new Float32Array(ids.length * d);
+  ids.forEach((row, i) => out.set(x.subarray(row * d, (row + 1) * d), i * d));
+  augmentBatch(out, ids.length, shape, 'crop-flip', rng);
+  return out;
 }
 
 /** Rows of `b` after those of `a` (row-major inputs with the same row size). */

@@ -83,7 +83,34 @@ export const BUILTIN_ARCHS: Record<string, { description: string; build: (ctx: A
       ]);
     },
   },
+  'vgg-small': {
+    description:
+      'VGG-style (Simonyan & Zisserman 2015): three blocks of two 3×3 ReLU convs (32, 64, 128 filters), 2×2 max-pool and dropout 0.25, then dense 512 ReLU, dropout 0.5 and the outputs (1 341 226 parameters on 32×32×3 → 10)',
+    build: ({ input, outputUnits }) => {
+      if (input.length !== 3)
+        throw new UserError(
+          `vgg-small needs image input [height, width, channels], the data has shape [${input}]`,
+        );
+      const block = (filters: number): Op[] => [
+        { type: 'conv2d', filters, kernelSize: 3, padding: 'same', activation: 'relu' },
+        { type: 'conv2d', filters, kernelSize: 3, padding: 'same', activation: 'relu' },
+        { type: 'maxPool', poolSize: 2 },
+        { type: 'dropout', rate: 0.25 },
+      ];
+      return chain('vgg-small', input, [
+        ...VGG_SMALL_FILTERS.flatMap(block),
+        { type: 'flatten' },
+        { type: 'dense', units: VGG_SMALL_DENSE, activation: 'relu' },
+        { type: 'dropout', rate: 0.5 },
+        { type: 'dense', units: outputUnits },
+      ]);
+    },
+  },
 };
+
+/** vgg-small's filters per block and the width of its dense layer. */
+export const VGG_SMALL_FILTERS = [32, 64, 128];
+export const VGG_SMALL_DENSE = 512;
 
 /**
  * `mlp-W1-W2-…`: ReLU hidden layers of W1, W2, … units (e.g. `mlp-10`, `mlp-100-100`, the hand-picked

@@ -1,3 +1,4 @@
+import { UserError } from '../core/errors.js';
 import type { SaveResult } from '../data/store.js';
 import { importTable, prepareBuiltin, resolveRelative } from '../stages/prepare.js';
 import { sampleSplits } from './teacher-splits.js';
@@ -66,15 +67,25 @@ async function runPrepare(config: PipelineConfig, opts: RunOptions): Promise<Sta
   const overrides = dataset.splits ?? {};
   const storeOpts = { dir: opts.dataDir, force: opts.force };
   let saved: SaveResult;
+  if (dataset.import && dataset.from !== undefined)
+    throw new UserError(
+      `${opts.file}: dataset.from is the folder of a built-in dataset's files (cifar10); an imported dataset names its file in dataset.import.file`,
+    );
   if (dataset.import) {
     const imp = dataset.import;
     saved = await importTable(
-      { ...imp, file: resolveRelative(imp.file, opts.file), name: dataset.name },
+      {
+        ...imp,
+        file: resolveRelative(imp.file, opts.file),
+        ...(imp.labels ? { labels: resolveRelative(imp.labels, opts.file) } : {}),
+        name: dataset.name,
+      },
       overrides,
       storeOpts,
     );
   } else {
-    saved = await prepareBuiltin(dataset.name, overrides, storeOpts);
+    const from = dataset.from === undefined ? undefined : resolveRelative(dataset.from, opts.file);
+    saved = await prepareBuiltin(dataset.name, overrides, storeOpts, { from });
   }
   return {
     stage: 'prepare',

@@ -21,7 +21,7 @@ const nonNegativeInt = z.number().int().nonnegative();
 const positive = z.number().positive();
 const fraction = z.number().gt(0).lt(1);
 
-export const BUILTIN_DATASETS = ['boston', 'mnist'] as const;
+export const BUILTIN_DATASETS = ['boston', 'mnist', 'cifar10'] as const;
 
 const importSource = z.strictObject({
   /** CSV or Arrow file, relative to the pipeline file. */
@@ -30,6 +30,10 @@ const importSource = z.strictObject({
   task: z.enum(['regression', 'classification']),
   features: z.array(z.string().min(1)).min(1).optional(),
   classes: z.number().int().min(2).optional(),
+  /** The feature columns are pixels 0..255 of images [height, width, channels] (`--image-shape`). */
+  imageShape: z.tuple([positiveInt, positiveInt, positiveInt]).optional(),
+  /** IDX image data: the IDX file of the labels, relative to the pipeline file (`--labels`). */
+  labels: z.string().min(1).optional(),
 });
 
 const splitsSection = z.strictObject({
@@ -39,6 +43,8 @@ const splitsSection = z.strictObject({
   validationFraction: fraction.optional(),
   /** Regression: `log` models log y (a log-normal likelihood for positive targets); default `none`. */
   targetTransform: z.enum(TARGET_TRANSFORMS).optional(),
+  /** Images: `per-channel` z-scores each channel over the training rows; default `none` (pixels / 255). */
+  standardize: z.enum(['none', 'per-channel']).optional(),
 });
 
 const datasetSection = z.strictObject({
@@ -46,6 +52,8 @@ const datasetSection = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected letters, digits, ".", "_" and "-"'),
   /** For user data: where to import it from. Omit for the built-in datasets. */
   import: importSource.optional(),
+  /** cifar10: the folder of the official binary batches, relative to the pipeline file (`--from`). */
+  from: z.string().min(1).optional(),
   splits: splitsSection.optional(),
   /** Which splits the run uses: `all`, or a list of split indices. */
   use: z.union([z.literal('all'), z.array(nonNegativeInt).min(1)]).default('all'),
@@ -97,6 +105,8 @@ const teacherSection = z.strictObject({
   seed: nonNegativeInt.optional(),
   /** How the samples files store the weights (`bdk sample --sample-dtype`). */
   sampleDtype: z.enum(['float32', 'float16']).optional(),
+  /** MC dropout on images: `crop-flip` augments every training minibatch (`bdk sample --augment`). */
+  augment: z.enum(['none', 'crop-flip']).optional(),
   /** `bdk sample --strict-diagnostics`: a teacher failing a convergence check stops the pipeline. */
   strictDiagnostics: z.boolean().default(false),
 });
@@ -237,6 +247,8 @@ const distillationSection = z.strictObject({
   unlabeledInputs: z.string().min(1).optional(),
   /** Uniform samples from the training box added to D′ each epoch. */
   boxSamples: nonNegativeInt.optional(),
+  /** Images: `crop-flip` augments every minibatch for teacher and student (`bdk distill --augment`). */
+  augment: z.enum(['none', 'crop-flip']).optional(),
   seed: nonNegativeInt.optional(),
 });
 

@@ -1,5 +1,6 @@
 import { UserError } from '../core/errors.js';
 import { checkStudentHead, type StudentHead } from '../distill/heads.js';
+import type { Augmentation } from '../data/augment.js';
 
 /** Settings of a distillation run (`bdk distill`), stored as `distill-config.json`. */
 export interface DistillConfig {
@@ -27,6 +28,8 @@ export interface DistillConfig {
   unlabeledInputs?: string;
   /** D′ also holds this many points drawn uniformly from the training inputs' bounding box, fresh each epoch (tabular data). */
   boxSamples?: number;
+  /** Images: `crop-flip` augments every minibatch of D′ before the teacher and the student see it; absent: none. */
+  augment?: 'crop-flip';
   /** Teacher samples drawn per minibatch (BDK uses one). */
   samplesPerBatch: number;
   epochs: number;
@@ -85,6 +88,7 @@ export interface DistillInput {
   mode?: 'offline' | 'online';
   unlabeledInputs?: string;
   boxSamples?: number;
+  augment?: Augmentation;
   samplesPerBatch?: number;
   epochs?: number;
   batchSize?: number;
@@ -115,6 +119,7 @@ export function distillConfigFrom(input: DistillInput): DistillConfig {
     ...((input.mode ?? d.mode) === 'online' ? { mode: 'online' as const } : {}),
     ...(input.unlabeledInputs ? { unlabeledInputs: input.unlabeledInputs } : {}),
     ...(boxSamples ? { boxSamples } : {}),
+    ...(input.augment === 'crop-flip' ? { augment: 'crop-flip' as const } : {}),
     epochs: input.epochs ?? d.epochs,
     batchSize: input.batchSize ?? d.batchSize,
     learningRate: input.learningRate ?? d.learningRate,

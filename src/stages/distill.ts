@@ -20,6 +20,7 @@ import type { ChainSnapshot } from '../teacher/chains.js';
 import type { Checkpoints, DistillSettings, StudentState } from '../distill/settings.js';
 import { concatRows, trainOffline } from '../distill/train.js';
 import { trainOnline } from '../distill/online.js';
+import { checkAugmentation } from '../data/augment.js';
 import { headOutputUnits, studentHeadOf, type StudentHead } from '../distill/heads.js';
 import { predictiveOutputs } from '../eval/student-heads.js';
 import type { StageContext } from './context.js';
@@ -72,6 +73,7 @@ function distillSettings(config: DistillConfig): DistillSettings {
     klDirection: config.klDirection,
     inputNoise: config.inputNoise,
     boxSamples: config.boxSamples,
+    ...(config.augment ? { augment: config.augment } : {}),
     samplesPerBatch: config.samplesPerBatch,
     seed: config.seed,
   };
@@ -136,6 +138,9 @@ export async function distillStudent(
       throw new UserError(
         `online distillation needs an SG-MCMC teacher; run '${config.teacher}' uses MC dropout`,
       );
+    checkAugmentation(config.augment, shape, '--augment');
+    if (config.mode === 'online' && config.augment)
+      throw new UserError('--augment is for offline distillation only');
     if (config.mode === 'online' && config.boxSamples)
       throw new UserError('--box-samples is for offline distillation only');
     // Everything is checked: only now is a replaced run emptied and the new one written.

@@ -126,7 +126,10 @@ export async function exportStudent(opts: ExportOptions): Promise<{ dir: string;
       featureCount: ds.meta.featureCount,
       imageShape: ds.meta.imageShape,
       target: ds.meta.target,
-      classNames: ds.meta.classCount ? Array.from({ length: ds.meta.classCount }, (_, k) => String(k)) : null,
+      // The dataset's class names where its source has them (CIFAR-10), else the labels 0..K-1.
+      classNames:
+        ds.meta.classNames ??
+        (ds.meta.classCount ? Array.from({ length: ds.meta.classCount }, (_, k) => String(k)) : null),
       standardization: getSplit(ds.splits, tc.split).normalization,
       outputs: OUTPUTS[head],
       head,

@@ -4,6 +4,7 @@ import { getSplit, rangeSize } from '../data/splits.js';
 import { DEFAULT_SAMPLER, type SamplerName } from '../teacher/chains.js';
 import type { Schedule } from '../teacher/schedule.js';
 import type { WeightDtype } from '../samples/index.js';
+import type { Augmentation } from '../data/augment.js';
 
 /** Settings of a teacher run (`bdk sample`), stored as `config.json` in the run folder. */
 export interface SampleConfig {
@@ -58,6 +59,11 @@ export interface SampleConfig {
    * still run in float32; only the stored copies are rounded).
    */
   sampleDtype?: WeightDtype;
+  /**
+   * MC dropout on images: `crop-flip` augments every training minibatch (docs/design.md §7.3); absent
+   * means none, so configs written before the option existed compare equal.
+   */
+  augment?: 'crop-flip';
 }
 
 /** A finished teacher run's summary, stored as `teacher.json` in the run folder. */
@@ -142,6 +148,8 @@ export interface SampleInput {
   rmsDecay?: number;
   rmsEpsilon?: number;
   sampleDtype?: WeightDtype;
+  /** `none` (left out of the config) or `crop-flip`. */
+  augment?: Augmentation;
   /** The dataset's target transform, recorded so a stored config compares equal (pipelines give it). */
   targetTransform?: 'log';
 }
@@ -152,6 +160,10 @@ export interface SampleInput {
  */
 export const sampleDtypeField = (dtype: WeightDtype | undefined): { sampleDtype?: 'float16' } =>
   dtype === 'float16' ? { sampleDtype: 'float16' } : {};
+
+/** The `augment` field of a teacher or student config: left out for `none`. */
+export const augmentField = (kind: Augmentation | undefined): { augment?: 'crop-flip' } =>
+  kind === 'crop-flip' ? { augment: 'crop-flip' } : {};
 
 /** The `variancePriorPrecision` field of a config, left out when not given (the plain prior). */
 export const variancePriorField = (alpha: number | undefined): { variancePriorPrecision?: number } =>
@@ -195,6 +207,7 @@ export async function sampleConfigFrom(input: SampleInput, dataDir?: string): Pr
     ...heteroscedasticField(input.heteroscedastic),
     ...variancePriorField(input.variancePriorPrecision),
     ...sampleDtypeField(input.sampleDtype),
+    ...augmentField(input.augment),
     ...(input.targetTransform ? { targetTransform: input.targetTransform } : {}),
   };
   if (input.stepSize === undefined) config.stepSize = await defaultStepSize(config, dataDir);
@@ -223,10 +236,15 @@ const SAMPLER_ONLY: Record<string, { flag: string; samplers: SampleConfig['sampl
   rmsDecay: { flag: '--rms-decay', samplers: ['psgld'] },
   rmsEpsilon: { flag: '--rms-epsilon', samplers: ['psgld'] },
   dropoutRate: { flag: '--dropout-rate', samplers: ['dropout'] },
+  augment: { flag: '--augment', samplers: ['dropout'] },
 };
 
 /** A sampler setting given explicitly (`explicit`: config keys) to a sampler that does not read it is an error. */
 export function checkSamplerSettings(config: SampleConfig, explicit: readonly string[] | undefined): void {
+  if (config.augment && config.sampler !== 'dropout')
+    throw new UserError(
+      `--augment ${config.augment} applies to --sampler dropout only (an SG-MCMC likelihood is over the data as it is), and this run uses --sampler ${config.sampler}`,
+    );
   for (const key of explicit ?? []) {
     const only = SAMPLER_ONLY[key];
     if (only && !only.samplers.includes(config.sampler))

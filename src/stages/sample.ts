@@ -21,6 +21,7 @@ import { loadChainState, saveChainState } from '../core/chain-state.js';
 import { chainSeed, runChains, type ChainSnapshot, type TracePoint } from '../teacher/chains.js';
 import { noiseModel, teacherOutputUnits, variancePrior, type PosteriorModel } from '../teacher/posterior.js';
 import { runMcDropout } from '../teacher/mc-dropout.js';
+import { checkAugmentation } from '../data/augment.js';
 import type { StageContext } from './context.js';
 import { SampleWriter } from '../samples/index.js';
 import { evaluateTeacher } from './teacher-report.js';
@@ -162,6 +163,7 @@ async function sampleRun(
     );
   const outputUnits = teacherOutputUnits(task, ds.meta.classCount, config.heteroscedastic);
   const analysis = await resolveArch(config.arch, { input: inputShape(ds), outputUnits });
+  checkAugmentation(config.augment, inputShape(ds), '--augment');
   // Every check has passed: only now is a replaced run (--force) emptied.
   if (runLock) await runLock.empty();
   await fs.mkdir(runDir, { recursive: true });
@@ -275,6 +277,7 @@ async function sampleRun(
             learningRate: config.stepSize,
             batchSize: config.batchSize,
             samples: config.samples,
+            ...(config.augment ? { augment: config.augment } : {}),
           },
           x,
           y,

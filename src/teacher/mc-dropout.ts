@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { abortPoller } from '../core/event-loop.js';
 import { Rng } from '../core/rng.js';
+import { augmentBatch, type Augmentation } from '../data/augment.js';
 import { initialWeights, unflatten, flatten } from '../model/forward.js';
 import { INPUT } from '../model/spec.js';
 import { denseStack, denseStackPass } from './dense-gradient.js';
@@ -31,6 +32,8 @@ export interface DropoutSettings {
   learningRate: number;
   batchSize: number;
   samples: number;
+  /** Images: augment every training minibatch (each chain's examples from its own Rng); absent: none. */
+  augment?: Augmentation;
 }
 
 /** Indices of the parameters that get row masks, with their row count. */
@@ -149,6 +152,17 @@ export async function runMcDropout(o: {
         tf.reshape(tf.gather(o.y, ids), [C, M]),
       ];
     });
+  /** Crops and mirrors each chain's training examples, drawn from that chain's Rng after its indices. */
+  const augmented = (xb: tf.Tensor): tf.Tensor => {
+    if (!s.augment || s.augment === 'none') return xb;
+    const values = Float32Array.from(xb.dataSync() as Float32Array);
+    const d = values.length / (C * M);
+    rngs.forEach((r, c) =>
+      augmentBatch(values.subarray(c * M * d, (c + 1) * M * d), M, exampleShape, s.augment!, r),
+    );
+    xb.dispose();
+    return tf.tensor(values, xb.shape);
+  };
   const nNet = a.params.length;
   const stack = denseStack(a);
   const total = s.steps + s.samples;
@@ -160,7 +174,8 @@ export async function runMcDropout(o: {
       return false;
     }
     const masks = drawMasks(rngs, kernels, s.rate);
-    const [xb, yb] = gather();
+    const [raw, yb] = gather();
+    const xb = augmented(raw);
     const next = tf.tidy(() => {
       const g = dropoutLikelihoodGradient(model, pos, kernels, masks, xb, yb, stack ? 'dense' : 'tape');
       const prior = priorGradient(model, pos);

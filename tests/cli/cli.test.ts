@@ -108,7 +108,7 @@ describe('bdk CLI', () => {
     );
     const badName = bdk(['data', 'prepare', 'cifar'], env);
     expect(expectOneLineError(badName)).toBe(
-      "bdk: unknown built-in dataset 'cifar': expected one of boston, mnist (use `bdk data import` for your own files)",
+      "bdk: unknown built-in dataset 'cifar': expected one of boston, mnist, cifar10 (use `bdk data import` for your own files)",
     );
     const badFlag = bdk(['data', 'prepare', 'boston', '--test-fraction', '2'], env);
     expect(badFlag.code).not.toBe(0);

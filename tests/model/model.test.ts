@@ -83,7 +83,7 @@ describe('architecture specs', () => {
       resolveArch('mlp-50', { input: [13], outputUnits: 1 }).then((a) => a.spec.name),
     ).resolves.toBe('mlp-50');
     await expect(resolveArch('resnet', { input: [13], outputUnits: 1 })).rejects.toThrow(
-      "unknown architecture 'resnet': expected one of linear, mlp-50, mlp-400-400, lenet5, mlp-W[-W…] or a spec .json file",
+      "unknown architecture 'resnet': expected one of linear, mlp-50, mlp-400-400, lenet5, vgg-small, mlp-W[-W…] or a spec .json file",
     );
     await expect(resolveArch('lenet5', { input: [13], outputUnits: 1 })).rejects.toThrow(
       'lenet5 needs image input',

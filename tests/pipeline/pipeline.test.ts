@@ -7,6 +7,11 @@ import { loadLayersModelFromDir } from '../../src/export/model-files.js';
 import { predictFile } from '../../src/stages/predict.js';
 import { loadPipeline, parsePipeline } from '../../src/pipeline/load.js';
 import { plannedStages, runPipeline } from '../../src/pipeline/run.js';
+import {
+  CIFAR10_RECORD_BYTES,
+  CIFAR10_TEST_FILE,
+  CIFAR10_TRAIN_FILES,
+} from '../../src/data/sources/cifar10.js';
 import { ROOT, tempDir } from '../helpers.js';
 
 let dir: string;
@@ -27,13 +32,23 @@ describe('pipeline files', () => {
       'boston-front.json',
       'boston-quick.json',
       'boston.json',
+      'cifar10.json',
       'mnist-lenet.json',
       'mnist-quick.json',
       'mnist.json',
     ]);
     for (const f of files) {
       const config = await loadPipeline(path.join(ROOT, 'pipelines', f));
-      expect(plannedStages(config)).toEqual(['prepare', 'sample', 'search', 'distill', 'evaluate', 'export']);
+      // cifar10.json distills into the fixed vgg-small: it has no structure search.
+      const stages = [
+        'prepare',
+        'sample',
+        ...(f === 'cifar10.json' ? [] : ['search']),
+        'distill',
+        'evaluate',
+        'export',
+      ];
+      expect(plannedStages(config)).toEqual(stages);
     }
   });
 
@@ -44,7 +59,7 @@ describe('pipeline files', () => {
         'p.json',
       ),
     ).toThrow(
-      "p.json: teacher: unknown key 'smaples' (allowed: arch, sampler, samples, burnIn, thin, stepSize, schedule, batchSize, chains, priorPrecision, temperature, noisePrecision, noisePrior, heteroscedastic, variancePriorPrecision, trainOn, friction, rmsDecay, rmsEpsilon, dropoutRate, seed, sampleDtype, strictDiagnostics)",
+      "p.json: teacher: unknown key 'smaples' (allowed: arch, sampler, samples, burnIn, thin, stepSize, schedule, batchSize, chains, priorPrecision, temperature, noisePrecision, noisePrior, heteroscedastic, variancePriorPrecision, trainOn, friction, rmsDecay, rmsEpsilon, dropoutRate, seed, sampleDtype, augment, strictDiagnostics)",
     );
     expect(() => parsePipeline({ ...minimal, extra: 1 }, 'p.json')).toThrow(
       "p.json: (top level): unknown key 'extra' (allowed: name, description, seed, backend, dataset, teacher, search, student, distillation, evaluation, export)",
@@ -282,5 +297,23 @@ describe('pipeline files', () => {
     );
     const [r] = await runPipeline(config, { file, dataDir: dir });
     expect(r.summary).toMatch(/mine\.arrow \(30 rows, 2 splits\)$/);
+  });
+
+  it('prepares cifar10 from dataset.from relative to the pipeline file, and names a missing folder', async () => {
+    const batches = path.join(dir, 'cifar-10-batches-bin');
+    await fs.mkdir(batches);
+    for (const f of [...CIFAR10_TRAIN_FILES, CIFAR10_TEST_FILE])
+      await fs.writeFile(path.join(batches, f), new Uint8Array(2 * CIFAR10_RECORD_BYTES));
+    const file = path.join(dir, 'cifar.json');
+    const pipeline = (from: string) =>
+      parsePipeline(
+        { name: 'c', dataset: { name: 'cifar10', from, splits: { standardize: 'per-channel' } } },
+        file,
+      );
+    const [r] = await runPipeline(pipeline('cifar-10-batches-bin'), { file, dataDir: dir });
+    expect(r.summary).toMatch(/cifar10\.arrow \(12 rows, 1 splits\)$/);
+    await expect(runPipeline(pipeline('elsewhere'), { file, dataDir: dir })).rejects.toThrow(
+      `${path.join(dir, 'elsewhere')}: folder not found`,
+    );
   });
 });

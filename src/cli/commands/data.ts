@@ -6,7 +6,14 @@ import { describeDataset, type SaveResult } from '../../data/store.js';
 import { rangeSize, type SplitsFile } from '../../data/splits.js';
 import type { TargetTransform } from '../../data/target-transform.js';
 import { importTable, prepareBuiltin, type SplitOverrides } from '../../stages/prepare.js';
-import { addJsonOption, addSplitOptions, parseInteger, parseList, printJson } from '../options.js';
+import {
+  addJsonOption,
+  addSplitOptions,
+  parseImageShape,
+  parseInteger,
+  parseList,
+  printJson,
+} from '../options.js';
 
 interface SplitFlags {
   seed?: number;
@@ -14,6 +21,7 @@ interface SplitFlags {
   testFraction?: number;
   validationFraction?: number;
   targetTransform?: TargetTransform;
+  standardize?: 'none' | 'per-channel';
   force?: boolean;
   json?: boolean;
 }
@@ -25,6 +33,7 @@ function overridesOf(o: SplitFlags): SplitOverrides {
     testFraction: o.testFraction,
     validationFraction: o.validationFraction,
     targetTransform: o.targetTransform,
+    standardize: o.standardize,
   };
 }
 
@@ -64,19 +73,20 @@ export function registerData(program: Command): void {
   const prepare = data
     .command('prepare')
     .description(
-      'convert a built-in dataset to Arrow with its splits: boston (UCI protocol, 20 splits) or mnist (50k/10k/10k)',
+      'convert a built-in dataset to Arrow with its splits: boston (UCI protocol, 20 splits), mnist (50k/10k/10k) or cifar10 (45k/5k/10k, from the official binary batches)',
     )
-    .argument('<dataset>', 'boston | mnist');
+    .argument('<dataset>', 'boston | mnist | cifar10')
+    .option('--from <dir>', 'cifar10: the folder of the binary batches (data_batch_1.bin … test_batch.bin)');
   addSplitOptions(prepare);
   addJsonOption(prepare);
-  prepare.action(async (name: string, o: SplitFlags) => {
-    reportSaved(await prepareBuiltin(name, overridesOf(o), { force: o.force }), o.json);
+  prepare.action(async (name: string, o: SplitFlags & { from?: string }) => {
+    reportSaved(await prepareBuiltin(name, overridesOf(o), { force: o.force }, { from: o.from }), o.json);
   });
 
   const imp = data
     .command('import')
-    .description('import your own CSV or Arrow file (numeric columns) as a dataset')
-    .argument('<file>', 'a .csv file with a header row, or an Arrow IPC file (.arrow)')
+    .description('import your own CSV or Arrow file (numeric columns), or IDX images, as a dataset')
+    .argument('<file>', 'a .csv file with a header row, an Arrow IPC file (.arrow), or an IDX image file')
     .requiredOption('--name <name>', 'dataset name (file name under the data folder)')
     .requiredOption('--target <column>', 'the column to predict')
     .requiredOption('--task <task>', 'regression | classification')
@@ -85,13 +95,27 @@ export function registerData(program: Command): void {
       'comma-separated feature columns (default: every column but the target)',
       parseList,
     )
-    .option('--classes <k>', 'number of classes K when some of 0..K-1 are absent', parseInteger(2));
+    .option('--classes <k>', 'number of classes K when some of 0..K-1 are absent', parseInteger(2))
+    .option('--labels <file>', 'IDX image data: the IDX file of the labels (e.g. train-labels-idx1-ubyte)')
+    .option(
+      '--image-shape <h,w,c>',
+      'the feature columns are image pixels 0..255, row-major height × width × channels (e.g. 32,32,3)',
+      parseImageShape,
+    );
   addSplitOptions(imp);
   addJsonOption(imp);
   imp.action(
     async (
       file: string,
-      o: SplitFlags & { name: string; target: string; task: string; features?: string[]; classes?: number },
+      o: SplitFlags & {
+        name: string;
+        target: string;
+        task: string;
+        features?: string[];
+        classes?: number;
+        imageShape?: [number, number, number];
+        labels?: string;
+      },
     ) => {
       if (o.task !== 'regression' && o.task !== 'classification') {
         throw new (await import('../../core/errors.js')).UserError(
@@ -99,7 +123,16 @@ export function registerData(program: Command): void {
         );
       }
       const result = await importTable(
-        { file, name: o.name, target: o.target, task: o.task, features: o.features, classes: o.classes },
+        {
+          file,
+          name: o.name,
+          target: o.target,
+          task: o.task,
+          features: o.features,
+          classes: o.classes,
+          imageShape: o.imageShape,
+          labels: o.labels,
+        },
         overridesOf(o),
         { force: o.force },
       );

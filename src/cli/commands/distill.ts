@@ -21,8 +21,10 @@ import {
   printJson,
 } from '../options.js';
 import { runStage } from '../interrupt.js';
+import { AUGMENTATIONS, type Augmentation } from '../../data/augment.js';
 
-type DistillFlags = Omit<DistillConfig, 'mode' | 'temperature'> & {
+type DistillFlags = Omit<DistillConfig, 'mode' | 'temperature' | 'augment'> & {
+  augment?: Augmentation;
   temperature?: number;
   mode: 'offline' | 'online';
   archFrom?: string;
@@ -105,6 +107,12 @@ export function registerDistill(program: Command): void {
       'add n points drawn uniformly from the training inputs’ bounding box to D′, fresh each epoch (tabular data)',
       parseInteger(0),
       DISTILL_DEFAULTS.boxSamples,
+    )
+    .addOption(
+      new Option(
+        '--augment <kind>',
+        'images: crop-flip pads by 4, crops at a random offset and mirrors half of each minibatch, for teacher and student alike (default none)',
+      ).choices(AUGMENTATIONS),
     )
     .option(
       '--samples-per-batch <k>',

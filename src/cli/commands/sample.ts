@@ -15,6 +15,7 @@ import {
   printJson,
 } from '../options.js';
 import { runStage } from '../interrupt.js';
+import { AUGMENTATIONS, type Augmentation } from '../../data/augment.js';
 
 function parseGammaPrior(value: string): { shape: number; rate: number } {
   const [a, b] = value.split(',').map(Number);
@@ -32,7 +33,8 @@ function parseScheduleOption(value: string) {
 }
 
 /** Parsed flags: the config's fields (step size and τ optional) plus the run's options. */
-type SampleFlags = Omit<SampleConfig, 'stepSize' | 'noisePrecision'> & {
+type SampleFlags = Omit<SampleConfig, 'stepSize' | 'noisePrecision' | 'augment'> & {
+  augment?: Augmentation;
   stepSize?: number;
   noisePrecision?: number;
   chainOffset: number;
@@ -172,6 +174,12 @@ export function registerSample(program: Command): void {
       )
         .choices(['float32', 'float16'])
         .default(SAMPLE_DEFAULTS.sampleDtype),
+    )
+    .addOption(
+      new Option(
+        '--augment <kind>',
+        'MC dropout on images: crop-flip pads by 4, crops at a random offset and mirrors half the training examples (default none)',
+      ).choices(AUGMENTATIONS),
     )
     .requiredOption('--run <name>', 'run name (folder under the runs folder)')
     .option('--resume', 'continue an interrupted run from its last saved state')

@@ -14,6 +14,13 @@ export interface ImportOptions {
   features?: string[];
   /** Classification: declare K when some classes may be absent; default: max label + 1, all present. */
   classes?: number;
+  /**
+   * Image data: [height, width, channels] of the feature columns, read row-major HWC (their product
+   * must equal the number of feature columns, and every value must be an integer pixel 0..255).
+   */
+  imageShape?: [number, number, number];
+  /** IDX image data only: the IDX file of the labels [n] (the target column `target`). */
+  labels?: string;
 }
 
 const NUMERIC_TYPES = new Set([A.Type.Int, A.Type.Float, A.Type.Bool]);
@@ -76,7 +83,9 @@ export async function userTableContent(
     table = await readNumericArrow(opts.file);
     rowName = (i) => `${opts.file}: row ${i}`;
   } else {
-    throw new UserError(`${opts.file}: unsupported file type '${ext || '(none)'}': expected .csv or .arrow`);
+    throw new UserError(
+      `${opts.file}: unsupported file type '${ext || '(none)'}': expected .csv, .arrow, or an IDX image file (.idx, …-idx3-ubyte)`,
+    );
   }
   const targetIndex = table.columns.indexOf(opts.target);
   if (targetIndex < 0) {
@@ -99,9 +108,51 @@ export async function userTableContent(
     throw new UserError(`${opts.file}: no feature columns besides the target '${opts.target}'`);
   const d = featureIdx.length;
   const n = table.rows;
-  const features = new Float64Array(n * d);
-  for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) features[i * d + k] = table.data[featureIdx[k]][i];
-  const y = table.data[targetIndex];
+  const shape = opts.imageShape;
+  if (shape && shape[0] * shape[1] * shape[2] !== d)
+    throw new UserError(
+      `--image-shape ${shape.join(',')} has ${shape[0] * shape[1] * shape[2]} values per example, but ${opts.file} has ${d} feature columns`,
+    );
+  const features = shape ? new Uint8Array(n * d) : new Float64Array(n * d);
+  for (let i = 0; i < n; i++)
+    for (let k = 0; k < d; k++) {
+      const v = table.data[featureIdx[k]][i];
+      if (shape && !(Number.isInteger(v) && v >= 0 && v <= 255))
+        throw new UserError(
+          `${rowName(i)}: column '${featureNames[k]}' has value ${v}; image pixels (--image-shape) must be integers 0..255`,
+        );
+      features[i * d + k] = v;
+    }
+  const { targets, classCount } = tableTargets(table.data[targetIndex], opts, rowName);
+  return {
+    meta: {
+      format: 'bdk-dataset',
+      version: 1,
+      name: opts.name,
+      task: opts.task,
+      features: shape ? ['pixels'] : featureNames,
+      featureCount: d,
+      target: opts.target,
+      classCount,
+      imageShape: shape ?? null,
+      rows: n,
+      source: path.resolve(opts.file),
+    },
+    features,
+    targets,
+  };
+}
+
+/**
+ * The target column as dataset targets: regression values as they are; classification labels checked
+ * to be integers 0..K-1 (K = `classes`, else max + 1 with every class present). `rowName` names a row.
+ */
+export function tableTargets(
+  y: ArrayLike<number>,
+  opts: Pick<ImportOptions, 'file' | 'target' | 'task' | 'classes'>,
+  rowName: (i: number) => string,
+): { targets: Float64Array | Int32Array; classCount: number | null } {
+  const n = y.length;
   let targets: Float64Array | Int32Array;
   let classCount: number | null = null;
   if (opts.task === 'classification') {
@@ -140,21 +191,5 @@ export async function userTableContent(
   } else {
     targets = Float64Array.from(y);
   }
-  return {
-    meta: {
-      format: 'bdk-dataset',
-      version: 1,
-      name: opts.name,
-      task: opts.task,
-      features: featureNames,
-      featureCount: d,
-      target: opts.target,
-      classCount,
-      imageShape: null,
-      rows: n,
-      source: path.resolve(opts.file),
-    },
-    features,
-    targets,
-  };
+  return { targets, classCount };
 }
