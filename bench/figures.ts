@@ -19,6 +19,8 @@ export const efficiency = (gflops: number, y: Yardstick) => ({
 });
 
 const EFFICIENCY_TARGET = { op: '>=', value: 0.6, on: 'ratio', text: 'efficiency ≥ 0.6' } as const;
+/** Issue "scale": a convolutional SGLD step at 0.4 of the yardstick on wasm. */
+const CONV_EFFICIENCY_TARGET = { op: '>=', value: 0.4, on: 'ratio', text: 'efficiency ≥ 0.4' } as const;
 
 /** The time and GFLOP/s figures of one SGLD or distillation step. */
 export function trainFigures(section: 'sgld' | 'distill', r: TrainStepResult, y: Yardstick): Figure[] {
@@ -43,7 +45,11 @@ export function trainFigures(section: 'sgld' | 'distill', r: TrainStepResult, y:
       ratio: timeRatio(r.ms, r.flops, y),
       note,
     },
-    r.arch === 'mlp-400-400' ? withTarget(gf, EFFICIENCY_TARGET) : gf,
+    r.arch === 'mlp-400-400'
+      ? withTarget(gf, EFFICIENCY_TARGET)
+      : section === 'sgld' && r.arch === 'lenet5'
+        ? withTarget(gf, CONV_EFFICIENCY_TARGET)
+        : gf,
   ];
 }
 

@@ -176,6 +176,7 @@ async function main(): Promise<void> {
     for (const [arch, batch] of [
       ['mlp-400-400', 100],
       ['lenet5', 64],
+      ['vgg-small', 32],
     ] as const) {
       log(`${section}: ${arch}, batch ${batch}`);
       const r =

@@ -72,12 +72,21 @@ export async function yardstick(
 
 export const MNIST_SHAPE = [28, 28, 1];
 export const MNIST_TRAIN = 60_000;
+/** CIFAR-10's images, for `vgg-small` (its training part is 50 000 images). */
+export const CIFAR_SHAPE = [32, 32, 3];
 
-/** Random data of MNIST shape: pixels uniform in [0, 1) (as the prepared data is scaled), labels 0–9. */
-export function mnistLike(rows: number, seed: number): { x: tf.Tensor; y: tf.Tensor; labels: Int32Array } {
+/** The image shape each benchmarked architecture takes: CIFAR-10's for `vgg-small`, else MNIST's. */
+export const shapeFor = (arch: string) => (arch === 'vgg-small' ? CIFAR_SHAPE : MNIST_SHAPE);
+
+/** Random images of `shape` (MNIST's by default): pixels uniform in [0, 1), labels 0–9. */
+export function mnistLike(
+  rows: number,
+  seed: number,
+  shape: number[] = MNIST_SHAPE,
+): { x: tf.Tensor; y: tf.Tensor; labels: Int32Array } {
   const rng = new Rng(seed);
   const labels = Int32Array.from({ length: rows }, () => rng.int(10));
-  const x = tf.randomUniform([rows, ...MNIST_SHAPE], 0, 1, 'float32', seed);
+  const x = tf.randomUniform([rows, ...shape], 0, 1, 'float32', seed);
   return { x, y: tf.tensor1d(labels, 'int32'), labels };
 }
 
@@ -168,8 +177,8 @@ export async function sgldStep(
   batch: number,
   b: Budget & { recordSamples?: boolean },
 ): Promise<TrainStepResult> {
-  const a = await resolveArch(arch, { input: MNIST_SHAPE, outputUnits: 10 });
-  const data = mnistLike(2000, 11);
+  const a = await resolveArch(arch, { input: shapeFor(arch), outputUnits: 10 });
+  const data = mnistLike(2000, 11, shapeFor(arch));
   const model: PosteriorModel = {
     analysis: a,
     task: 'classification',
@@ -209,11 +218,11 @@ export async function sgldStep(
  * allows it); the teacher has the same architecture as the student.
  */
 export async function distillStep(arch: string, batch: number, b: Budget): Promise<TrainStepResult> {
-  const studentA = await resolveArch(arch, { input: MNIST_SHAPE, outputUnits: 10 });
+  const studentA = await resolveArch(arch, { input: shapeFor(arch), outputUnits: 10 });
   const teacherA: Analysis = studentA;
   const P = studentA.parameterCount;
   const rows = 2000;
-  const data = mnistLike(rows, 12);
+  const data = mnistLike(rows, 12, shapeFor(arch));
   const teacherPool = 16;
   const tw = new Float32Array(teacherPool * P);
   for (let s = 0; s < teacherPool; s++) tw.set(initialWeights(teacherA, new Rng(100 + s)), s * P);
@@ -234,7 +243,7 @@ export async function distillStep(arch: string, batch: number, b: Budget): Promi
   const step = () => {
     const ids = Int32Array.from({ length: batch }, () => rng.int(rows));
     const pick = Int32Array.from({ length: k }, () => rng.int(teacherPool));
-    const tb = teacherBatch(teacherA, X, MNIST_SHAPE, ids, null, teacher, pick);
+    const tb = teacherBatch(teacherA, X, shapeFor(arch), ids, null, teacher, pick);
     sink += studentStep(
       { task: 'classification', temperature: config.temperature, klDirection: config.klDirection },
       studentA,
