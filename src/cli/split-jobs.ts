@@ -3,6 +3,9 @@ import { createInterface } from 'node:readline';
 import { UserError } from '../core/errors.js';
 import type { StageName } from '../pipeline/run.js';
 
+/** Set in the environment of a child process of `bdk run --jobs` (internal). */
+export const PIPELINE_CHILD_ENV = 'BDK_PIPELINE_CHILD';
+
 /** The stages whose work is one independent run per split, so separate processes can share them out. */
 export const PER_SPLIT_STAGES: readonly StageName[] = ['sample', 'search', 'distill', 'evaluate'];
 
@@ -27,7 +30,7 @@ export interface SplitJobsOptions {
 
 /**
  * Runs `bdk run FILE --stages STAGES --splits GROUP` in one child process per group, all at once, with
- * each child's output relayed line by line under a `[splits …]` prefix. Every split's run is seeded on
+ * each child's output relayed line by line under a `[s…]` prefix (its splits, e.g. `[s0,2]`). Every split's run is seeded on
  * its own, so the runs are the same as one process would write. Returns false when interrupted (Ctrl-C
  * reaches the children too, which save their state); a child that fails stops the others and is
  * reported with its last error line.
@@ -60,9 +63,11 @@ export async function runSplitJobs(o: SplitJobsOptions): Promise<boolean> {
             const child = spawn(process.execPath, args, {
               stdio: ['ignore', 'pipe', 'pipe'],
               detached: true,
+              // The child leaves the pipeline's summaries and the backend line to this process.
+              env: { ...process.env, [PIPELINE_CHILD_ENV]: '1' },
             });
             children.push(child);
-            const tag = `[split${group.length > 1 ? 's' : ''} ${group.join(',')}]`;
+            const tag = `[s${group.join(',')}]`;
             let lastError = '';
             createInterface({ input: child.stdout! }).on('line', (line) => o.log(`${tag} ${line}`));
             createInterface({ input: child.stderr! }).on('line', (line) => {

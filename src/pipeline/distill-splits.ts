@@ -15,7 +15,12 @@ import { DISTILL_DEFAULTS, distillConfigFrom } from '../stages/distill-config.js
 import { resolveRelative } from '../stages/prepare.js';
 import { searchedStudent } from '../stages/search.js';
 import { checkSplitRun, searchRun, studentRun, teacherRun } from './split-run.js';
-import { summarizeOverSplits, writeStageSummary, type MetricSummary } from './summary.js';
+import {
+  summarizeOverSplits,
+  writeStageSummary,
+  type MetricSummary,
+  type SplitStageOptions,
+} from './summary.js';
 
 /**
  * The student architecture of split k: the pipeline's student's, else its teacher's (unlike `bdk
@@ -41,8 +46,13 @@ async function studentArch(
 export async function distillSplits(
   config: PipelineConfig,
   splits: number[],
-  opts: StageContext & { file?: string },
-): Promise<{ summaries: StudentSummary[]; aggregate: MetricSummary; file: string; completed: boolean }> {
+  opts: SplitStageOptions & { file?: string },
+): Promise<{
+  summaries: StudentSummary[];
+  aggregate: MetricSummary;
+  file: string | null;
+  completed: boolean;
+}> {
   const d = config.distillation!;
   const summaries: StudentSummary[] = [];
   for (const k of splits) {
@@ -95,7 +105,7 @@ export async function distillSplits(
     config.name,
     'student-summary.json',
     { pipeline: config.name, splits, aggregate, runs: summaries.map((s) => s.run) },
-    opts.runsDir,
+    opts,
   );
   return { summaries, aggregate, file, completed: true };
 }

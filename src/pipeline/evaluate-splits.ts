@@ -8,7 +8,7 @@ import { isFrontPipeline, pipelineStudentRun, readPipelineFront } from './front-
 import { evaluateRun, upToDateReport, type EvaluationReport, type ModelName } from '../stages/evaluate.js';
 import { exportStudent, type ExportManifest } from '../stages/export.js';
 import { runPath } from '../stages/run-folder.js';
-import { summarizeOverSplits, type MetricSummary } from './summary.js';
+import { summarizeOverSplits, type MetricSummary, type SplitStageOptions } from './summary.js';
 import { convergenceMarkdown, teacherConvergence, type ConvergenceSummary } from './convergence-summary.js';
 import { parseShift } from '../eval/image-shift.js';
 import { shiftMarkdown, type OodReport, type ShiftReport } from '../stages/shift-report.js';
@@ -54,8 +54,8 @@ export interface PipelineReport {
 export async function evaluateSplits(
   config: PipelineConfig,
   splits: number[],
-  opts: StageContext,
-): Promise<{ report: PipelineReport; file: string }> {
+  opts: SplitStageOptions,
+): Promise<{ report: PipelineReport; file: string | null }> {
   const e = config.evaluation!;
   const reports: EvaluationReport[] = [];
   for (const k of splits) {
@@ -126,6 +126,7 @@ export async function evaluateSplits(
     ...(reports.every((r) => r.ood) ? { ood: meanOverSplits(reports.map((r) => r.ood!)) } : {}),
     runs: reports.map((r) => r.run),
   };
+  if (opts.summaries === false) return { report, file: null }; // a child of `bdk run --jobs`
   const dir = runPath(config.name, opts.runsDir);
   await fs.mkdir(dir, { recursive: true });
   const file = path.join(dir, 'report.json');

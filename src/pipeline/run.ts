@@ -30,6 +30,8 @@ export interface RunOptions extends StageContext {
   file: string;
   /** Run only these stages (default: every stage the pipeline configures). */
   stages?: StageName[];
+  /** false in a child process of `bdk run --jobs`: the parent alone writes the pipeline's summaries. */
+  summaries?: boolean;
 }
 
 export interface StageResult {
@@ -94,11 +96,16 @@ async function runPrepare(config: PipelineConfig, opts: RunOptions): Promise<Sta
   };
 }
 
-function describeAggregate(what: string, aggregate: MetricSummary, splits: number, file: string): string {
+function describeAggregate(
+  what: string,
+  aggregate: MetricSummary,
+  splits: number,
+  file: string | null,
+): string {
   const text = Object.entries(aggregate)
     .map(([k, v]) => `${k} ${v.mean.toFixed(4)} ± ${Number.isFinite(v.se) ? v.se.toFixed(4) : 'n/a'}`)
     .join(', ');
-  return `${what} over ${splits} split${splits > 1 ? 's' : ''}: ${text} (mean ± standard error); wrote ${file}`;
+  return `${what} over ${splits} split${splits > 1 ? 's' : ''}: ${text} (mean ± standard error)${file ? `; wrote ${file}` : ''}`;
 }
 
 async function runSample(config: PipelineConfig, opts: RunOptions): Promise<StageResult> {
@@ -187,7 +194,7 @@ async function runEvaluate(config: PipelineConfig, opts: RunOptions): Promise<St
   return {
     stage: 'evaluate',
     status: 'done',
-    summary: `student ${text(s)}; ensemble ${text(en)}; student ${(en.parameters.mean / s.parameters.mean).toFixed(0)}× smaller, ${(en.latencyMs.mean / s.latencyMs.mean).toFixed(0)}× faster; wrote ${file}`,
+    summary: `student ${text(s)}; ensemble ${text(en)}; student ${(en.parameters.mean / s.parameters.mean).toFixed(0)}× smaller, ${(en.latencyMs.mean / s.latencyMs.mean).toFixed(0)}× faster${file ? `; wrote ${file}` : ''}`,
     details: report,
   };
 }

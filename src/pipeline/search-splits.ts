@@ -1,6 +1,5 @@
 import { UserError } from '../core/errors.js';
 import type { PipelineConfig } from './schema.js';
-import type { StageContext } from '../stages/context.js';
 import {
   SEARCH_RUN_FILES,
   searchStructure,
@@ -9,7 +8,12 @@ import {
 } from '../stages/search.js';
 import { searchConfigFrom } from '../stages/search-config.js';
 import { checkSplitRun, searchRun, teacherRun } from './split-run.js';
-import { summarizeOverSplits, writeStageSummary, type MetricSummary } from './summary.js';
+import {
+  summarizeOverSplits,
+  writeStageSummary,
+  type MetricSummary,
+  type SplitStageOptions,
+} from './summary.js';
 
 /** The pipeline's search settings as a `bdk search` configuration for split k. */
 export function searchConfigFor(config: PipelineConfig, split: number): SearchConfig {
@@ -33,8 +37,13 @@ export function searchConfigFor(config: PipelineConfig, split: number): SearchCo
 export async function searchSplits(
   config: PipelineConfig,
   splits: number[],
-  opts: StageContext,
-): Promise<{ summaries: SearchSummary[]; aggregate: MetricSummary; file: string; completed: boolean }> {
+  opts: SplitStageOptions,
+): Promise<{
+  summaries: SearchSummary[];
+  aggregate: MetricSummary;
+  file: string | null;
+  completed: boolean;
+}> {
   const summaries: SearchSummary[] = [];
   for (const k of splits) {
     const sc = searchConfigFor(config, k);
@@ -80,7 +89,7 @@ export async function searchSplits(
         ...(s.budget ? { budget: s.budget } : {}),
       })),
     },
-    opts.runsDir,
+    opts,
   );
   return { summaries, aggregate, file, completed: true };
 }

@@ -1,7 +1,14 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../core/atomic-write.js';
+import type { StageContext } from '../stages/context.js';
 import { runPath } from '../stages/run-folder.js';
+
+/**
+ * What the per-split runners take: the stage context, and `summaries: false` in a child process of
+ * `bdk run --jobs`, which runs only some of the splits and leaves the pipeline's summaries to its parent.
+ */
+export type SplitStageOptions = StageContext & { summaries?: boolean };
 
 /** mean ± standard error over splits for each metric. */
 export type MetricSummary = Record<string, { mean: number; se: number; values: number[] }>;
@@ -26,15 +33,17 @@ export function summarizeOverSplits(rows: Record<string, number>[]): MetricSumma
 
 /**
  * Writes a stage's summary over splits as `<runs>/<pipeline>/<name>` (indented JSON), creating the
- * pipeline's folder, and returns the file's path.
+ * pipeline's folder, and returns the file's path; null, writing nothing, for a child process of
+ * `bdk run --jobs` (`summaries: false`), whose splits are only part of the pipeline's.
  */
 export async function writeStageSummary(
   pipeline: string,
   name: string,
   summary: unknown,
-  runsDir?: string,
-): Promise<string> {
-  const file = path.join(runPath(pipeline, runsDir), name);
+  opts: { runsDir?: string; summaries?: boolean },
+): Promise<string | null> {
+  if (opts.summaries === false) return null;
+  const file = path.join(runPath(pipeline, opts.runsDir), name);
   await fs.mkdir(path.dirname(file), { recursive: true });
   await writeFileAtomic(file, JSON.stringify(summary, null, 2) + '\n');
   return file;

@@ -2,12 +2,16 @@ import { UserError } from '../core/errors.js';
 import { describeDataset } from '../data/store.js';
 import { convergenceWarning } from '../eval/convergence-check.js';
 import type { PipelineConfig } from './schema.js';
-import type { StageContext } from '../stages/context.js';
 import { sampleTeacher } from '../stages/sample.js';
 import { sampleConfigFrom, type SampleConfig, type TeacherSummary } from '../stages/sample-config.js';
 import { targetTransformField } from '../stages/run-folder.js';
 import { checkSplitRun, pipelineSplits, teacherRun } from './split-run.js';
-import { summarizeOverSplits, writeStageSummary, type MetricSummary } from './summary.js';
+import {
+  summarizeOverSplits,
+  writeStageSummary,
+  type MetricSummary,
+  type SplitStageOptions,
+} from './summary.js';
 
 /** The pipeline's `teacher` section (defaults applied by the schema). */
 export type TeacherSection = NonNullable<PipelineConfig['teacher']>;
@@ -23,8 +27,13 @@ export async function sampleSplits(
   use: 'all' | number[],
   teacher: TeacherSection,
   seed: number,
-  opts: StageContext,
-): Promise<{ summaries: TeacherSummary[]; aggregate: MetricSummary; file: string; completed: boolean }> {
+  opts: SplitStageOptions,
+): Promise<{
+  summaries: TeacherSummary[];
+  aggregate: MetricSummary;
+  file: string | null;
+  completed: boolean;
+}> {
   const log = opts.log ?? (() => {});
   const splits = await pipelineSplits(dataset, use, opts.dataDir);
   // The target scale the samples will model, as sampleTeacher records it: a teacher sampled before
@@ -90,7 +99,7 @@ export async function sampleSplits(
     pipeline,
     'teacher-summary.json',
     { pipeline, dataset, splits, aggregate, runs: summaries.map((s) => s.run) },
-    opts.runsDir,
+    opts,
   );
   return { summaries, aggregate, file, completed: true };
 }

@@ -57,9 +57,14 @@ describe('bdk run --jobs / --splits', () => {
     const two = bdk(['run', pipeline, '--jobs', '2'], env('par'));
     expect(two.code, two.stderr).toBe(0);
     expect(two.stdout).toContain('sample, search, distill, evaluate: 2 processes share out the splits');
-    expect(two.stdout).toContain('[split 3] stage sample: start');
+    expect(two.stdout).toContain('[s3] stage sample: start');
     // the children evaluated their splits; the parent only collects their reports
-    expect(two.stdout).toContain('[split 3] stage evaluate: start');
+    expect(two.stdout).toContain('[s3] stage evaluate: start');
+    // Children print no backend line and write none of the pipeline's summaries: the parent does.
+    expect(two.stdout.match(/^(\[s\d+\] )?backend: /gm)).toEqual(['backend: ']);
+    expect(two.stdout).not.toMatch(/^\[s\d+\] .*wrote .*(summary\.json|report\.json)/m);
+    for (const f of ['teacher-summary.json', 'search-summary.json', 'student-summary.json'])
+      expect(JSON.parse(await fs.readFile(path.join(dir, 'par', 'two', f), 'utf8')).splits).toEqual([0, 3]);
     expect(two.stdout).toMatch(/^split 0 \(up to date\): student rmse/m);
     expect(two.stdout).toMatch(/^split 3 \(up to date\): student rmse/m);
     expect(await results('par')).toEqual(await results('seq'));
@@ -74,7 +79,7 @@ describe('bdk run --jobs / --splits', () => {
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    for (let i = 0; i < 1200 && !/\[split 3\] stage search: start/.test(out); i++)
+    for (let i = 0; i < 1200 && !/\[s3\] stage search: start/.test(out); i++)
       await new Promise((r) => setTimeout(r, 25));
     child.kill('SIGINT');
     expect(await exited).toBe(130);

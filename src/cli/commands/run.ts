@@ -8,7 +8,7 @@ import { pipelineSplits } from '../../pipeline/split-run.js';
 import { describeBackend, requestedBackend, selectBackend } from '../../backend/select.js';
 import { addJsonOption, parseInteger, parseList, printJson, progressReporter } from '../options.js';
 import { withInterrupt } from '../interrupt.js';
-import { dealSplits, PER_SPLIT_STAGES, runSplitJobs } from '../split-jobs.js';
+import { dealSplits, PER_SPLIT_STAGES, PIPELINE_CHILD_ENV, runSplitJobs } from '../split-jobs.js';
 import { emitPipeline } from '../emit-command.js';
 
 function parseStages(value: string): StageName[] {
@@ -114,10 +114,11 @@ export function registerRun(program: Command): void {
         return console.log(`${file}: valid; stages: ${stages.join(' → ')}`);
       }
       const needsCompute = stages.some((s) => s !== 'prepare');
+      const child = process.env[PIPELINE_CHILD_ENV] === '1';
       if (needsCompute) {
         const choice = requestedBackend(o.backend ?? config.backend);
         const backend = await selectBackend(choice);
-        if (!o.json) console.log(describeBackend(backend, choice));
+        if (!o.json && !child) console.log(describeBackend(backend, choice));
       }
       const progress = progressReporter(config.name, o.json);
       const log = progress.log ?? (() => {});
@@ -160,6 +161,7 @@ export function registerRun(program: Command): void {
             file,
             stages: rest,
             force,
+            ...(child ? { summaries: false } : {}),
             log: progress.log,
             signal,
             onProgress: progress.onProgress,
