@@ -3,7 +3,7 @@ import type { SaveResult } from '../data/store.js';
 import { importTable, prepareBuiltin, resolveRelative } from '../stages/prepare.js';
 import { sampleSplits } from './teacher-splits.js';
 import { pipelineSplits } from './split-run.js';
-import type { MetricSummary } from './summary.js';
+import { formatNumber, formatSummary, type MetricSummary } from './summary.js';
 import { distillSplits } from './distill-splits.js';
 import { searchSplits } from './search-splits.js';
 import { frontSplits, isFrontPipeline } from './front-splits.js';
@@ -103,9 +103,10 @@ function describeAggregate(
   file: string | null,
 ): string {
   const text = Object.entries(aggregate)
-    .map(([k, v]) => `${k} ${v.mean.toFixed(4)} ± ${Number.isFinite(v.se) ? v.se.toFixed(4) : 'n/a'}`)
+    .map(([k, v]) => `${k} ${formatSummary(v)}`)
     .join(', ');
-  return `${what} over ${splits} split${splits > 1 ? 's' : ''}: ${text} (mean ± standard error)${file ? `; wrote ${file}` : ''}`;
+  const spread = splits > 1 ? ' (mean ± standard error)' : '';
+  return `${what} over ${splits} split${splits > 1 ? 's' : ''}: ${text}${spread}${file ? `; wrote ${file}` : ''}`;
 }
 
 async function runSample(config: PipelineConfig, opts: RunOptions): Promise<StageResult> {
@@ -189,7 +190,7 @@ async function runEvaluate(config: PipelineConfig, opts: RunOptions): Promise<St
   const text = (m: MetricSummary) =>
     Object.entries(m)
       .filter(([k]) => !['parameters', 'bytes', 'latencyMs'].includes(k))
-      .map(([k, v]) => `${k} ${v.mean.toFixed(4)}`)
+      .map(([k, v]) => `${k} ${formatNumber(v.mean)}`)
       .join(', ');
   return {
     stage: 'evaluate',

@@ -48,3 +48,29 @@ export async function writeStageSummary(
   await writeFileAtomic(file, JSON.stringify(summary, null, 2) + '\n');
   return file;
 }
+
+/** A number for people: integers as integers, else `digits` significant digits (no exponent for 1e-4…1e6). */
+export function formatNumber(v: number, digits = 4): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (Number.isInteger(v)) return String(v);
+  const a = Math.abs(v);
+  if (a >= 1e-4 && a < 1e6) {
+    const decimals = Math.max(0, digits - 1 - Math.floor(Math.log10(a)));
+    return v.toFixed(decimals);
+  }
+  return v.toPrecision(digits);
+}
+
+/**
+ * One summarized metric for people: the mean, and ± its standard error (2 significant digits, the mean
+ * to the same decimal place) only when there is a spread; integers stay integers when every split's is.
+ */
+export function formatSummary(s: { mean: number; se: number; values: number[] }): string {
+  const integral = s.values.every(Number.isInteger);
+  const spread = s.values.length > 1 && Number.isFinite(s.se) && s.se > 0;
+  if (!spread) return integral ? String(s.values[0] ?? s.mean) : formatNumber(s.mean);
+  const place = Math.floor(Math.log10(s.se)) - 1; // 2 significant digits of the se
+  const decimals = Math.max(0, -place);
+  const mean = integral && decimals === 0 ? String(Math.round(s.mean)) : s.mean.toFixed(decimals);
+  return `${mean} ± ${s.se.toFixed(decimals)}`;
+}
