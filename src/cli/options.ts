@@ -114,13 +114,21 @@ export function formatMetrics(m: Record<string, number>): string {
  * `--json` nothing is logged so stdout stays machine-readable.
  */
 export function progressReporter(label: string, json?: boolean) {
-  const progress = new Progress({ label, total: 1, unit: 'steps' });
+  // Outside a terminal, status lines go where the log goes (stdout); --json's output stays one document.
+  const progress = new Progress({
+    label,
+    total: 1,
+    unit: 'steps',
+    ...(json ? { mode: 'off' as const } : {}),
+  });
   return {
     log: json
       ? undefined
       : (line: string) => {
           progress.done();
           console.log(line);
+          const stage = /^stage (\w+): start$/.exec(line);
+          if (stage) progress.restart(`${label} ${stage[1]}`);
         },
     onProgress: (step: number, total: number, info: string) => progress.setTotal(total).update(step, info),
     done: () => progress.done(),
