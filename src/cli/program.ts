@@ -10,6 +10,7 @@ import { registerEvaluate } from './commands/evaluate.js';
 import { registerViz } from './commands/viz.js';
 import { registerSearch } from './commands/search.js';
 import { registerConvertSamples } from './commands/convert-samples.js';
+import { registerServe } from './commands/serve.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerDistill(program);
   registerEvaluate(program);
   registerExport(program);
+  registerServe(program);
   registerViz(program);
   registerRun(program);
   return program;
