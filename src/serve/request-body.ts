@@ -57,6 +57,15 @@ export function schemaMessage(
   return `${BODY}: ${expected}`;
 }
 
+/**
+ * A JSON body that failed to parse, handed on by the content-type parser and refused by the route's
+ * preValidation hook: an error from the parser itself would make fastify close the connection, though
+ * the body was read to its end.
+ */
+export class InvalidBody {
+  constructor(readonly error: RequestError) {}
+}
+
 /** The JSON body's text parsed; a syntax error is a 400 with JSON.parse's message on one line. */
 export function parseJsonBody(text: string): unknown {
   if (text.trim() === '')

@@ -7,6 +7,7 @@ import { loadStudent, type Student } from '../runtime/index.js';
 import { Batcher } from './batcher.js';
 import {
   BODY,
+  InvalidBody,
   JSON_BODY_SCHEMA,
   RequestError,
   csvInputs,
@@ -61,7 +62,8 @@ export async function createService(o: ServeOptions): Promise<Service> {
     try {
       done(null, parseJsonBody(body as string));
     } catch (err) {
-      done(err as RequestError, undefined);
+      if (!(err instanceof RequestError)) return done(err as Error, undefined);
+      done(null, new InvalidBody(err));
     }
   });
   app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
@@ -82,8 +84,10 @@ export async function createService(o: ServeOptions): Promise<Service> {
     done(null, payload);
   });
 
-  app.get('/health', async () => ({ status: 'ok' }));
   let batcher: Batcher | null = null;
+  app.get('/health', async () =>
+    batcher ? { status: 'ok', tensorCalls: batcher.calls, rowsPredicted: batcher.rows } : { status: 'ok' },
+  );
   if (student) {
     const m = student.manifest;
     batcher = new Batcher(async (values, count) => rowOutputs(await student.predict(values), count), {
@@ -95,6 +99,8 @@ export async function createService(o: ServeOptions): Promise<Service> {
     app.post(
       '/predict',
       {
+        preValidation: (req, _reply, done) =>
+          req.body instanceof InvalidBody ? done(req.body.error) : done(),
         schema: {
           body: {
             content: {

@@ -31,10 +31,17 @@ afterAll(async () => {
 });
 
 describe('bdk serve: GET /health and /model', () => {
-  it('reports its health', async () => {
-    const res = await fetch(`${services.regression.url}/health`);
-    expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok' });
+  it('reports its health, with the tensor calls and rows predicted so far', async () => {
+    const { url, m } = services.regression;
+    const health = async () => (await fetch(`${url}/health`)).json() as Promise<Record<string, number>>;
+    const before = await health();
+    expect(Object.keys(before)).toEqual(['status', 'tensorCalls', 'rowsPredicted']);
+    expect(before.status).toBe('ok');
+    expect((await postJson(url, { rows: inputRows(m, 3, 5) })).status).toBe(200);
+    const after = await health();
+    expect([after.tensorCalls - before.tensorCalls, after.rowsPredicted - before.rowsPredicted]).toEqual([
+      1, 3,
+    ]);
   });
 
   it("returns the export's manifest: task, features, metrics and size", async () => {
@@ -217,6 +224,17 @@ describe('bdk serve: bad requests get a one-line message', () => {
       else expect(error).toBe(message);
       expect(error).not.toMatch(/\n|\bat .*:\d+:\d+/);
     });
+
+  it('a malformed JSON body leaves the connection open (its body was read to the end)', async () => {
+    const res = await fetch(`${services.regression.url}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"rows": [[1,',
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('connection')).toBe('keep-alive');
+    await res.json();
+  });
 
   it('an image model refuses named rows and a wrong pixel count', async () => {
     const { url } = services.classification;

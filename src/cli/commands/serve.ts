@@ -33,9 +33,9 @@ export function registerServe(program: Command): void {
     )
     .option(
       '--batch-wait-ms <ms>',
-      'how long a request to an idle model waits for others to join its tensor call',
+      'how long a request waits for others to join its tensor call; 0: those read in the same turn of the event loop',
       parseNonNegative,
-      1,
+      0,
     );
   addBackendOption(cmd);
   cmd.action(
