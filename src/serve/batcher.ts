@@ -20,7 +20,8 @@ interface Pending {
 /**
  * Joins the rows of concurrent requests into one tensor call. A request waits at most `waitMs` for
  * others while the model is idle; requests that arrive while a call runs are joined into the next
- * call, which starts as soon as that one ends (or at once when `maxBatch` rows are queued). When a
+ * call, which starts on the event loop's next turn after that one ends (or at once when `maxBatch`
+ * rows are queued and no call runs). When a
  * joined call fails, each of its requests is retried alone, so one bad request never fails the others.
  */
 export class Batcher {
@@ -31,7 +32,7 @@ export class Batcher {
   private queue: Pending[] = [];
   private queuedRows = 0;
   private running = false;
-  private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
+  private timer: { timeout: NodeJS.Timeout } | { immediate: NodeJS.Immediate } | null = null;
 
   constructor(
     private readonly predict: PredictRows,
@@ -52,19 +53,22 @@ export class Batcher {
     if (this.queuedRows >= this.o.maxBatch) {
       this.cancelTimer();
       void this.flush();
-    } else if (!this.timer) {
-      const fire = () => {
-        this.timer = null;
-        void this.flush();
-      };
-      this.timer = this.o.waitMs > 0 ? setTimeout(fire, this.o.waitMs) : setImmediate(fire);
-    }
+    } else if (!this.timer) this.flushLater(this.o.waitMs);
+  }
+
+  /** Flushes after `ms`, or on the next turn of the event loop for 0. */
+  private flushLater(ms: number): void {
+    const fire = () => {
+      this.timer = null;
+      void this.flush();
+    };
+    this.timer = ms > 0 ? { timeout: setTimeout(fire, ms) } : { immediate: setImmediate(fire) };
   }
 
   private cancelTimer(): void {
     if (!this.timer) return;
-    if (this.o.waitMs > 0) clearTimeout(this.timer as NodeJS.Timeout);
-    else clearImmediate(this.timer as NodeJS.Immediate);
+    if ('timeout' in this.timer) clearTimeout(this.timer.timeout);
+    else clearImmediate(this.timer.immediate);
     this.timer = null;
   }
 
@@ -83,9 +87,11 @@ export class Batcher {
     } finally {
       this.running = false;
       if (this.queue.length > 0) {
-        // They waited for the call that just ended: run them now.
+        // They waited for the call that just ended: run them on the next turn of the event loop, not
+        // at once, so sockets are read and answers written between calls (bodies still arriving
+        // would otherwise wait for the whole queue to drain).
         this.cancelTimer();
-        void this.flush();
+        this.flushLater(0);
       }
     }
   }
