@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import autocannon, { type Request, type Result } from 'autocannon';
-import { median, now, round, withTarget, type Figure } from './measure.js';
+import { now, round, withTarget, type Figure } from './measure.js';
 import { jsonBodies, malformedBodies, type ServeModel } from './serve-exports.js';
 
 export const SERVE_ROWS = [1, 100];
@@ -26,8 +26,9 @@ export interface ServeCase {
   timeouts: number;
   non2xx: number;
   /**
-   * The server's RSS during the case: the median of the samples in its second quarter and in its last
-   * quarter (bytes), and their relative change; steady load, so growth here would be a leak.
+   * The server's RSS floor during the case: the lowest sample (bytes; after a garbage collection) in
+   * its second quarter and in its last quarter, and their relative change. The load is steady, so a
+   * rising floor would be a leak; the garbage collector's sawtooth above the floor is not.
    */
   rss: { early: number; late: number; change: number };
   /** Tensor calls the server made in the case, and the mean rows per call (from its GET /health). */
@@ -53,7 +54,9 @@ export interface ServeModelResult {
   malformed: MalformedRun;
   /** The server's resident set size, sampled every 250 ms over all its cases. */
   rss: { afterFirstCase: number; atEnd: number; min: number; max: number; samples: number; seconds: number };
-  /** The case whose RSS changed most between its second and last quarter. */
+  /** Every RSS sample: seconds since the server started, MiB. */
+  rssSeries: [number, number][];
+  /** The case whose RSS floor changed most between its second and last quarter. */
   worstRssCase: { rowsPerRequest: number; connections: number; change: number };
   serverExitCode: number | null;
 }
@@ -109,9 +112,9 @@ function post(body: string, type = 'application/json'): Request {
   return { method: 'POST', path: '/predict', headers: { 'content-type': type }, body };
 }
 
-/** The median RSS of the samples between t0 and t1 (seconds since the server started). */
-function rssBetween(samples: { t: number; v: number }[], t0: number, t1: number): number {
-  return median(samples.filter((s) => s.t >= t0 && s.t <= t1).map((s) => s.v));
+/** The lowest RSS sampled between t0 and t1 (seconds since the server started). */
+function rssFloor(samples: { t: number; v: number }[], t0: number, t1: number): number {
+  return Math.min(...samples.filter((s) => s.t >= t0 && s.t <= t1).map((s) => s.v));
 }
 
 function caseOf(
@@ -172,15 +175,15 @@ export async function serveModel(
         const after = await counts(server.url);
         const batching = { calls: after.calls - before.calls, rows: after.rows - before.rows };
         const q = (end - start) / 4;
-        const early = rssBetween(rss, start + q, start + 2 * q);
-        const late = rssBetween(rss, end - q, end);
+        const early = rssFloor(rss, start + q, start + 2 * q);
+        const late = rssFloor(rss, end - q, end);
         const c = caseOf(model, rows, connections, r, { early, late, change: late / early - 1 }, batching);
         cases.push(c);
         if (cases.length === 1) afterFirst = (await rssOf(server.pid)) ?? NaN;
         log(
           `  ${model.name}, ${rows} row${rows > 1 ? 's' : ''}/request, ${connections} connections: ` +
             `${round(c.predictionsPerSecond)} predictions/s, p50 ${c.latencyMs.p50} ms, p99 ${c.latencyMs.p99} ms, ` +
-            `${round(c.rowsPerCall)} rows/call, ${c.errors + c.timeouts + c.non2xx} failed, RSS ${round(late / MiB)} MiB (${round(c.rss.change * 100)} % within the case)`,
+            `${round(c.rowsPerCall)} rows/call, ${c.errors + c.timeouts + c.non2xx} failed, RSS floor ${round(late / MiB)} MiB (${round(c.rss.change * 100)} % within the case)`,
         );
       }
     }
@@ -209,6 +212,7 @@ export async function serveModel(
       samples: vs.length,
       seconds: rss.length ? rss[rss.length - 1].t : 0,
     },
+    rssSeries: rss.map((x) => [round(x.t), round(x.v / MiB)]),
     worstRssCase: {
       rowsPerRequest: worst.rowsPerRequest,
       connections: worst.connections,
@@ -328,7 +332,7 @@ export function serveFigures(r: ServeModelResult): Figure[] {
       {
         key: `serve.${r.model}.rssChange`,
         section: 'serve',
-        label: `${r.model}: server RSS change within a case, largest (second → last quarter, absolute)`,
+        label: `${r.model}: server RSS floor change within a case, largest (second → last quarter, absolute)`,
         value: Math.abs(w.change) * 100,
         unit: '%',
         note:
