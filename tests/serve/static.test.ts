@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createService, type Service } from '../../src/serve/server.js';
 import { tempDir } from '../helpers.js';
+import { TABULAR_SPEC, writeExport } from '../runtime/exports.js';
 
 /** GET with the path sent exactly as written (fetch would resolve `..` itself). */
 function rawGet(url: string, rawPath: string): Promise<{ status: number; type: string; body: string }> {
@@ -90,6 +91,32 @@ describe('bdk serve --static', () => {
       body: '{}',
     });
     expect(res.status).toBe(404);
+  });
+
+  it('with --model too: the API routes and the folder side by side', async () => {
+    const model = path.join(root, 'model-export');
+    await writeExport(model, { spec: TABULAR_SPEC, task: 'regression' });
+    const both = await createService({
+      model,
+      static: path.join(root, 'site'),
+      bodyLimit: 1 << 16,
+      maxBatch: 8,
+      batchWaitMs: 0,
+    });
+    const u = await both.listen(0, '127.0.0.1');
+    try {
+      expect((await rawGet(u, '/app.js')).body).toBe('export const x = 1;\n');
+      expect(JSON.parse((await rawGet(u, '/model')).body).features).toHaveLength(13);
+      const res = await fetch(`${u}/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ rows: [Array.from({ length: 13 }, (_, k) => k)] }),
+      });
+      expect(res.status).toBe(200);
+      expect((await rawGet(u, '/../secret.txt')).status).toBe(404);
+    } finally {
+      await both.close();
+    }
   });
 
   it('a static folder that does not exist is a one-line error', async () => {
