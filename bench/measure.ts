@@ -11,7 +11,7 @@ export interface Figure {
   /** The figure relative to the yardstick measured in the same run, and what that ratio means. */
   ratio?: { value: number; meaning: string };
   /** A target from the issue; `on` says whether it applies to the value or to the ratio. */
-  target?: { op: '>=' | '<'; value: number; on: 'value' | 'ratio'; text: string };
+  target?: { op: '>=' | '<' | '<='; value: number; on: 'value' | 'ratio'; text: string };
   pass?: boolean;
   note?: string;
 }
@@ -23,7 +23,9 @@ export function withTarget(f: Figure, target: NonNullable<Figure['target']>): Fi
       ? false
       : target.op === '>='
         ? x >= target.value
-        : x < target.value;
+        : target.op === '<'
+          ? x < target.value
+          : x <= target.value;
   return { ...f, target, pass };
 }
 

@@ -1,7 +1,16 @@
 /** The command line of `npm run bench`: its sections, help text and flag parsing. */
 import { parseArgs } from 'node:util';
 
-export const SECTIONS = ['yardstick', 'sgld', 'distill', 'conv', 'ensemble', 'chains', 'pipelines'] as const;
+export const SECTIONS = [
+  'yardstick',
+  'sgld',
+  'distill',
+  'conv',
+  'ensemble',
+  'chains',
+  'pipelines',
+  'serve',
+] as const;
 export type Section = (typeof SECTIONS)[number];
 export const MNIST_TEST = 10_000;
 
@@ -22,6 +31,12 @@ export const HELP = `npm run bench -- [flags]     (or: node dist/bench/bench/run
                           to all of them, labelled "scaled"
   --ensemble-samples LIST sample counts S of the ensemble prediction (default 100,1000)
   --chains LIST           chain counts C of the vectorized-chains section (default 1,8,32)
+  --serve-seconds T       length of each load case of section 'serve' (default 10; 12 cases and a mixed run
+                          per model, so the server's RSS is followed over about 7 × T s)
+  --serve-boston-export DIR
+  --serve-mnist-export DIR
+                          real exports for section 'serve' (default: the mlp-50 and lenet5 architectures
+                          with seeded random weights)
   --out FILE              where to write the JSON results (default bench/results.json)
   --help                  this text`;
 
@@ -40,6 +55,14 @@ export function seconds(flag: string, text: string): number {
   return v === 0 ? Infinity : v;
 }
 
+/** `--serve-seconds`: a whole number of seconds ≥ 1 (autocannon's duration). */
+function servingSeconds(text: string): number {
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < 1)
+    throw new Error(`--serve-seconds: expected a whole number of seconds ≥ 1, got '${text}'`);
+  return v;
+}
+
 /** The bench's flags, parsed and checked, with the sections to run and the ensemble settings resolved. */
 export function parseOptions() {
   const { values } = parseArgs({
@@ -52,6 +75,9 @@ export function parseOptions() {
       'ensemble-max-seconds': { type: 'string' },
       'ensemble-samples': { type: 'string', default: '100,1000' },
       chains: { type: 'string', default: '1,8,32' },
+      'serve-seconds': { type: 'string', default: '10' },
+      'serve-boston-export': { type: 'string' },
+      'serve-mnist-export': { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', default: false },
       // Internal: the ensemble child process.
@@ -82,5 +108,6 @@ export function parseOptions() {
     ),
     ensembleSamples: numberList('--ensemble-samples', values['ensemble-samples']),
     chainCounts: numberList('--chains', values.chains),
+    serveSeconds: servingSeconds(values['serve-seconds']),
   };
 }

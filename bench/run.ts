@@ -30,6 +30,8 @@ import {
 import { round, type Figure } from './measure.js';
 import { HELP, numberList, parseOptions, seconds } from './options.js';
 import { runPipeline, type PipelineResult } from './pipelines.js';
+import { serveFigures, serveModel, type ServeModelResult } from './serve.js';
+import { bostonModel, mnistModel } from './serve-exports.js';
 import {
   chainsStep,
   distillStep,
@@ -278,6 +280,25 @@ async function main(): Promise<void> {
     raw.pipelines = rs;
   }
 
+  if (o.sections.has('serve')) {
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'bdk-bench-serve-'));
+    try {
+      const rs: ServeModelResult[] = [];
+      for (const model of [
+        await bostonModel(tmp, o['serve-boston-export']),
+        await mnistModel(tmp, o['serve-mnist-export']),
+      ]) {
+        log(`serve: bdk serve in a child process (${model.what}), autocannon, ${o.serveSeconds} s per case`);
+        const r = await serveModel(root, model, info.name, o.serveSeconds, log);
+        rs.push(r);
+        figures.push(...serveFigures(r));
+      }
+      raw.serve = rs;
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+  }
+
   notes.push(
     'vs yardstick: GFLOP/s and chain-steps/s rows give useful GFLOP/s ÷ yardstick GFLOP/s (efficiency, higher ' +
       'is better); time rows give time ÷ the time the yardstick would need for the same useful FLOPs (lower is ' +
@@ -319,6 +340,7 @@ async function main(): Promise<void> {
       ensembleMaxSeconds: Number.isFinite(o.ensembleMaxSeconds) ? o.ensembleMaxSeconds : null,
       ensembleSamples: o.ensembleSamples,
       chains: o.chainCounts,
+      serveSeconds: o.serveSeconds,
       timedBudgetMs: budget.budgetMs,
       minRepeats: budget.minRepeats,
     },

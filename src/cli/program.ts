@@ -12,6 +12,7 @@ import { registerViz } from './commands/viz.js';
 import { registerSearch } from './commands/search.js';
 import { registerConvertSamples } from './commands/convert-samples.js';
 import { registerGather } from './commands/gather.js';
+import { registerServe } from './commands/serve.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerEvaluate(program);
   registerExport(program);
   registerDemo(program);
+  registerServe(program);
   registerViz(program);
   registerRun(program);
   return program;

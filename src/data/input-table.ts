@@ -22,10 +22,35 @@ export interface InputLayout {
 }
 
 /**
- * The standardized input matrix [rows, featureCount] from a table: tabular features matched by name
- * (exactly, else one case-insensitive match), image pixels by position; a missing column or a wrong
- * pixel count is a one-line error naming the file.
+ * The table's column index of each model input, in the model's order: tabular features matched by
+ * name (exactly, else one case-insensitive match), image pixels by position (the target column, if
+ * present, left out); a missing column or a wrong pixel count is a one-line error naming the file.
  */
+export function inputColumns(table: NumericTable, layout: InputLayout, file: string): number[] {
+  const d = layout.featureCount;
+  if (layout.imageShape) {
+    const cols = table.columns.map((_, j) => j).filter((j) => table.columns[j] !== layout.target);
+    if (cols.length !== d)
+      throw new UserError(
+        `${file}: expected ${d} pixel columns (${layout.imageShape.join('×')} image), found ${cols.length}`,
+      );
+    return cols;
+  }
+  return layout.features.map((name) => {
+    let j = table.columns.indexOf(name);
+    if (j < 0) {
+      const ci = table.columns.flatMap((c, k) => (c.toLowerCase() === name.toLowerCase() ? [k] : []));
+      if (ci.length === 1) j = ci[0];
+    }
+    if (j < 0)
+      throw new UserError(
+        `${file}: missing feature column '${name}' (the model needs: ${layout.features.join(', ')})`,
+      );
+    return j;
+  });
+}
+
+/** The standardized input matrix [rows, featureCount] from a table, its columns found by {@link inputColumns}. */
 export function standardizedInputs(
   table: NumericTable,
   layout: InputLayout,
@@ -33,27 +58,7 @@ export function standardizedInputs(
   file: string,
 ): Float32Array {
   const d = layout.featureCount;
-  let cols: number[];
-  if (layout.imageShape) {
-    cols = table.columns.map((_, j) => j).filter((j) => table.columns[j] !== layout.target);
-    if (cols.length !== d)
-      throw new UserError(
-        `${file}: expected ${d} pixel columns (${layout.imageShape.join('×')} image), found ${cols.length}`,
-      );
-  } else {
-    cols = layout.features.map((name) => {
-      let j = table.columns.indexOf(name);
-      if (j < 0) {
-        const ci = table.columns.flatMap((c, k) => (c.toLowerCase() === name.toLowerCase() ? [k] : []));
-        if (ci.length === 1) j = ci[0];
-      }
-      if (j < 0)
-        throw new UserError(
-          `${file}: missing feature column '${name}' (the model needs: ${layout.features.join(', ')})`,
-        );
-      return j;
-    });
-  }
+  const cols = inputColumns(table, layout, file);
   const x = new Float32Array(table.rows * d);
   for (let i = 0; i < table.rows; i++) {
     for (let k = 0; k < d; k++) {

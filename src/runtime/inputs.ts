@@ -15,32 +15,31 @@ export function expectedInputs(m: StudentManifest): string {
 }
 
 /**
- * The standardized input matrix (rows × featureCount, float32) the student reads: each value checked
- * (a number, finite), then x' = (x − mean)/std per feature or (x − offset)/scale, as `bdk predict`
- * computes it. Any problem is a one-line error naming the row (from 1) and the column.
+ * The raw input values (rows × featureCount, float64, in the manifest's feature order) of rows in
+ * any accepted form, each value checked (a number, finite). Any problem is a one-line error naming the
+ * row (from 1) and the column.
  */
-export function standardizeRows(rows: Rows, m: StudentManifest): { x: Float32Array; count: number } {
+export function featureValues(rows: Rows, m: StudentManifest): { values: Float64Array; count: number } {
   const d = m.featureCount;
   const expects = `the model expects ${d} (${expectedInputs(m)})`;
   const column = (k: number) => (m.imageShape ? `pixel ${k + 1}` : `column '${m.features[k]}'`);
-  const s = m.standardization.features;
-  const put = (x: Float32Array, i: number, k: number, v: unknown) => {
+  const put = (x: Float64Array, i: number, k: number, v: unknown) => {
     if (typeof v !== 'number')
       throw new UserError(`predict: row ${i + 1}, ${column(k)} is ${JSON.stringify(v)}, not a number`);
     if (!Number.isFinite(v)) throw new UserError(`predict: row ${i + 1}, ${column(k)} is ${v}`);
-    x[i * d + k] = s.kind === 'zscore' ? (v - s.mean![k]) / s.std![k] : (v - s.offset!) / s.scale!;
+    x[i * d + k] = v;
   };
   if (rows instanceof Float32Array || rows instanceof Float64Array) {
     if (rows.length === 0 || rows.length % d !== 0)
       throw new UserError(`predict: ${rows.length} values are not a whole number of rows; ${expects} a row`);
     const count = rows.length / d;
-    const x = new Float32Array(rows.length);
+    const x = new Float64Array(rows.length);
     for (let i = 0; i < count; i++) for (let k = 0; k < d; k++) put(x, i, k, rows[i * d + k]);
-    return { x, count };
+    return { values: x, count };
   }
   if (!Array.isArray(rows)) throw new UserError('predict: expected an array of rows or a Float32Array');
   if (rows.length === 0) throw new UserError('predict: no rows to predict');
-  const x = new Float32Array(rows.length * d);
+  const x = new Float64Array(rows.length * d);
   const index = new Map(m.features.map((f, k) => [f, k]));
   rows.forEach((row: unknown, i) => {
     if (Array.isArray(row) || ArrayBuffer.isView(row)) {
@@ -65,5 +64,21 @@ export function standardizeRows(rows: Rows, m: StudentManifest): { x: Float32Arr
         `predict: row ${i + 1} is ${JSON.stringify(row)}; expected an array of ${d} numbers or an object keyed by feature name`,
       );
   });
-  return { x, count: rows.length };
+  return { values: x, count: rows.length };
+}
+
+/**
+ * The standardized input matrix (rows × featureCount, float32) the student reads: the checked values
+ * of {@link featureValues}, then x' = (x − mean)/std per feature or (x − offset)/scale, as `bdk predict`
+ * computes it.
+ */
+export function standardizeRows(rows: Rows, m: StudentManifest): { x: Float32Array; count: number } {
+  const { values, count } = featureValues(rows, m);
+  const d = m.featureCount;
+  const s = m.standardization.features;
+  const x = new Float32Array(values.length);
+  if (s.kind === 'zscore')
+    for (let j = 0; j < values.length; j++) x[j] = (values[j] - s.mean![j % d]) / s.std![j % d];
+  else for (let j = 0; j < values.length; j++) x[j] = (values[j] - s.offset!) / s.scale!;
+  return { x, count };
 }
