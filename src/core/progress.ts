@@ -1,8 +1,8 @@
 /**
  * Progress of a long stage. In a terminal (stderr a TTY, CI unset): a one-line bar on stderr, redrawn
- * in place. Anywhere else (a log file, a pipe, a batch engine, CI): one plain status line at most
- * every `intervalMs` (30 s) and at each tenth of the total, so a log shows signs of life with a rate
- * and an ETA without filling up.
+ * in place. Anywhere else (a log file, a pipe, a batch engine, CI): one plain status line every
+ * `intervalMs` (30 s) at most, and at each tenth of the total when the last line is at least a third of
+ * that old, so a log shows signs of life with a rate and an ETA while loops of under 10 s print nothing.
  */
 export interface ProgressOptions {
   label: string;
@@ -71,7 +71,10 @@ export class Progress {
       this.draw();
     } else if (this.mode === 'lines') {
       const tenth = total > 0 ? Math.floor((10 * Math.min(value, total)) / total) : 0;
-      if (tenth > this.lastTenth || now - this.lastLine >= (this.opts.intervalMs ?? 30_000)) {
+      const interval = this.opts.intervalMs ?? 30_000;
+      // Each tenth, unless the last line is under a third of the interval old (short loops stay quiet).
+      const since = now - this.lastLine;
+      if ((tenth > this.lastTenth && since >= interval / 3) || since >= interval) {
         this.lastTenth = Math.max(this.lastTenth, tenth);
         this.lastLine = now;
         (this.opts.write ?? ((l: string) => console.log(l)))(this.statusLine());
