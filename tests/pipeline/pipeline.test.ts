@@ -195,9 +195,7 @@ describe('pipeline files', () => {
     }
     expect(lines[1]).toMatch(/^stage prepare: wrote .*boston\.arrow \(506 rows, 20 splits\)$/);
     expect(lines).toContainEqual(
-      expect.stringMatching(
-        /^stage distill: student over 1 split: rmse \d+\.\d+, ll -\d+\.\d+; wrote /,
-      ),
+      expect.stringMatching(/^stage distill: student over 1 split: rmse \d+\.\d+, ll -\d+\.\d+; wrote /),
     );
     expect(lines.find((l) => l.startsWith('stage sample: ensemble'))).toMatch(
       /^stage sample: ensemble over 1 split: rmse \d+\.\d+, ll -\d+\.\d+; wrote /,
