@@ -38,4 +38,5 @@ await build({
 const wasmDir = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'));
 for (const f of WASM_FILES) copyFileSync(join(wasmDir, f), join(assets, 'wasm', f));
 const kb = (f) => `${(statSync(join(assets, f)).size / 1024).toFixed(0)} KB`;
-console.log(`demo assets: bdk-demo.js ${kb('bdk-demo.js')}, ${WASM_FILES.length} wasm files in ${assets}`);
+// On stderr: `npm pack --json` runs this build (prepare) and its stdout must stay JSON.
+console.error(`demo assets: bdk-demo.js ${kb('bdk-demo.js')}, ${WASM_FILES.length} wasm files in ${assets}`);
