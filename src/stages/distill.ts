@@ -414,9 +414,10 @@ async function studentArchitecture(
     config.initialWeights
       ? readInitialWeights(config.initialWeights, a.parameterCount, a.spec.name)
       : Promise.resolve(undefined);
+  // Only the architecture is tried for the head's outputs: a bad weights file is its own error below.
+  let direct: Analysis;
   try {
-    const studentA = await resolveArch(config.arch, { input, outputUnits: want });
-    return { studentA, initial: await weightsFor(studentA) };
+    direct = await resolveArch(config.arch, { input, outputUnits: want });
   } catch (err) {
     if (head !== 'two-variance' || !(err instanceof UserError)) throw err;
     const plain = await resolveArch(config.arch, {
@@ -434,4 +435,5 @@ async function studentArchitecture(
     const w = await weightsFor(plain);
     return { studentA, initial: w && widenWeights(plain, studentA, w) };
   }
+  return { studentA: direct, initial: await weightsFor(direct) };
 }
