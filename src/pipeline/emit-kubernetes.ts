@@ -1,12 +1,18 @@
 import { stringify } from 'yaml';
-import {
-  dockerfile,
-  DOCKERIGNORE,
-  gatherScript,
-  indexScript,
-  objectName,
-  type EmitSettings,
-} from './emit-scripts.js';
+import { dockerfile, DOCKERIGNORE, gatherScript, indexScript, type EmitSettings } from './emit-scripts.js';
+
+/** The pipeline's name as Kubernetes accepts it (RFC 1123): lower case, digits and '-', at most `max`. */
+function kubeName(pipeline: string, max: number): string {
+  const base = pipeline
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  return (base || 'bdk').slice(0, max);
+}
+
+/** An object's name: the pipeline's, then `-suffix`, 63 characters at most. */
+const objectName = (pipeline: string, suffix: string) =>
+  `${kubeName(pipeline, 62 - suffix.length)}-${suffix}`;
 
 /** Where the pods mount the shared work volume and the pipeline file. */
 export const WORK_MOUNT = '/work';
@@ -20,7 +26,7 @@ export const PIPELINE_MOUNT = '/pipeline';
  */
 export function kubernetesFiles(s: EmitSettings): Record<string, string> {
   const name = s.config.name;
-  const labels = { 'app.kubernetes.io/name': 'bdk', 'bdk/pipeline': objectName(name, 'p').slice(0, -2) };
+  const labels = { 'app.kubernetes.io/name': 'bdk', 'bdk/pipeline': kubeName(name, 63) };
   const configMap = objectName(name, 'pipeline');
   const claim = objectName(name, 'work');
   const pipelinePath = `${PIPELINE_MOUNT}/${s.pipelineFile}`;

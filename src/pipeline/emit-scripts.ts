@@ -57,15 +57,6 @@ export function gatherScript(s: EmitSettings): string[] {
   ];
 }
 
-/** A name Kubernetes accepts for objects (RFC 1123 label): lower case, digits and '-', at most 63. */
-export function objectName(pipeline: string, suffix: string): string {
-  const base = pipeline
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, '-')
-    .replace(/^-+|-+$/g, '');
-  return `${(base || 'bdk').slice(0, 62 - suffix.length)}-${suffix}`;
-}
-
 /** The image's Dockerfile, built from the root of a bdk checkout. */
 export function dockerfile(version: string): string {
   return [

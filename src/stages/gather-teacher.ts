@@ -272,10 +272,10 @@ async function mergeStates(shards: Shard[], out: string): Promise<void> {
       meta[key] = (values as unknown[][]).flat();
       continue;
     }
-    if (values.some((v) => JSON.stringify(v) !== JSON.stringify(values[0])))
-      throw new UserError(
-        `${files[values.findIndex((v) => JSON.stringify(v) !== JSON.stringify(values[0]))]}: ${key} ${JSON.stringify(values.find((v) => JSON.stringify(v) !== JSON.stringify(values[0])))} differs from ${files[0]}'s ${JSON.stringify(values[0])}`,
-      );
+    const texts = values.map((v) => JSON.stringify(v));
+    const other = texts.findIndex((t) => t !== texts[0]);
+    if (other >= 0)
+      throw new UserError(`${files[other]}: ${key} ${texts[other]} differs from ${files[0]}'s ${texts[0]}`);
     meta[key] = values[0];
   }
   const arrays: Record<string, Float32Array> = {};

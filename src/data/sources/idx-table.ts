@@ -2,7 +2,7 @@ import path from 'node:path';
 import { UserError } from '../../core/errors.js';
 import { readIdx } from '../idx.js';
 import type { DatasetContent } from '../dataset-meta.js';
-import { tableTargets, type ImportOptions } from './user-table.js';
+import { importedMeta, tableTargets, type ImportOptions } from './user-table.js';
 
 /** An IDX file by its name: `.idx` (or `.idx3`, …) or MNIST's `…-idx3-ubyte`. */
 export function isIdxFile(file: string): boolean {
@@ -45,19 +45,14 @@ export async function idxTableContent(
   }
   const { targets, classCount } = tableTargets(labels.data, opts, (i) => `${opts.labels}: item ${i}`);
   return {
-    meta: {
-      format: 'bdk-dataset',
-      version: 1,
-      name: opts.name,
-      task: opts.task,
+    meta: importedMeta(opts, {
       features: ['pixels'],
       featureCount: d,
-      target: opts.target,
       classCount,
       imageShape: shape,
       rows: n,
       source: `${path.resolve(opts.file)} (labels ${path.resolve(opts.labels)})`,
-    },
+    }),
     features: Uint8Array.from(images.data),
     targets,
   };

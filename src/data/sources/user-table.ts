@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as A from 'apache-arrow';
 import { UserError, messageOf } from '../../core/errors.js';
 import { readNumericCsv, type NumericTable } from '../csv.js';
-import type { DatasetContent, Task } from '../dataset-meta.js';
+import type { DatasetContent, DatasetMeta, Task } from '../dataset-meta.js';
 
 export interface ImportOptions {
   file: string;
@@ -125,21 +125,37 @@ export async function userTableContent(
     }
   const { targets, classCount } = tableTargets(table.data[targetIndex], opts, rowName);
   return {
-    meta: {
-      format: 'bdk-dataset',
-      version: 1,
-      name: opts.name,
-      task: opts.task,
+    meta: importedMeta(opts, {
       features: shape ? ['pixels'] : featureNames,
       featureCount: d,
-      target: opts.target,
       classCount,
       imageShape: shape ?? null,
       rows: n,
       source: path.resolve(opts.file),
-    },
+    }),
     features,
     targets,
+  };
+}
+
+/** The metadata of an imported dataset: the import's name, task and target, and what the reader found. */
+export function importedMeta(
+  opts: ImportOptions,
+  found: Pick<DatasetMeta, 'features' | 'featureCount' | 'classCount' | 'imageShape' | 'rows' | 'source'>,
+): Omit<DatasetMeta, 'checksum'> {
+  const { features, featureCount, classCount, imageShape, rows, source } = found;
+  return {
+    format: 'bdk-dataset',
+    version: 1,
+    name: opts.name,
+    task: opts.task,
+    features,
+    featureCount,
+    target: opts.target,
+    classCount,
+    imageShape,
+    rows,
+    source,
   };
 }
 
