@@ -167,9 +167,10 @@ describe('bdk sample', () => {
       },
     );
     const lock = path.join(env.BDK_RUNS_DIR, 'locked', '.lock-c0');
+    // Up to 60 s for the first writer to take its lock: a loaded machine starts Node and wasm slowly.
     for (
       let i = 0;
-      i < 600 &&
+      i < 6000 &&
       !(await fs.stat(lock).then(
         () => true,
         () => false,
