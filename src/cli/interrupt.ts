@@ -1,3 +1,4 @@
+import type { LogLine } from '../core/log-line.js';
 import { progressReporter } from './options.js';
 
 /**
@@ -24,7 +25,7 @@ export async function withInterrupt<T>(job: (signal: AbortSignal) => Promise<T>)
 /** What a resumable stage command hands to its stage function. */
 export interface StageHooks {
   signal: AbortSignal;
-  log?: (line: string) => void;
+  log?: LogLine;
   onProgress: (step: number, total: number, info: string) => void;
 }
 

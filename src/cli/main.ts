@@ -23,6 +23,11 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// Output piped into a command that stops reading (`bdk run … | head`): stop quietly, as Unix tools do.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 // Temporary files never outlive the process, whatever ends it (an error, Ctrl-C, process.exit).
 process.on('exit', removeTemporaryFiles);
 // Ctrl-C outside a resumable stage (stages handle it themselves, see interrupt.ts): exit 130 at once.

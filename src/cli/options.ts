@@ -2,6 +2,8 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { BACKENDS } from '../backend/select.js';
 import { TARGET_TRANSFORMS } from '../data/target-transform.js';
 import { Progress } from '../core/progress.js';
+import type { LineKind } from '../core/log-line.js';
+import { outputLevel, shows } from './output-level.js';
 
 export function parseInteger(min: number) {
   return (value: string): number => {
@@ -110,8 +112,9 @@ export function formatMetrics(m: Record<string, number>): string {
 }
 
 /**
- * A progress bar plus a line logger that clears the bar before printing, for long commands; with
- * `--json` nothing is logged so stdout stays machine-readable.
+ * A progress bar (a status line now and then outside a terminal) plus a line logger that clears the
+ * bar before printing and prints each line by its kind and the output level (`--verbose`, `--quiet`),
+ * for long commands; with `--json` nothing is logged so stdout stays machine-readable.
  */
 export function progressReporter(label: string, json?: boolean) {
   // Outside a terminal, status lines go where the log goes (stdout); --json's output stays one document.
@@ -119,16 +122,15 @@ export function progressReporter(label: string, json?: boolean) {
     label,
     total: 1,
     unit: 'steps',
-    ...(json ? { mode: 'off' as const } : {}),
+    ...(json || outputLevel() === 'quiet' ? { mode: 'off' as const } : {}),
   });
   return {
     log: json
       ? undefined
-      : (line: string) => {
+      : (line: string, kind?: LineKind) => {
+          if (!shows(kind)) return;
           progress.done();
           console.log(line);
-          const stage = /^stage (\w+): start$/.exec(line);
-          if (stage) progress.restart(`${label} ${stage[1]}`);
         },
     onProgress: (step: number, total: number, info: string) => progress.setTotal(total).update(step, info),
     done: () => progress.done(),

@@ -13,6 +13,8 @@ import { registerSearch } from './commands/search.js';
 import { registerConvertSamples } from './commands/convert-samples.js';
 import { registerGather } from './commands/gather.js';
 import { registerServe } from './commands/serve.js';
+import { UserError } from '../core/errors.js';
+import { setOutputLevel } from './output-level.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -27,6 +29,13 @@ export function buildProgram(): Command {
       'Bayesian ensemble distillation: SG-MCMC teachers, structure search, compact calibrated students for TensorFlow.js',
     )
     .version(version)
+    .option('--verbose', 'also print the detail lines: each epoch of a loop, each split of a pipeline')
+    .option('--quiet', 'print only errors and the final result (no progress, stage lines or warnings)')
+    .hook('preAction', (self) => {
+      const o = self.opts<{ verbose?: boolean; quiet?: boolean }>();
+      if (o.verbose && o.quiet) throw new UserError('--verbose and --quiet cannot be given together');
+      setOutputLevel(o.quiet ? 'quiet' : o.verbose ? 'verbose' : 'normal');
+    })
     .exitOverride();
   registerInfo(program);
   registerData(program);

@@ -1,7 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { UserError } from '../core/errors.js';
+import type { LogLine } from '../core/log-line.js';
 import type { StageName } from '../pipeline/run.js';
+import type { UnitEvent } from '../pipeline/split-scope.js';
+import { parseChildLine } from './child-events.js';
 
 /** Set in the environment of a child process of `bdk run --jobs` (internal). */
 export const PIPELINE_CHILD_ENV = 'BDK_PIPELINE_CHILD';
@@ -25,12 +28,19 @@ export interface SplitJobsOptions {
   force?: boolean;
   backend?: string;
   signal: AbortSignal;
-  log: (line: string) => void;
+  /** A child's line, prefixed with its split, and of the kind the child gave it. */
+  log: LogLine;
+  /** A child's stderr line (its error), prefixed. */
+  error: (line: string) => void;
+  /** A child's split run starts or ends; its loop advances (`group`: the child's index in `groups`). */
+  onUnit: (e: UnitEvent, group: number) => void;
+  onStep: (step: number, total: number, info: string, group: number) => void;
 }
 
 /**
- * Runs `bdk run FILE --stages STAGES --splits GROUP` in one child process per group, all at once, with
- * each child's output relayed line by line under a `[s…]` prefix (its splits, e.g. `[s0,2]`). Every split's run is seeded on
+ * Runs `bdk run FILE --stages STAGES --splits GROUP` in one child process per group, all at once. Each
+ * child reports events (child-events.ts); its lines are relayed under the prefix of the split it is
+ * running (`[s7]`; its splits, `[s0,2]`, before it starts one). Every split's run is seeded on
  * its own, so the runs are the same as one process would write. Returns false when interrupted (Ctrl-C
  * reaches the children too, which save their state); a child that fails stops the others and is
  * reported with its last error line.
@@ -43,7 +53,7 @@ export async function runSplitJobs(o: SplitJobsOptions): Promise<boolean> {
   try {
     const results = await Promise.all(
       o.groups.map(
-        (group) =>
+        (group, index) =>
           new Promise<{ group: number[]; code: number; lastError: string }>((resolve) => {
             const args = [
               entry,
@@ -67,12 +77,21 @@ export async function runSplitJobs(o: SplitJobsOptions): Promise<boolean> {
               env: { ...process.env, [PIPELINE_CHILD_ENV]: '1' },
             });
             children.push(child);
-            const tag = `[s${group.join(',')}]`;
+            let tag = `[s${group.join(',')}]`;
             let lastError = '';
-            createInterface({ input: child.stdout! }).on('line', (line) => o.log(`${tag} ${line}`));
+            createInterface({ input: child.stdout! }).on('line', (line) => {
+              const e = parseChildLine(line);
+              if (!e) o.log(`${tag} ${line}`);
+              else if (e.t === 'log') o.log(`${tag} ${e.text}`, e.kind);
+              else if (e.t === 'step') o.onStep(e.step, e.total, e.info, index);
+              else {
+                if (e.phase === 'start') tag = `[s${e.split}]`;
+                o.onUnit({ stage: e.stage, split: e.split, phase: e.phase, cached: e.cached }, index);
+              }
+            });
             createInterface({ input: child.stderr! }).on('line', (line) => {
               if (line.trim()) lastError = line.trim();
-              o.log(`${tag} ${line}`);
+              o.error(`${tag} ${line}`);
             });
             child.on('error', (e) => {
               lastError = e.message;

@@ -12,6 +12,8 @@ export interface ProgressOptions {
   unit?: string;
   /** `lines`: the longest wait between two lines, ms (default 30 000). */
   intervalMs?: number;
+  /** The status text instead of the default one (label, count, rate, ETA), e.g. across processes. */
+  describe?: () => string;
   /** The clock (ms) and where lines go; injectable for tests. */
   now?: () => number;
   write?: (line: string) => void;
@@ -88,6 +90,7 @@ export class Progress {
 
   /** `label: 120/400 epochs (30 %), 4.1 epochs/s, 29 s elapsed, ETA 1 min 08 s, loss 0.21`. */
   statusLine(): string {
+    if (this.opts.describe) return this.opts.describe();
     const { total, label } = this.opts;
     const unit = this.opts.unit ? ` ${this.opts.unit}` : '';
     const elapsed = (this.now() - this.start) / 1000;
@@ -112,7 +115,9 @@ export class Progress {
     const eta = frac > 0 ? elapsed * (1 / frac - 1) : 0;
     const bar = '#'.repeat(filled) + '-'.repeat(width - filled);
     const unit = this.opts.unit ? ` ${this.opts.unit}` : '';
-    const line = `${label} [${bar}] ${this.current}/${total}${unit} ${elapsed.toFixed(0)}s eta ${eta.toFixed(0)}s ${this.extra}`;
+    const line = this.opts.describe
+      ? this.opts.describe()
+      : `${label} [${bar}] ${this.current}/${total}${unit} ${elapsed.toFixed(0)}s eta ${eta.toFixed(0)}s ${this.extra}`;
     process.stderr.write(`\r${line.slice(0, (process.stderr.columns ?? 120) - 1)}\x1b[K`);
   }
 

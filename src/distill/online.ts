@@ -193,6 +193,6 @@ export async function trainOnline(run: OnlineRun): Promise<boolean> {
     };
     await checkpoints.save(state, `${epoch},${meanLoss}\n`);
     if (epoch % Math.max(1, Math.ceil(config.epochs / 10)) === 0 || epoch === config.epochs)
-      opts.log?.(`epoch ${epoch}/${config.epochs}: loss ${meanLoss.toFixed(5)}`);
+      opts.log?.(`epoch ${epoch}/${config.epochs}: loss ${meanLoss.toFixed(5)}`, 'detail');
   }
 }

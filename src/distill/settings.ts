@@ -1,3 +1,4 @@
+import type { LogLine } from '../core/log-line.js';
 import type { SavedOptimizerSlot } from '../core/optimizer-state.js';
 import type { StudentHead } from './heads.js';
 import type { KlDirection } from './losses.js';
@@ -40,7 +41,7 @@ export interface DistillSettings {
 export interface DistillHooks {
   /** Stop cleanly (the state of the last finished epoch is kept) when aborted. */
   signal?: AbortSignal;
-  log?: (line: string) => void;
+  log?: LogLine;
   onProgress?: (step: number, total: number, info: string) => void;
 }
 

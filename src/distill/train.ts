@@ -172,7 +172,7 @@ export async function trainOffline(run: OfflineRun): Promise<boolean> {
       unsaved = await snapshot();
       if (epoch === config.epochs || Date.now() - savedAt >= CHECKPOINT_MS) await save(unsaved);
       if (epoch % Math.max(1, Math.ceil(config.epochs / 10)) === 0 || epoch === config.epochs) {
-        opts.log?.(`epoch ${epoch}/${config.epochs}: loss ${(lossSum / steps).toFixed(5)}`);
+        opts.log?.(`epoch ${epoch}/${config.epochs}: loss ${(lossSum / steps).toFixed(5)}`, 'detail');
       }
     }
     if (unsaved) await save(unsaved); // interrupted: keep the last finished epoch

@@ -45,3 +45,35 @@ export function convergenceWarning(run: string, issues: string[]): string {
     '(sample longer with --samples/--burn-in/--thin or run more chains; the ensemble is still usable)'
   );
 }
+
+/**
+ * One warning for the teachers of a pipeline's splits (instead of one per split): how many fail a
+ * check and, per check, the range of the failing values and how many fail it; null when all pass.
+ */
+export function convergenceWarningOverSplits(
+  teachers: ConvergenceDiagnostics[],
+  t: { rhat: number; ess: number } = CONVERGENCE_THRESHOLDS,
+): string | null {
+  const failing = teachers.filter((d) => convergenceIssues(d, t).length > 0).length;
+  if (failing === 0) return null;
+  const checks: [string, (d: ConvergenceDiagnostics) => number, 'rhat' | 'ess'][] = [
+    ['log-likelihood split R-hat', (d) => d.logLikelihood.rhat, 'rhat'],
+    ['log-likelihood ESS', (d) => d.logLikelihood.ess, 'ess'],
+    ['test-prediction median split R-hat', (d) => d.testPredictions.rhatMedian, 'rhat'],
+    ['test-prediction smallest ESS', (d) => d.testPredictions.essMin, 'ess'],
+  ];
+  const parts = checks.flatMap(([name, get, kind]) => {
+    const bad = teachers.map(get).filter((v) => (kind === 'rhat' ? !(v <= t.rhat) : !(v >= t.ess)));
+    if (bad.length === 0) return [];
+    const digits = kind === 'rhat' ? 3 : 1;
+    const lo = Math.min(...bad);
+    const hi = Math.max(...bad);
+    const range = f(lo, digits) === f(hi, digits) ? f(lo, digits) : `${f(lo, digits)}–${f(hi, digits)}`;
+    const op = kind === 'rhat' ? `> ${t.rhat}` : `< ${t.ess}`;
+    return [`${name} ${range} ${op} in ${bad.length}`];
+  });
+  return (
+    `${failing} of ${teachers.length} teachers may not have converged: ${parts.join(', ')} ` +
+    '(sample longer with --samples/--burn-in/--thin or run more chains; the ensembles are still usable)'
+  );
+}

@@ -15,6 +15,7 @@ import { DISTILL_DEFAULTS, distillConfigFrom } from '../stages/distill-config.js
 import { resolveRelative } from '../stages/prepare.js';
 import { searchedStudent } from '../stages/search.js';
 import { checkSplitRun, searchRun, studentRun, teacherRun } from './split-run.js';
+import { splitScope } from './split-scope.js';
 import {
   summarizeOverSplits,
   writeStageSummary,
@@ -56,6 +57,7 @@ export async function distillSplits(
   const d = config.distillation!;
   const summaries: StudentSummary[] = [];
   for (const k of splits) {
+    const unit = splitScope(opts, 'distill', k);
     if (isFrontPipeline(config)) {
       // A front distilled every member already: the split's student is the selected member's.
       const run = await pipelineStudentRun(config, k, opts.runsDir);
@@ -64,8 +66,9 @@ export async function distillSplits(
       );
       if (!summary)
         throw new UserError(`front student '${run}' is not finished: run the search stage (the front) first`);
-      opts.log?.(`split ${k}: the student is the front's selected ${run}`);
+      unit.log(`split ${k}: the student is the front's selected ${run}`);
       summaries.push(summary);
+      unit.end(true);
       continue;
     }
     const dc = distillConfigFrom({
@@ -84,21 +87,23 @@ export async function distillSplits(
         ...STUDENT_RUN_FILES,
         config: dc,
       },
-      opts,
+      unit.opts,
     );
     if (action.summary) {
       summaries.push(action.summary);
+      unit.end(true);
       continue;
     }
-    const r = await distillStudent(dc, { ...opts, run, resume: action.resume });
+    const r = await distillStudent(dc, { ...unit.opts, run, resume: action.resume });
     if (!r.completed) return { summaries, aggregate: {}, file: '', completed: false };
     const m = r.summary!.metrics;
-    opts.log?.(
+    unit.log(
       `split ${k}: student ${Object.entries(m)
         .map(([key, v]) => `${key} ${v.toFixed(4)}`)
         .join(', ')} (${r.summary!.seconds.toFixed(1)} s)`,
     );
     summaries.push(r.summary!);
+    unit.end(false);
   }
   const aggregate = summarizeOverSplits(summaries.map((s) => s.metrics));
   const file = await writeStageSummary(

@@ -9,6 +9,7 @@ import { evaluateRun, upToDateReport, type EvaluationReport, type ModelName } fr
 import { exportStudent, type ExportManifest } from '../stages/export.js';
 import { runPath } from '../stages/run-folder.js';
 import { summarizeOverSplits, type MetricSummary, type SplitStageOptions } from './summary.js';
+import { splitScope } from './split-scope.js';
 import { convergenceMarkdown, teacherConvergence, type ConvergenceSummary } from './convergence-summary.js';
 import { parseShift } from '../eval/image-shift.js';
 import { shiftMarkdown, type OodReport, type ShiftReport } from '../stages/shift-report.js';
@@ -59,8 +60,9 @@ export async function evaluateSplits(
   const e = config.evaluation!;
   const reports: EvaluationReport[] = [];
   for (const k of splits) {
+    const unit = splitScope(opts, 'evaluate', k);
     const o = {
-      ...opts,
+      ...unit.opts,
       run: await pipelineStudentRun(config, k, opts.runsDir),
       mapEpochs: e.map ? e.mapEpochs : 0,
       plots: e.plots,
@@ -71,7 +73,7 @@ export async function evaluateSplits(
     const fresh = opts.force ? null : await upToDateReport(o);
     const r = fresh ?? (await evaluateRun(o));
     const s = r.models.student.metrics;
-    opts.log?.(
+    unit.log(
       `split ${k}${fresh ? ' (up to date)' : ''}: student ${Object.entries(s)
         .map(([n, v]) => `${n} ${v.toFixed(4)}`)
         .join(', ')}; ensemble ${Object.entries(r.models.ensemble.metrics)
@@ -79,6 +81,7 @@ export async function evaluateSplits(
         .join(', ')}`,
     );
     reports.push(r);
+    unit.end(fresh !== null);
   }
   const models: PipelineReport['models'] = {};
   for (const name of Object.keys(reports[0].models) as ModelName[]) {

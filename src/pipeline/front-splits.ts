@@ -10,7 +10,6 @@ import {
   type Front,
   type SelectionRule,
 } from '../search/front.js';
-import type { StageContext } from '../stages/context.js';
 import { runFront, writeFront } from '../stages/front.js';
 import { checkedBudgets, checkedValues, sweepableLambda, type FrontConfig } from '../stages/front-config.js';
 import { resolveRelative } from '../stages/prepare.js';
@@ -18,6 +17,8 @@ import { runPath } from '../stages/run-folder.js';
 import type { PipelineConfig } from './schema.js';
 import { searchConfigFor } from './search-splits.js';
 import { studentRun, teacherRun } from './split-run.js';
+import { splitScope } from './split-scope.js';
+import type { SplitStageOptions } from './summary.js';
 
 /** Whether the pipeline's search is a front (`search.budgets` or `search.lambdaSweep`). */
 export const isFrontPipeline = (config: PipelineConfig): boolean =>
@@ -77,19 +78,21 @@ const memberPrefix = (pipeline: string, split: number) => `${pipeline}-s${split}
 export async function frontSplits(
   config: PipelineConfig,
   splits: number[],
-  opts: StageContext & { file?: string },
+  opts: SplitStageOptions & { file?: string },
 ): Promise<{ front: Front | null; file: string; completed: boolean }> {
   const fronts: Front[] = [];
   for (const k of splits) {
+    const unit = splitScope(opts, 'search', k);
     const r = await runFront(frontConfigFor(config, k, opts.file ?? '.'), {
-      ...opts,
+      ...unit.opts,
       run: frontRun(config.name, k),
       prefix: memberPrefix(config.name, k),
       split: k,
     });
     if (!r.completed) return { front: null, file: '', completed: false };
-    opts.log?.(`split ${k}: front of ${r.front!.members.length} students, selected ${r.front!.selected}`);
+    unit.log(`split ${k}: front of ${r.front!.members.length} students, selected ${r.front!.selected}`);
     fronts.push(r.front!);
+    unit.end(false);
   }
   const front = averageFronts(fronts, selectionOf(config));
   const dir = runPath(config.name, opts.runsDir);

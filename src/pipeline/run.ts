@@ -3,12 +3,11 @@ import type { SaveResult } from '../data/store.js';
 import { importTable, prepareBuiltin, resolveRelative } from '../stages/prepare.js';
 import { sampleSplits } from './teacher-splits.js';
 import { pipelineSplits } from './split-run.js';
-import { formatNumber, formatSummary, type MetricSummary } from './summary.js';
+import { formatNumber, formatSummary, type MetricSummary, type SplitStageOptions } from './summary.js';
 import { distillSplits } from './distill-splits.js';
 import { searchSplits } from './search-splits.js';
 import { frontSplits, isFrontPipeline } from './front-splits.js';
 import { evaluateSplits, exportFirstSplit } from './evaluate-splits.js';
-import type { StageContext } from '../stages/context.js';
 import type { PipelineConfig } from './schema.js';
 
 /** Stages in execution order; a stage runs when its section is present in the pipeline. */
@@ -25,13 +24,11 @@ const SECTION: Record<StageName, keyof PipelineConfig | null> = {
   export: 'export',
 };
 
-export interface RunOptions extends StageContext {
+export interface RunOptions extends SplitStageOptions {
   /** The pipeline file's path, for resolving relative paths and for messages. */
   file: string;
   /** Run only these stages (default: every stage the pipeline configures). */
   stages?: StageName[];
-  /** false in a child process of `bdk run --jobs`: the parent alone writes the pipeline's summaries. */
-  summaries?: boolean;
 }
 
 export interface StageResult {
@@ -39,6 +36,8 @@ export interface StageResult {
   status: 'done' | 'unchanged' | 'interrupted';
   summary: string;
   details?: unknown;
+  /** The file the stage wrote its result to (evaluate: the report), when it wrote one. */
+  file?: string | null;
 }
 
 /** The stages a pipeline configures, in order, restricted to `only` when given. */
@@ -53,12 +52,14 @@ export function plannedStages(config: PipelineConfig, only?: StageName[]): Stage
 /** Runs the pipeline's stages in order; each stage is idempotent, so re-running resumes. */
 export async function runPipeline(config: PipelineConfig, opts: RunOptions): Promise<StageResult[]> {
   const log = opts.log ?? (() => {});
+  // A child of `bdk run --jobs` runs part of the splits: its stage lines are detail, its parent's count.
+  const kind = opts.summaries === false ? 'detail' : 'info';
   const results: StageResult[] = [];
   for (const stage of plannedStages(config, opts.stages)) {
-    log(`stage ${stage}: start`);
+    log(`stage ${stage}: start`, kind);
     const result = await STAGE_RUNNERS[stage](config, opts);
     results.push(result);
-    log(`stage ${stage}: ${result.summary}`);
+    log(`stage ${stage}: ${result.summary}`, kind);
     if (result.status === 'interrupted') break;
   }
   return results;
@@ -197,6 +198,7 @@ async function runEvaluate(config: PipelineConfig, opts: RunOptions): Promise<St
     status: 'done',
     summary: `student ${text(s)}; ensemble ${text(en)}; student ${(en.parameters.mean / s.parameters.mean).toFixed(0)}× smaller, ${(en.latencyMs.mean / s.latencyMs.mean).toFixed(0)}× faster${file ? `; wrote ${file}` : ''}`,
     details: report,
+    file,
   };
 }
 

@@ -8,6 +8,7 @@ import {
 } from '../stages/search.js';
 import { searchConfigFrom } from '../stages/search-config.js';
 import { checkSplitRun, searchRun, teacherRun } from './split-run.js';
+import { splitScope } from './split-scope.js';
 import {
   summarizeOverSplits,
   writeStageSummary,
@@ -48,6 +49,7 @@ export async function searchSplits(
   for (const k of splits) {
     const sc = searchConfigFor(config, k);
     const run = searchRun(config.name, k);
+    const unit = splitScope(opts, 'search', k);
     const action = await checkSplitRun<SearchConfig, SearchSummary>(
       {
         split: k,
@@ -55,19 +57,21 @@ export async function searchSplits(
         ...SEARCH_RUN_FILES,
         config: sc,
       },
-      opts,
+      unit.opts,
     );
     if (action.summary) {
       summaries.push(action.summary);
+      unit.end(true);
       continue;
     }
-    const r = await searchStructure(sc, { ...opts, run, resume: action.resume });
+    const r = await searchStructure(sc, { ...unit.opts, run, resume: action.resume });
     if (!r.completed) return { summaries, aggregate: {}, file: '', completed: false };
     const s = r.summary!;
-    opts.log?.(
+    unit.log(
       `split ${k}: ${s.parameterCount} parameters${s.budget ? ` (budget ${s.budget.maxParameters}${s.budget.repaired ? ', repaired' : ''})` : ''}${s.latency ? `, ${s.latency.exportedPredictedUs.toFixed(1)} µs predicted, ${s.latency.measuredLatencyUs.toFixed(1)} µs measured (budget ${s.latency.maxLatencyUs})` : ''}; ${s.choices.map((c) => `${c.edge.split('#')[0]} ${c.choice}`).join(', ')} (${s.seconds.toFixed(1)} s)`,
     );
     summaries.push(s);
+    unit.end(false);
   }
   const aggregate = summarizeOverSplits(
     summaries.map((s) => ({

@@ -3,12 +3,14 @@ import path from 'node:path';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import type { StageContext } from '../stages/context.js';
 import { runPath } from '../stages/run-folder.js';
+import type { UnitEvent } from './split-scope.js';
 
 /**
- * What the per-split runners take: the stage context, and `summaries: false` in a child process of
- * `bdk run --jobs`, which runs only some of the splits and leaves the pipeline's summaries to its parent.
+ * What the per-split runners take: the stage context; `summaries: false` in a child process of
+ * `bdk run --jobs`, which runs only some of the splits and leaves the pipeline's summaries to its
+ * parent; and `onUnit`, told when each split's run starts and ends (the progress line across splits).
  */
-export type SplitStageOptions = StageContext & { summaries?: boolean };
+export type SplitStageOptions = StageContext & { summaries?: boolean; onUnit?: (e: UnitEvent) => void };
 
 /** mean ± standard error over splits for each metric. */
 export type MetricSummary = Record<string, { mean: number; se: number; values: number[] }>;

@@ -1,11 +1,12 @@
 import { UserError } from '../core/errors.js';
 import { describeDataset } from '../data/store.js';
-import { convergenceWarning } from '../eval/convergence-check.js';
+import { convergenceWarning, convergenceWarningOverSplits } from '../eval/convergence-check.js';
 import type { PipelineConfig } from './schema.js';
 import { sampleTeacher } from '../stages/sample.js';
 import { sampleConfigFrom, type SampleConfig, type TeacherSummary } from '../stages/sample-config.js';
 import { targetTransformField } from '../stages/run-folder.js';
 import { checkSplitRun, pipelineSplits, teacherRun } from './split-run.js';
+import { splitScope } from './split-scope.js';
 import {
   summarizeOverSplits,
   writeStageSummary,
@@ -34,12 +35,14 @@ export async function sampleSplits(
   file: string | null;
   completed: boolean;
 }> {
-  const log = opts.log ?? (() => {});
   const splits = await pipelineSplits(dataset, use, opts.dataDir);
   // The target scale the samples will model, as sampleTeacher records it: a teacher sampled before
   // the dataset was prepared with another transform then differs in its settings.
   const transform = targetTransformField((await describeDataset(dataset, opts.dataDir)).splits);
   const summaries: TeacherSummary[] = [];
+  // Over several splits (or in a child of `bdk run --jobs`, whose parent gathers them) one warning
+  // line says which teachers may not have converged, not one line per split.
+  const gathered = splits.length > 1 || opts.summaries === false;
   const { strictDiagnostics, ...settings } = teacher;
   /** `teacher.strictDiagnostics`: a teacher that fails a convergence check stops the pipeline (docs/design.md §4.5). */
   const checkConvergence = (run: string, summary: TeacherSummary) => {
@@ -55,6 +58,7 @@ export async function sampleSplits(
       opts.dataDir,
     );
     const run = teacherRun(pipeline, k);
+    const unit = splitScope(opts, 'sample', k, gathered);
     // The stored config also holds the dataset's checksum, which the comparison leaves out.
     const action = await checkSplitRun<SampleConfig, TeacherSummary>(
       {
@@ -67,11 +71,12 @@ export async function sampleSplits(
         config,
         ignore: ['datasetChecksum'],
       },
-      opts,
+      unit.opts,
     );
     if (action.summary) {
       checkConvergence(run, action.summary);
       summaries.push(action.summary);
+      unit.end(true);
       continue;
     }
     const result = await sampleTeacher(config, {
@@ -81,19 +86,22 @@ export async function sampleSplits(
       dataDir: opts.dataDir,
       runsDir: opts.runsDir,
       signal: opts.signal,
-      log,
+      log: unit.log,
       onProgress: opts.onProgress,
     });
     if (!result.completed) return { summaries, aggregate: {}, file: '', completed: false };
     const m = result.summary!.metrics;
-    log(
+    unit.log(
       `split ${k}: ${Object.entries(m)
         .map(([key, v]) => `${key} ${v.toFixed(4)}`)
         .join(', ')} (${result.summary!.seconds.toFixed(1)} s)`,
     );
     checkConvergence(run, result.summary!);
     summaries.push(result.summary!);
+    unit.end(false);
   }
+  const warning = splits.length > 1 && convergenceWarningOverSplits(summaries.map((s) => s.diagnostics));
+  if (warning) opts.log?.(`warning: ${warning}`, opts.summaries === false ? 'detail' : 'warning');
   const aggregate = summarizeOverSplits(summaries.map((s) => s.metrics));
   const file = await writeStageSummary(
     pipeline,

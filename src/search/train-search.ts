@@ -176,7 +176,7 @@ export async function runSearch(
         o.onProgress?.(
           t + 1,
           totalSteps,
-          `L/N ${(lowerSum / (s + 1)).toFixed(4)} λ_temp ${temperature.toPrecision(3)}`,
+          `bound per example ${(lowerSum / (s + 1)).toFixed(4)}, temperature ${temperature.toPrecision(3)}`,
         );
       }
       epoch++;

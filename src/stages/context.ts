@@ -1,3 +1,5 @@
+import type { LogLine } from '../core/log-line.js';
+
 /** What every long-running stage accepts from its caller (the CLI or the pipeline runner). */
 export interface StageContext {
   /** Replace existing outputs whose settings or content differ. */
@@ -9,6 +11,7 @@ export interface StageContext {
   signal?: AbortSignal;
   /** Settings (config keys) the user gave explicitly, e.g. as flags: `--resume` checks them against the run's. */
   explicit?: readonly string[];
-  log?: (line: string) => void;
+  /** Lines for people; `detail` lines (per epoch, per split) show only with `--verbose`. */
+  log?: LogLine;
   onProgress?: (step: number, total: number, info: string) => void;
 }

@@ -349,7 +349,7 @@ async function sampleRun(
       throw new UserError(
         `sample: ${convergenceWarning(opts.run, issues)}; --strict-diagnostics makes this an error (the run is kept)`,
       );
-    if (issues.length) log(`warning: ${convergenceWarning(opts.run, issues)}`);
+    if (issues.length) log(`warning: ${convergenceWarning(opts.run, issues)}`, 'warning');
     return { runDir, completed: true, summary };
   }
 }

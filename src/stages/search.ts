@@ -297,13 +297,14 @@ export async function searchStructure(
           await writeFileAtomic(tracePath, JSON.stringify(trace) + '\n');
           if (point.epoch % Math.max(1, Math.ceil(config.epochs / 10)) === 0 || point.epoch === config.epochs)
             log(
-              `epoch ${point.epoch}/${config.epochs}: L/N ${point.lowerPerExample.toFixed(4)}, E[parameters] ${point.expectedParameters.toFixed(0)}, prunable ${(100 * point.prunable).toFixed(1)}%` +
+              `epoch ${point.epoch}/${config.epochs}: bound per example ${point.lowerPerExample.toFixed(4)}, expected parameters ${point.expectedParameters.toFixed(0)}, prunable ${(100 * point.prunable).toFixed(1)} %` +
                 (point.budget
-                  ? `; budget ${budget}: exact E[parameters] ${point.budget.expectedParameters.toFixed(0)}, μ ${point.budget.mu.toPrecision(3)}`
+                  ? `; budget ${budget}: exact expected parameters ${point.budget.expectedParameters.toFixed(0)}, penalty weight μ ${point.budget.mu.toPrecision(3)}`
                   : '') +
                 (point.latencyBudget
-                  ? `; latency budget ${maxLatencyUs} µs: E[latency] ${point.latencyBudget.expectedLatencyUs.toFixed(1)} µs, μ_L ${point.latencyBudget.mu.toPrecision(3)}`
+                  ? `; latency budget ${maxLatencyUs} µs: expected latency ${point.latencyBudget.expectedLatencyUs.toFixed(1)} µs, penalty weight μ_L ${point.latencyBudget.mu.toPrecision(3)}`
                   : ''),
+              'detail',
             );
         },
       },

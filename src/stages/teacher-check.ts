@@ -4,6 +4,7 @@
  * samples `config.json` asks for, no chain is in two shards, and no shard is being sampled now.
  * `distill`, `search`, `evaluate`, `convert-samples` and `search-front` read teachers through here.
  */
+import type { LogLine } from '../core/log-line.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../core/errors.js';
@@ -27,7 +28,7 @@ export interface TeacherCheckOptions {
   runsDir?: string;
   /** Use an incomplete teacher as it is, with a warning, instead of refusing it. */
   allowIncomplete?: boolean;
-  log?: (line: string) => void;
+  log?: LogLine;
 }
 
 /** What is wrong with a teacher: the problem, and the command that fixes it. */
@@ -93,7 +94,7 @@ export async function openCompleteTeacher(
       `teacher run '${teacher}' is not complete: ${p.what}${more}; ${p.fix}, or pass --allow-incomplete to use what is there`,
     );
   const warning = `teacher run '${teacher}' is not complete, used as it is (--allow-incomplete): ${problems.map((q) => q.what).join('; ')}`;
-  log(`warning: ${warning}`);
+  log(`warning: ${warning}`, 'warning');
   return { teacherDir, teacherConfig, files, warning };
 }
 

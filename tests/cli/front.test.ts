@@ -105,7 +105,7 @@ describe('a front of students (bdk search --budgets)', () => {
     const svg = parseXml(await fs.readFile(path.join(dir, 'runs', 'f', 'front.svg'), 'utf8'));
     expect(svg.filter((e) => e.attrs.class === 'references')).toHaveLength(1);
     // Running it again takes every finished member as it is.
-    const again = bdk(args, env);
+    const again = bdk([...args, '--verbose'], env); // --verbose: an epoch line would show
     expect(again.code, again.stderr).toBe(0);
     for (const run of ['f-b200-search', 'f-b600-student', 'f-ref-mlp-10-student'])
       expect(again.stdout).toMatch(new RegExp(`${run} up to date`));

@@ -54,12 +54,13 @@ describe('bdk run --jobs / --splits', () => {
   it('two processes write exactly what one process writes', async () => {
     const one = bdk(['run', pipeline, '--jobs', '1'], env('seq'));
     expect(one.code, one.stderr).toBe(0);
-    const two = bdk(['run', pipeline, '--jobs', '2'], env('par'));
+    const two = bdk(['run', pipeline, '--jobs', '2', '--verbose'], env('par'));
     expect(two.code, two.stderr).toBe(0);
     expect(two.stdout).toContain('sample, search, distill, evaluate: 2 processes share out the splits');
     expect(two.stdout).toContain('[s3] stage sample: start');
     // the children evaluated their splits; the parent only collects their reports
     expect(two.stdout).toContain('[s3] stage evaluate: start');
+    expect(two.stdout).toMatch(/^\[s3\] epoch \d+\/\d+: loss /m); // the distillation's, with --verbose
     // Children print no backend line and write none of the pipeline's summaries: the parent does.
     expect(two.stdout.match(/^(\[s\d+\] )?backend: /gm)).toEqual(['backend: ']);
     expect(two.stdout).not.toMatch(/^\[s\d+\] .*wrote .*(summary\.json|report\.json)/m);
@@ -71,11 +72,60 @@ describe('bdk run --jobs / --splits', () => {
     expect(await metricsOf('par')).toEqual(await metricsOf('seq'));
   });
 
+  it('--quiet and --verbose change what is printed and nothing else', async () => {
+    const normal = bdk(['run', pipeline, '--jobs', '2'], env('normal'));
+    expect(normal.code, normal.stderr).toBe(0);
+    const quiet = bdk(['run', pipeline, '--jobs', '2', '--quiet'], env('quiet'));
+    expect(quiet.code, quiet.stderr).toBe(0);
+    // Default: stage lines, warnings and the final table; no per-split or per-epoch line.
+    expect(normal.stdout).toMatch(/^stage distill: student over 2 splits: rmse /m);
+    expect(normal.stdout).not.toMatch(/^(\[s\d+\] )?split \d/m);
+    expect(normal.stdout).not.toMatch(/epoch \d+\/\d+:/);
+    expect(normal.stdout.split('\n').filter((l) => /^\[s\d+\] /.test(l) && !/\] warning: /.test(l))).toEqual(
+      [],
+    );
+    // --quiet: the final table alone, the same as the default run's last lines.
+    const table = quiet.stdout.trimEnd().split('\n');
+    expect(table[0]).toMatch(
+      /^result of two, test rows over 2 splits \(mean ± standard error\); full report: /,
+    );
+    expect(table[1].trim().split(/\s{2,}/)).toEqual([
+      'model',
+      'rmse',
+      'll',
+      'coverage 90 %',
+      'parameters',
+      'latency/example',
+    ]);
+    expect(table.slice(2).map((l) => l.trim().split(/\s+/)[0])).toEqual([
+      'teacher_single',
+      'ensemble',
+      'student',
+    ]);
+    expect(quiet.stderr).toBe('');
+    const tail = normal.stdout.trimEnd().split('\n').slice(-table.length);
+    expect(tail.slice(2).map((l) => l.split(/\s{2,}/).slice(0, 4))).toEqual(
+      table.slice(2).map((l) => l.split(/\s{2,}/).slice(0, 4)),
+    );
+    // The same files, and the same bytes in every result file, at every level.
+    const files = async (runs: string) =>
+      (await fs.readdir(path.join(dir, runs), { recursive: true })).map(String).sort();
+    expect(await files('quiet')).toEqual(await files('normal'));
+    expect(await files('par')).toEqual(await files('normal'));
+    expect(await results('quiet')).toEqual(await results('seq'));
+    expect(await results('normal')).toEqual(await results('seq'));
+    expect(await metricsOf('quiet')).toEqual(await metricsOf('seq'));
+  });
+
   it('Ctrl-C stops every process with exit code 130; running again resumes to the same result', async () => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/bdk.js'), 'run', pipeline, '--jobs', '2'], {
-      env: { ...process.env, ...env('stop') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [path.join(ROOT, 'bin/bdk.js'), 'run', pipeline, '--jobs', '2', '--verbose'],
+      {
+        env: { ...process.env, ...env('stop') },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
@@ -90,13 +140,13 @@ describe('bdk run --jobs / --splits', () => {
   });
 
   it('evaluate reuses a split report that is up to date and redoes one older than its student', async () => {
-    const again = bdk(['run', pipeline, '--stages', 'evaluate', '--jobs', '1'], env('seq'));
+    const again = bdk(['run', pipeline, '--stages', 'evaluate', '--jobs', '1', '--verbose'], env('seq'));
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/^split 0 \(up to date\): /m);
     expect(again.stdout).toMatch(/^split 3 \(up to date\): /m);
     const later = new Date(Date.now() + 5000);
     await fs.utimes(path.join(dir, 'seq', 'two-s3-student', 'student.weights.bin'), later, later);
-    const redo = bdk(['run', pipeline, '--stages', 'evaluate', '--jobs', '1'], env('seq'));
+    const redo = bdk(['run', pipeline, '--stages', 'evaluate', '--jobs', '1', '--verbose'], env('seq'));
     expect(redo.code, redo.stderr).toBe(0);
     expect(redo.stdout).toMatch(/^split 0 \(up to date\): /m);
     expect(redo.stdout).toMatch(/^split 3: student rmse/m);
@@ -104,7 +154,10 @@ describe('bdk run --jobs / --splits', () => {
   });
 
   it('--splits runs a subset; a split the pipeline does not use is a one-line error', async () => {
-    const r = bdk(['run', pipeline, '--splits', '3', '--stages', 'sample', '--jobs', '1'], env('seq'));
+    const r = bdk(
+      ['run', pipeline, '--splits', '3', '--stages', 'sample', '--jobs', '1', '--verbose'],
+      env('seq'),
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('split 3: teacher two-s3-teacher up to date');
     expect(r.stdout).not.toContain('split 0');

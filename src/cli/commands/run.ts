@@ -6,7 +6,13 @@ import { plannedStages, runPipeline, STAGES, type StageName, type StageResult } 
 import type { PipelineConfig } from '../../pipeline/schema.js';
 import { pipelineSplits } from '../../pipeline/split-run.js';
 import { describeBackend, requestedBackend, selectBackend } from '../../backend/select.js';
-import { addJsonOption, parseInteger, parseList, printJson, progressReporter } from '../options.js';
+import { addJsonOption, parseInteger, parseList, printJson } from '../options.js';
+import type { LogLine } from '../../core/log-line.js';
+import { outputLevel, shows } from '../output-level.js';
+import { childReporter } from '../child-events.js';
+import { PipelineProgress } from '../pipeline-progress.js';
+import { resultTable } from '../../pipeline/result-table.js';
+import type { PipelineReport } from '../../pipeline/evaluate-splits.js';
 import { withInterrupt } from '../interrupt.js';
 import { dealSplits, PER_SPLIT_STAGES, PIPELINE_CHILD_ENV, runSplitJobs } from '../split-jobs.js';
 import { emitPipeline } from '../emit-command.js';
@@ -118,43 +124,60 @@ export function registerRun(program: Command): void {
       if (needsCompute) {
         const choice = requestedBackend(o.backend ?? config.backend);
         const backend = await selectBackend(choice);
-        if (!o.json && !child) console.log(describeBackend(backend, choice));
+        if (!o.json && !child && shows('info')) console.log(describeBackend(backend, choice));
       }
-      const progress = progressReporter(config.name, o.json);
-      const log = progress.log ?? (() => {});
-      const jobs = o.jobs === 'auto' ? availableParallelism() : o.jobs;
-      const perSplit = stages.filter((s) => PER_SPLIT_STAGES.includes(s));
+      // A child reports events to its parent, which prints them; else lines go to stdout by level.
+      const reporter = child ? childReporter() : null;
+      let tracker: PipelineProgress | null = null;
+      const log: LogLine =
+        reporter?.log ??
+        ((line, kind) => {
+          if (o.json || !shows(kind)) return;
+          tracker?.clear();
+          console.log(line);
+        });
       const results: StageResult[] = [];
       let rest = stages;
-      let force = o.force;
-      if (jobs > 1 && perSplit.length > 0) {
-        if (stages[0] === 'prepare') {
-          results.push(...(await runPipeline(config, { file, stages: ['prepare'], force: o.force, log })));
-          rest = stages.slice(1);
-        }
-        const groups = dealSplits(await pipelineSplits(config.dataset.name, config.dataset.use), jobs);
-        if (groups.length > 1) {
-          log(`${perSplit.join(', ')}: ${groups.length} processes share out the splits`);
-          const completed = await withInterrupt((signal) =>
-            runSplitJobs({
-              file,
-              groups,
-              stages: perSplit,
-              force: o.force,
-              backend: o.backend,
-              signal,
-              log,
-            }),
-          );
-          if (!completed) {
-            progress.done();
-            process.exitCode = 130;
-            if (o.json) printJson({ pipeline: config.name, stages: results, interrupted: true });
-            return;
-          }
-          force = false; // the per-split runs were just written; this pass collects them and goes on
-        }
+      if (stages[0] === 'prepare') {
+        results.push(...(await runPipeline(config, { file, stages: ['prepare'], force: o.force, log })));
+        rest = stages.slice(1);
       }
+      const jobs = o.jobs === 'auto' ? availableParallelism() : o.jobs;
+      const perSplit = rest.filter((s) => PER_SPLIT_STAGES.includes(s));
+      const splits = perSplit.length ? await pipelineSplits(config.dataset.name, config.dataset.use) : [];
+      const mode = o.json || outputLevel() === 'quiet' ? ('off' as const) : undefined;
+      const track = (groups: number[][]) =>
+        (tracker = new PipelineProgress({ pipeline: config.name, groups, ...(mode ? { mode } : {}) }));
+      let force = o.force;
+      const groups = dealSplits(splits, jobs);
+      if (!child && jobs > 1 && groups.length > 1) {
+        log(`${perSplit.join(', ')}: ${groups.length} processes share out the splits`);
+        const t = track(groups);
+        const completed = await withInterrupt((signal) =>
+          runSplitJobs({
+            file,
+            groups,
+            stages: perSplit,
+            force: o.force,
+            backend: o.backend,
+            signal,
+            log,
+            error: (line) => {
+              t.clear();
+              process.stderr.write(line + '\n');
+            },
+            onUnit: (e, g) => t.unit(e, g),
+            onStep: (step, total, info, g) => t.step(step, total, info, g),
+          }),
+        ).finally(() => t.done());
+        if (!completed) {
+          process.exitCode = 130;
+          if (o.json) printJson({ pipeline: config.name, stages: results, interrupted: true });
+          return;
+        }
+        force = false; // the per-split runs were just written; this pass collects them and goes on
+      }
+      const t = child ? null : track([splits]);
       results.push(
         ...(await withInterrupt((signal) =>
           runPipeline(config, {
@@ -162,15 +185,27 @@ export function registerRun(program: Command): void {
             stages: rest,
             force,
             ...(child ? { summaries: false } : {}),
-            log: progress.log,
+            log,
             signal,
-            onProgress: progress.onProgress,
+            onProgress: reporter?.onProgress ?? ((step, total, info) => t?.step(step, total, info)),
+            onUnit: reporter?.onUnit ?? ((e) => t?.unit(e)),
           }),
-        )),
+        ).finally(() => t?.done())),
       );
-      progress.done();
       if (results.some((r) => r.status === 'interrupted')) process.exitCode = 130;
-      if (o.json) printJson({ pipeline: config.name, stages: results });
+      if (o.json) return printJson({ pipeline: config.name, stages: results });
+      if (!child) printFinalResult(results);
     },
   );
+}
+
+/**
+ * What a person reads last: the evaluation's table over splits (also at `--quiet`), or at `--quiet`
+ * without an evaluate stage, the last stage's line.
+ */
+function printFinalResult(results: StageResult[]): void {
+  const last = results[results.length - 1];
+  const evaluated = results.find((r) => r.stage === 'evaluate' && r.status === 'done');
+  if (evaluated) console.log(resultTable(evaluated.details as PipelineReport, evaluated.file).join('\n'));
+  else if (last && outputLevel() === 'quiet') console.log(`stage ${last.stage}: ${last.summary}`);
 }
