@@ -118,10 +118,52 @@ export function addGaussianNoise(x: Float32Array, scale: number, seed: number): 
   return out;
 }
 
-/** How normalized pixels relate to the stored uint8 ones: x′ = (x − offset)/scale. */
+/**
+ * How normalized pixels relate to the stored uint8 ones at each position j of an image (HWC order):
+ * x′ = (x − offset[j])/scale[j]. Pixels divided by 255 have one offset and scale for every position; a
+ * per-channel z-score has its channel's mean and standard deviation at every position of the channel.
+ */
 export interface PixelScaling {
-  offset: number;
-  scale: number;
+  offset: ArrayLike<number>;
+  scale: ArrayLike<number>;
+}
+
+/** A split's feature scaling as a `PixelScaling` over images of `size` = h·w·c values. */
+export function pixelScalingOf(
+  f: { kind: 'zscore' | 'scale'; mean?: number[]; std?: number[]; offset?: number; scale?: number },
+  size: number,
+): PixelScaling {
+  if (f.kind === 'zscore') return { offset: f.mean!, scale: f.std! };
+  return { offset: new Float64Array(size).fill(f.offset!), scale: new Float64Array(size).fill(f.scale!) };
+}
+
+/** Whether every position has the same offset and scale (then a black pixel is one normalized value). */
+export function isUniform(p: PixelScaling): boolean {
+  for (let j = 1; j < p.offset.length; j++)
+    if (p.offset[j] !== p.offset[0] || p.scale[j] !== p.scale[0]) return false;
+  return true;
+}
+
+/**
+ * Normalized images rotated as their stored pixels would be: back to stored values, rotated with black
+ * (0) outside, and normalized again at each output position. For a uniform scaling this is
+ * `rotateImages` with the normalized black as its fill (the same values, which that call computes
+ * directly); for a per-channel z-score it is the only correct form, since black differs per channel.
+ */
+export function rotateStoredImages(
+  x: Float32Array,
+  shape: readonly number[],
+  degrees: number,
+  pixels: PixelScaling,
+): Float32Array {
+  const size = shape[0] * shape[1] * shape[2];
+  if (isUniform(pixels)) return rotateImages(x, shape, degrees, (0 - pixels.offset[0]) / pixels.scale[0]);
+  const stored = new Float32Array(x.length);
+  for (let j = 0; j < x.length; j++) stored[j] = x[j] * pixels.scale[j % size] + pixels.offset[j % size];
+  const turned = rotateImages(stored, shape, degrees, 0);
+  for (let j = 0; j < x.length; j++)
+    turned[j] = (turned[j] - pixels.offset[j % size]) / pixels.scale[j % size];
+  return turned;
 }
 
 /**
@@ -149,9 +191,13 @@ export function builtinOodImages(
         for (let ch = 0; ch < c; ch++) out[i * size + k * c + ch] = x[i * size + p[k] * c + ch];
   } else if (name === 'invert') {
     const { offset, scale } = pixels;
-    for (let j = 0; j < x.length; j++) out[j] = (255 - (x[j] * scale + offset) - offset) / scale;
+    for (let j = 0; j < x.length; j++) {
+      const p = j % size;
+      out[j] = (255 - (x[j] * scale[p] + offset[p]) - offset[p]) / scale[p];
+    }
   } else {
-    for (let j = 0; j < x.length; j++) out[j] = (255 * rng.uniform() - pixels.offset) / pixels.scale;
+    for (let j = 0; j < x.length; j++)
+      out[j] = (255 * rng.uniform() - pixels.offset[j % size]) / pixels.scale[j % size];
   }
   return out;
 }

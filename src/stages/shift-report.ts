@@ -11,7 +11,9 @@ import {
   addGaussianNoise,
   BUILTIN_OOD,
   builtinOodImages,
-  rotateImages,
+  pixelScalingOf,
+  rotateStoredImages,
+  type PixelScaling,
   type ShiftSpec,
 } from '../eval/image-shift.js';
 import { oodScore, type OodScore } from '../eval/ood-scores.js';
@@ -130,12 +132,12 @@ export async function shiftEvaluation(input: ShiftInput, spec: ShiftSpec): Promi
   const { test, ds } = input;
   const task = ds.meta.task;
   const models: ShiftReport['models'] = {};
-  const fill = pixelScaling(test);
+  const pixels = pixelScaling(test, input.shape);
   for (const [k, v] of spec.values.entries()) {
     input.log?.(`shift ${spec.kind} ${v}`);
     const x =
       spec.kind === 'rotate'
-        ? rotateImages(test.x, input.shape, v, (0 - fill.offset) / fill.scale)
+        ? rotateStoredImages(test.x, input.shape, v, pixels)
         : addGaussianNoise(test.x, v, new Rng(input.seed).seed() + k);
     const part: PartArrays = { ...test, x };
     await onInputs(x, input, async (t) => {
@@ -173,10 +175,12 @@ function shiftMetrics(
   return { ...m, klToEnsemble: kl };
 }
 
-/** The split's pixel normalization (images are scaled, x′ = (x − offset)/scale). */
-function pixelScaling(test: PartArrays): { offset: number; scale: number } {
-  const f = test.normalization.features;
-  return f.kind === 'scale' ? { offset: f.offset!, scale: f.scale! } : { offset: 0, scale: 1 };
+/** The split's pixel normalization per image position (divided by 255, or a per-channel z-score). */
+function pixelScaling(test: PartArrays, shape: readonly number[]): PixelScaling {
+  return pixelScalingOf(
+    test.normalization.features,
+    shape.reduce((a, b) => a * b, 1),
+  );
 }
 
 /** Per row: the entropy of the predictive, and the mutual information where the model has an epistemic part. */
@@ -204,7 +208,7 @@ async function oodInputs(input: ShiftInput, set: string, k: number): Promise<Flo
       set as (typeof BUILTIN_OOD)[number],
       test.x,
       input.shape,
-      pixelScaling(test),
+      pixelScaling(test, input.shape),
       seed,
     );
   // A prepared dataset: its rows (a seeded subset as large as the test part when it has more).

@@ -5,8 +5,14 @@ import {
   builtinOodImages,
   parseOod,
   parseShift,
+  pixelScalingOf,
   rotateImages,
+  rotateStoredImages,
 } from '../../src/eval/image-shift.js';
+
+/** Pixels divided by `scale` after subtracting `offset`, at every position of an image of `size` values. */
+const uniform = (offset: number, scale: number, size: number) =>
+  pixelScalingOf({ kind: 'scale', offset, scale }, size);
 
 function randomImages(rows: number, shape: number[], seed: number): Float32Array {
   const rng = new Rng(seed);
@@ -74,11 +80,11 @@ describe('perturbations and OOD images', () => {
   });
 
   it('invert maps stored pixel v to 255 − v under the normalization', () => {
-    const pixels = { offset: 0, scale: 255 };
+    const pixels = uniform(0, 255, 3);
     const x = Float32Array.of(0, 1, 0.2);
     const inv = builtinOodImages('invert', x, [1, 3, 1], pixels, 0);
     expect(Array.from(inv)).toEqual([1, 0, Math.fround(0.8)].map((v) => expect.closeTo(v, 6)));
-    const shifted = { offset: 100, scale: 50 }; // stored v=0 → −2, v=255 → 3.1
+    const shifted = uniform(100, 50, 2); // stored v=0 → −2, v=255 → 3.1
     const inv2 = builtinOodImages('invert', Float32Array.of(-2, 3.1), [1, 2, 1], shifted, 0);
     expect(inv2[0]).toBeCloseTo(3.1, 5);
     expect(inv2[1]).toBeCloseTo(-2, 5);
@@ -87,8 +93,8 @@ describe('perturbations and OOD images', () => {
   it('permute moves pixels with their channels by one fixed permutation; noise is uniform', () => {
     const shape = [3, 3, 2];
     const x = randomImages(2, shape, 3);
-    const p = builtinOodImages('permute', x, shape, { offset: 0, scale: 255 }, 5);
-    expect(builtinOodImages('permute', x, shape, { offset: 0, scale: 255 }, 5)).toEqual(p);
+    const p = builtinOodImages('permute', x, shape, uniform(0, 255, 18), 5);
+    expect(builtinOodImages('permute', x, shape, uniform(0, 255, 18), 5)).toEqual(p);
     const size = 18;
     for (let i = 0; i < 2; i++) {
       const a = Array.from(x.subarray(i * size, (i + 1) * size)).sort();
@@ -105,7 +111,7 @@ describe('perturbations and OOD images', () => {
       'noise',
       new Float32Array(10000),
       [100, 100, 1],
-      { offset: 0, scale: 255 },
+      uniform(0, 255, 10000),
       1,
     );
     expect(Math.min(...noise)).toBeGreaterThanOrEqual(0);
@@ -128,5 +134,57 @@ describe('parsing --shift and --ood', () => {
       "--ood expects a comma-separated list of permute, invert, noise or dataset names, got 'permute,,x'",
     );
     expect(() => parseOod('noise,noise')).toThrow("--ood names a set twice: 'noise,noise'");
+  });
+});
+
+describe('images standardized per channel', () => {
+  // A 4×4 RGB image: channel c's stored pixels z-scored with μ_c and σ_c (repeated at every position).
+  const shape = [4, 4, 3];
+  const mu = [120, 80, 30];
+  const sd = [60, 40, 20];
+  const pixels = pixelScalingOf(
+    {
+      kind: 'zscore',
+      mean: Array.from({ length: 48 }, (_, j) => mu[j % 3]),
+      std: Array.from({ length: 48 }, (_, j) => sd[j % 3]),
+    },
+    48,
+  );
+  const rng = new Rng(11);
+  const stored = Float32Array.from({ length: 48 }, () => Math.floor(256 * rng.uniform()));
+  const normalize = (v: Float32Array) => v.map((s, j) => (s - mu[j % 3]) / sd[j % 3]);
+  const x = normalize(stored);
+
+  it('rotating by 90° moves the normalized pixels as it moves the stored ones', () => {
+    const got = rotateStoredImages(x, shape, 90, pixels);
+    const want = normalize(rotateImages(stored, shape, 90, 0));
+    for (let j = 0; j < 48; j++) expect(got[j]).toBeCloseTo(want[j], 5);
+  });
+
+  it('fills outside a 45° turn with black in each channel: −μ_c/σ_c, not 0', () => {
+    const black = rotateStoredImages(
+      new Float32Array(48).fill(0).map((_, j) => -mu[j % 3] / sd[j % 3]),
+      shape,
+      45,
+      pixels,
+    );
+    for (let j = 0; j < 48; j++) expect(black[j]).toBeCloseTo(-mu[j % 3] / sd[j % 3], 5);
+    const turned = rotateStoredImages(x, shape, 45, pixels);
+    const want = normalize(rotateImages(stored, shape, 45, 0));
+    for (let j = 0; j < 48; j++) expect(turned[j]).toBeCloseTo(want[j], 4);
+    // The old normalized fill of 0 would be mid-grey (μ_c): the corners differ from it.
+    expect(turned[0]).not.toBeCloseTo(rotateImages(x, shape, 45, 0)[0], 2);
+  });
+
+  it('inverts each stored pixel v to 255 − v in its channel', () => {
+    const inv = builtinOodImages('invert', x, shape, pixels, 0);
+    const want = normalize(stored.map((v) => 255 - v));
+    for (let j = 0; j < 48; j++) expect(inv[j]).toBeCloseTo(want[j], 4);
+  });
+
+  it('keeps the uniform scaling of pixels / 255 bit-identical to a rotation with the normalized fill', () => {
+    const u = uniform(0, 255, 48);
+    const y = stored.map((v) => v / 255);
+    expect(rotateStoredImages(y, shape, 30, u)).toEqual(rotateImages(y, shape, 30, 0));
   });
 });
