@@ -16,7 +16,9 @@ import { resolveRelative } from '../stages/prepare.js';
 import { searchedStudent } from '../stages/search.js';
 import { checkSplitRun, searchRun, studentRun, teacherRun } from './split-run.js';
 import { splitScope } from './split-scope.js';
+import { formatDuration } from '../core/progress.js';
 import {
+  formatNumber,
   summarizeOverSplits,
   writeStageSummary,
   type MetricSummary,
@@ -99,8 +101,8 @@ export async function distillSplits(
     const m = r.summary!.metrics;
     unit.log(
       `split ${k}: student ${Object.entries(m)
-        .map(([key, v]) => `${key} ${v.toFixed(4)}`)
-        .join(', ')} (${r.summary!.seconds.toFixed(1)} s)`,
+        .map(([key, v]) => `${key} ${formatNumber(v)}`)
+        .join(', ')} (${formatDuration(r.summary!.seconds)})`,
     );
     summaries.push(r.summary!);
     unit.end(false);

@@ -8,7 +8,7 @@ import { isFrontPipeline, pipelineStudentRun, readPipelineFront } from './front-
 import { evaluateRun, upToDateReport, type EvaluationReport, type ModelName } from '../stages/evaluate.js';
 import { exportStudent, type ExportManifest } from '../stages/export.js';
 import { runPath } from '../stages/run-folder.js';
-import { summarizeOverSplits, type MetricSummary, type SplitStageOptions } from './summary.js';
+import { formatNumber, summarizeOverSplits, type MetricSummary, type SplitStageOptions } from './summary.js';
 import { splitScope } from './split-scope.js';
 import { convergenceMarkdown, teacherConvergence, type ConvergenceSummary } from './convergence-summary.js';
 import { parseShift } from '../eval/image-shift.js';
@@ -75,9 +75,9 @@ export async function evaluateSplits(
     const s = r.models.student.metrics;
     unit.log(
       `split ${k}${fresh ? ' (up to date)' : ''}: student ${Object.entries(s)
-        .map(([n, v]) => `${n} ${v.toFixed(4)}`)
+        .map(([n, v]) => `${n} ${formatNumber(v)}`)
         .join(', ')}; ensemble ${Object.entries(r.models.ensemble.metrics)
-        .map(([n, v]) => `${n} ${v.toFixed(4)}`)
+        .map(([n, v]) => `${n} ${formatNumber(v)}`)
         .join(', ')}`,
     );
     reports.push(r);

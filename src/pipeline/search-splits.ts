@@ -9,6 +9,7 @@ import {
 import { searchConfigFrom } from '../stages/search-config.js';
 import { checkSplitRun, searchRun, teacherRun } from './split-run.js';
 import { splitScope } from './split-scope.js';
+import { formatDuration } from '../core/progress.js';
 import {
   summarizeOverSplits,
   writeStageSummary,
@@ -68,7 +69,7 @@ export async function searchSplits(
     if (!r.completed) return { summaries, aggregate: {}, file: '', completed: false };
     const s = r.summary!;
     unit.log(
-      `split ${k}: ${s.parameterCount} parameters${s.budget ? ` (budget ${s.budget.maxParameters}${s.budget.repaired ? ', repaired' : ''})` : ''}${s.latency ? `, ${s.latency.exportedPredictedUs.toFixed(1)} µs predicted, ${s.latency.measuredLatencyUs.toFixed(1)} µs measured (budget ${s.latency.maxLatencyUs})` : ''}; ${s.choices.map((c) => `${c.edge.split('#')[0]} ${c.choice}`).join(', ')} (${s.seconds.toFixed(1)} s)`,
+      `split ${k}: ${s.parameterCount} parameters${s.budget ? ` (budget ${s.budget.maxParameters}${s.budget.repaired ? ', repaired' : ''})` : ''}${s.latency ? `, ${s.latency.exportedPredictedUs.toFixed(1)} µs predicted, ${s.latency.measuredLatencyUs.toFixed(1)} µs measured (budget ${s.latency.maxLatencyUs})` : ''}; ${s.choices.map((c) => `${c.edge.split('#')[0]} ${c.choice}`).join(', ')} (${formatDuration(s.seconds)})`,
     );
     summaries.push(s);
     unit.end(false);

@@ -7,7 +7,9 @@ import { sampleConfigFrom, type SampleConfig, type TeacherSummary } from '../sta
 import { targetTransformField } from '../stages/run-folder.js';
 import { checkSplitRun, pipelineSplits, teacherRun } from './split-run.js';
 import { splitScope } from './split-scope.js';
+import { formatDuration } from '../core/progress.js';
 import {
+  formatNumber,
   summarizeOverSplits,
   writeStageSummary,
   type MetricSummary,
@@ -93,8 +95,8 @@ export async function sampleSplits(
     const m = result.summary!.metrics;
     unit.log(
       `split ${k}: ${Object.entries(m)
-        .map(([key, v]) => `${key} ${v.toFixed(4)}`)
-        .join(', ')} (${result.summary!.seconds.toFixed(1)} s)`,
+        .map(([key, v]) => `${key} ${formatNumber(v)}`)
+        .join(', ')} (${formatDuration(result.summary!.seconds)})`,
     );
     checkConvergence(run, result.summary!);
     summaries.push(result.summary!);

@@ -153,6 +153,30 @@ describe('bdk run --jobs / --splits', () => {
     expect(await metricsOf('seq')).toEqual(await metricsOf('par'));
   });
 
+  it('a child process reports events to its parent and writes no summary of the pipeline', async () => {
+    const r = bdk(['run', pipeline, '--splits', '3', '--stages', 'sample', '--jobs', '1'], {
+      ...env('child'),
+      BDK_PIPELINE_CHILD: '1',
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const events = r.stdout.trimEnd().split('\n');
+    expect(events.every((l) => l.startsWith('bdk-event {'))).toBe(true);
+    const parsed = events.map((l) => JSON.parse(l.slice('bdk-event '.length)));
+    expect(parsed.filter((e) => e.t === 'unit')).toEqual([
+      { t: 'unit', stage: 'sample', split: 3, phase: 'start' },
+      { t: 'unit', stage: 'sample', split: 3, phase: 'end', cached: false },
+    ]);
+    expect(parsed.some((e) => e.t === 'step')).toBe(true);
+    // Its stage lines are detail: the parent prints the stage over every split.
+    expect(
+      parsed.find((e) => e.t === 'log' && e.text.startsWith('stage sample: ensemble over 1 split'))?.kind,
+    ).toBe('detail');
+    await expect(
+      fs.access(path.join(dir, 'child', 'two-s3-teacher', 'teacher.json')),
+    ).resolves.toBeUndefined();
+    await expect(fs.access(path.join(dir, 'child', 'two'))).rejects.toThrow();
+  });
+
   it('--splits runs a subset; a split the pipeline does not use is a one-line error', async () => {
     const r = bdk(
       ['run', pipeline, '--splits', '3', '--stages', 'sample', '--jobs', '1', '--verbose'],

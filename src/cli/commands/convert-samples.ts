@@ -1,3 +1,4 @@
+import { shows } from '../output-level.js';
 import { Option, type Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
 import { convertSamples } from '../../stages/convert-samples.js';
@@ -35,7 +36,7 @@ export function registerConvertSamples(program: Command): void {
       json?: boolean;
     }) => {
       const backend = await selectBackend(o.backend);
-      if (!o.json) console.log(describeBackend(backend, o.backend));
+      if (!o.json && shows()) console.log(describeBackend(backend, o.backend));
       const s = await convertSamples({
         run: o.run,
         outRun: o.outRun,

@@ -1,3 +1,4 @@
+import { shows } from '../output-level.js';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
@@ -142,7 +143,7 @@ export function registerDistill(program: Command): void {
   addJsonOption(cmd);
   cmd.action(async (o: DistillFlags) => {
     const backend = await selectBackend(o.backend);
-    if (!o.json) console.log(describeBackend(backend, o.backend));
+    if (!o.json && shows()) console.log(describeBackend(backend, o.backend));
     if (o.archFrom && cmd.getOptionValueSource('arch') === 'cli')
       throw new UserError('give either --arch or --arch-from, not both');
     if (o.fromScratch && !o.archFrom) throw new UserError('--from-scratch needs --arch-from RUN');

@@ -1,3 +1,4 @@
+import { shows } from '../output-level.js';
 import type { Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
 import { evaluateRun, reportMarkdown } from '../../stages/evaluate.js';
@@ -49,7 +50,7 @@ export function registerEvaluate(program: Command): void {
       json?: boolean;
     }) => {
       const backend = await selectBackend(o.backend);
-      if (!o.json) console.log(describeBackend(backend, o.backend));
+      if (!o.json && shows()) console.log(describeBackend(backend, o.backend));
       const progress = progressReporter(`evaluate ${o.run}`, o.json);
       const report = await withInterrupt((signal) =>
         evaluateRun({

@@ -1,3 +1,4 @@
+import { shows } from '../output-level.js';
 import { Option, type Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
 import type { Quantization } from '../../export/quantize.js';
@@ -31,7 +32,7 @@ export function registerExport(program: Command): void {
       json?: boolean;
     }) => {
       const backend = await selectBackend(o.backend);
-      if (!o.json) console.log(describeBackend(backend, o.backend));
+      if (!o.json && shows()) console.log(describeBackend(backend, o.backend));
       const { dir, manifest } = await exportStudent({
         run: o.run,
         out: o.out,

@@ -1,3 +1,4 @@
+import { shows } from '../output-level.js';
 import type { Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
 import { UserError } from '../../core/errors.js';
@@ -46,7 +47,7 @@ export function registerGather(program: Command): void {
       return;
     }
     const backend = await selectBackend(o.backend);
-    if (!o.json) console.log(describeBackend(backend, o.backend));
+    if (!o.json && shows()) console.log(describeBackend(backend, o.backend));
     const { runDir, summary } = await gatherTeacher({
       into: o.into!,
       shards,

@@ -1,3 +1,4 @@
+import { shows } from '../output-level.js';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
 import { parseSchedule } from '../../teacher/schedule.js';
@@ -194,7 +195,7 @@ export function registerSample(program: Command): void {
     if (!(o.dropoutRate >= 0 && o.dropoutRate < 1))
       throw new UserError(`--dropout-rate must be in [0, 1), got ${o.dropoutRate}`);
     const backend = await selectBackend(o.backend);
-    if (!o.json) console.log(describeBackend(backend, o.backend));
+    if (!o.json && shows()) console.log(describeBackend(backend, o.backend));
     const config = await sampleConfigFrom({
       ...o,
       // On --resume only an explicit --samples extends the run (the default must not).

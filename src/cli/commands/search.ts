@@ -1,3 +1,4 @@
+import { shows } from '../output-level.js';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { describeBackend, selectBackend, type BackendChoice } from '../../backend/select.js';
 import { UserError } from '../../core/errors.js';
@@ -211,7 +212,7 @@ export function registerSearch(program: Command): void {
       return a as Activation;
     });
     const backend = await selectBackend(o.backend);
-    if (!o.json) console.log(describeBackend(backend, o.backend));
+    if (!o.json && shows()) console.log(describeBackend(backend, o.backend));
     const config = searchConfigFrom({
       ...o,
       // On --resume only an explicit --epochs extends the run.
