@@ -28,8 +28,8 @@ export interface PipelineProgressOptions {
 
 /**
  * The one overall progress line of a pipeline's per-split stages, across the processes that share out
- * the splits: `[boston 7/20] distill: s6 step 1200/4000, loss 0.0213; s7 step 800/4000 · stage ETA 2 min
- * 10 s, 5 min 02 s elapsed`. 7/20 counts the current stage's splits (the earliest stage still running);
+ * the splits: `[boston 7/20] distill ETA 2 min 10 s · s6 step 1200/4000, loss 0.0213; s7 step 800/4000 ·
+ * 5 min 02 s elapsed`. 7/20 counts the current stage's splits (the earliest stage still running);
  * the ETA is that stage's: each process's running split projected from its rate, plus its splits still
  * to come at the mean time of the stage's finished splits (docs/cli.md, "Output").
  */
@@ -57,7 +57,7 @@ export class PipelineProgress {
       describe: () => this.statusLine(),
     });
     // A loop without progress calls (a MAP baseline, a plot) still gets its line every interval.
-    if (this.progress.mode === 'lines') this.timer = setInterval(() => this.refresh(), 5000).unref();
+    if (this.progress.mode === 'lines') this.timer = setInterval(() => this.refresh(), 1000).unref();
   }
 
   get mode(): 'bar' | 'lines' | 'off' {
@@ -135,10 +135,9 @@ export class PipelineProgress {
       .join('; ');
     const eta = this.stageEta(stage);
     const position = Math.min(this.splitCount, ended + 1);
-    return (
-      `[${this.o.pipeline} ${position}/${this.splitCount}] ${stage}: ${what} · ` +
-      `${eta === null ? '' : `stage ETA ${formatDuration(eta)}, `}${elapsed}`
-    );
+    // The ETA first: a terminal too narrow for the line cuts its end.
+    const head = `[${this.o.pipeline} ${position}/${this.splitCount}] ${stage}`;
+    return `${head}${eta === null ? '' : ` ETA ${formatDuration(eta)}`} · ${what} · ${elapsed}`;
   }
 
   /**

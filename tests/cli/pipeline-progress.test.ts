@@ -33,7 +33,7 @@ describe('the overall progress line of bdk run', () => {
     p.step(50, 100, 'll -2.000', 1);
     // No split finished: 100 s per split projected; process 0 has 50 s of s0 and then s2 left.
     expect(p.statusLine()).toBe(
-      '[boston 1/4] sample: s0 step 50/100, ll -1.000; s1 step 50/100 · stage ETA 2 min 30 s, 50 s elapsed',
+      '[boston 1/4] sample ETA 2 min 30 s · s0 step 50/100, ll -1.000; s1 step 50/100 · 50 s elapsed',
     );
     at(100);
     p.unit({ stage: 'sample', split: 0, phase: 'end', cached: false }, 0);
@@ -46,7 +46,7 @@ describe('the overall progress line of bdk run', () => {
     p.step(30, 100, 'll -0.400', 1); // s3: 30 s for 30 %, 70 s left
     expect(p.stageEta('sample')).toBeCloseTo(150, 9);
     expect(p.statusLine()).toBe(
-      '[boston 3/4] sample: s2 step 25/100, ll -0.500; s3 step 30/100 · stage ETA 2 min 30 s, 2 min 30 s elapsed',
+      '[boston 3/4] sample ETA 2 min 30 s · s2 step 25/100, ll -0.500; s3 step 30/100 · 2 min 30 s elapsed',
     );
     p.done();
   });
@@ -61,14 +61,14 @@ describe('the overall progress line of bdk run', () => {
     at(41);
     p.step(40, 100, '');
     // The cached split took 1 s; the running one projects to 100 s: 60 s for it and 100 s for split 2.
-    expect(p.statusLine()).toBe('[boston 2/3] sample: s1 step 40/100 · stage ETA 2 min 40 s, 41 s elapsed');
+    expect(p.statusLine()).toBe('[boston 2/3] sample ETA 2 min 40 s · s1 step 40/100 · 41 s elapsed');
     p.done();
 
     const two = fake([[0], [1]]);
     two.at(0);
     two.p.unit({ stage: 'search', split: 0, phase: 'start' }, 0);
     two.p.unit({ stage: 'sample', split: 1, phase: 'start' }, 1);
-    expect(two.p.statusLine()).toBe('[boston 1/2] sample: s1 starting · 0 s elapsed');
+    expect(two.p.statusLine()).toBe('[boston 1/2] sample · s1 starting · 0 s elapsed');
     two.p.done();
   });
 
@@ -93,7 +93,7 @@ describe('the overall progress line of bdk run', () => {
     // The stage's 200 s: a tenth every 20 s, so a line every 20 s.
     expect(lines.map((l) => l.at)).toEqual([20, 40, 60, 80, 100, 120, 140, 160, 180, 200]);
     expect(lines[0].line).toBe(
-      '[boston 1/4] distill: s0 step 20/100; s1 step 20/100 · stage ETA 3 min 00 s, 20 s elapsed',
+      '[boston 1/4] distill ETA 3 min 00 s · s0 step 20/100; s1 step 20/100 · 20 s elapsed',
     );
   });
 });
