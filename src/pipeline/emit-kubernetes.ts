@@ -1,5 +1,13 @@
 import { stringify } from 'yaml';
-import { dockerfile, DOCKERIGNORE, gatherScript, indexScript, type EmitSettings } from './emit-scripts.js';
+import {
+  arraySize,
+  arrayUnit,
+  dockerfile,
+  DOCKERIGNORE,
+  gatherScript,
+  indexScript,
+  type EmitSettings,
+} from './emit-scripts.js';
 
 /** The pipeline's name as Kubernetes accepts it (RFC 1123): lower case, digits and '-', at most `max`. */
 function kubeName(pipeline: string, max: number): string {
@@ -20,8 +28,9 @@ export const PIPELINE_MOUNT = '/pipeline';
 
 /**
  * A Kubernetes Indexed Job (batch/v1, `completionMode: Indexed`): pod i reads `JOB_COMPLETION_INDEX` and
- * runs split `splits[i]` into `/work/shards/<i>` on a ReadWriteMany volume; then a plain Job gathers the
- * shards and runs the pipeline to the end into `/work/checkpoints`. The pipeline file travels in a
+ * runs split `splits[i]` (or, with chain shards, one teacher shard) into `/work/shards/<i>` on a
+ * ReadWriteMany volume; then a plain Job gathers the shards and runs the pipeline to the end into
+ * `/work/checkpoints`. The pipeline file travels in a
  * ConfigMap; no object storage is involved.
  */
 export function kubernetesFiles(s: EmitSettings): Record<string, string> {
@@ -55,15 +64,17 @@ export function kubernetesFiles(s: EmitSettings): Record<string, string> {
     resources,
     volumeMounts,
   });
+  const n = arraySize(s);
+  const unit = arrayUnit(s);
   const splitsJob = {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: { name: objectName(name, 'splits'), labels },
+    metadata: { name: objectName(name, unit), labels },
     spec: {
       completionMode: 'Indexed',
-      completions: s.splits.length,
-      parallelism: Math.min(s.parallelism ?? s.splits.length, s.splits.length),
-      backoffLimit: s.splits.length * 2,
+      completions: n,
+      parallelism: Math.min(s.parallelism ?? n, n),
+      backoffLimit: n * 2,
       template: {
         metadata: { labels },
         spec: {
@@ -116,15 +127,15 @@ export function kubernetesFiles(s: EmitSettings): Record<string, string> {
     docs.map((d) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
   const job = (n: string) => `job.batch/${n}`;
   return {
-    'splits-job.yaml': yaml([...shared, splitsJob]),
+    [`${unit}-job.yaml`]: yaml([...shared, splitsJob]),
     'gather-job.yaml': yaml([gatherJob]),
     'submit.sh': [
       '#!/usr/bin/env bash',
-      `# Runs pipeline '${name}' on the cluster kubectl points at: the split array, then the gather step.`,
+      `# Runs pipeline '${name}' on the cluster kubectl points at: the ${unit === 'shards' ? 'chain-shard' : 'split'} array, then the gather step.`,
       '# The image must be pushed where the cluster can pull it (docs/scale.md).',
       'set -euo pipefail',
       'cd "$(dirname "$0")"',
-      'kubectl apply -f splits-job.yaml',
+      `kubectl apply -f ${unit}-job.yaml`,
       `kubectl wait --for=condition=complete --timeout=-1s ${job(splitsJob.metadata.name)}`,
       'kubectl apply -f gather-job.yaml',
       `kubectl wait --for=condition=complete --timeout=-1s ${job(gatherJob.metadata.name)}`,

@@ -1,14 +1,17 @@
-import { gatherScript, indexScript, type EmitSettings } from './emit-scripts.js';
+import { arraySize, arrayUnit, gatherScript, indexScript, type EmitSettings } from './emit-scripts.js';
 
 /**
  * A Slurm job array (`#SBATCH --array=0-(N-1)`): task i reads `SLURM_ARRAY_TASK_ID` and runs split
- * `splits[i]` into `$BDK_SHARDS/<i>`; a second job, submitted with `--dependency=afterok` on the
+ * `splits[i]` (or, with chain shards, one teacher shard) into `$BDK_SHARDS/<i>`; a second job, submitted with `--dependency=afterok` on the
  * array, gathers the shards and runs the pipeline to the end. `submit.sh` submits both from the folder
  * the files are in (a filesystem the compute nodes share, as Slurm clusters have).
  */
 export function slurmFiles(s: EmitSettings): Record<string, string> {
   const name = s.config.name;
-  const n = s.splits.length;
+  const n = arraySize(s);
+  const what = s.shards
+    ? `${n} chain shard${n > 1 ? 's' : ''} (${s.shards.chains} chain${s.shards.chains > 1 ? 's' : ''} each)`
+    : `${n} split${n > 1 ? 's' : ''}`;
   const throttle = s.parallelism !== undefined && s.parallelism < n ? `%${s.parallelism}` : '';
   const header = (job: string, extra: string[] = []) => [
     '#!/bin/bash',
@@ -26,7 +29,7 @@ export function slurmFiles(s: EmitSettings): Record<string, string> {
   ];
   return {
     'array.sbatch': [
-      ...header(`${name}-splits`, [`#SBATCH --array=0-${n - 1}${throttle}`]),
+      ...header(`${name}-${arrayUnit(s)}`, [`#SBATCH --array=0-${n - 1}${throttle}`]),
       ': "${SLURM_ARRAY_TASK_ID:?not an array task}"',
       ...indexScript(s, 'SLURM_ARRAY_TASK_ID'),
       '',
@@ -40,7 +43,7 @@ export function slurmFiles(s: EmitSettings): Record<string, string> {
     ].join('\n'),
     'submit.sh': [
       '#!/usr/bin/env bash',
-      `# Submits pipeline '${name}': the array of ${n} split${n > 1 ? 's' : ''}, then the gather step once every task succeeded.`,
+      `# Submits pipeline '${name}': the array of ${what}, then the gather step once every task succeeded.`,
       'set -euo pipefail',
       'cd "$(dirname "$0")"',
       'export BDK_EMIT_DIR="$PWD"',

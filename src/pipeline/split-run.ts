@@ -1,7 +1,7 @@
 import { describeDataset } from '../data/store.js';
 
-/** The teacher run name of split k of a pipeline. */
-export const teacherRun = (pipeline: string, split: number) => `${pipeline}-s${split}-teacher`;
+/** The teacher run name of split k of a pipeline (k may be a shell variable, as in an emitted script). */
+export const teacherRun = (pipeline: string, split: number | string) => `${pipeline}-s${split}-teacher`;
 
 /** The structure-search run name of split k of a pipeline. */
 export const searchRun = (pipeline: string, split: number) => `${pipeline}-s${split}-search`;

@@ -20,6 +20,27 @@ import {
 export type TeacherSection = NonNullable<PipelineConfig['teacher']>;
 
 /**
+ * Split k's teacher settings as the pipeline's teacher section gives them: what the sample stage
+ * samples, and (with its `chains` replaced) what one chain shard of it samples (src/pipeline/teacher-shard.ts).
+ */
+export async function splitTeacherConfig(
+  teacher: TeacherSection,
+  dataset: string,
+  k: number,
+  seed: number,
+  dataDir?: string,
+): Promise<SampleConfig> {
+  // The target scale the samples will model, as sampleTeacher records it: a teacher sampled before
+  // the dataset was prepared with another transform then differs in its settings.
+  const transform = targetTransformField((await describeDataset(dataset, dataDir)).splits);
+  const { strictDiagnostics: _, ...settings } = teacher;
+  return sampleConfigFrom(
+    { ...settings, dataset, split: k, seed: teacher.seed ?? seed, ...transform },
+    dataDir,
+  );
+}
+
+/**
  * Samples one teacher per split the pipeline uses (each split its own run, resumed if interrupted,
  * skipped when already complete with the same settings) and writes `<pipeline>/teacher-summary.json`
  * with every ensemble metric as mean ± standard error over splits.
@@ -38,14 +59,11 @@ export async function sampleSplits(
   completed: boolean;
 }> {
   const splits = await pipelineSplits(dataset, use, opts.dataDir);
-  // The target scale the samples will model, as sampleTeacher records it: a teacher sampled before
-  // the dataset was prepared with another transform then differs in its settings.
-  const transform = targetTransformField((await describeDataset(dataset, opts.dataDir)).splits);
   const summaries: TeacherSummary[] = [];
   // Over several splits (or in a child of `bdk run --jobs`, whose parent gathers them) one warning
   // line says which teachers may not have converged, not one line per split.
   const gathered = splits.length > 1 || opts.summaries === false;
-  const { strictDiagnostics, ...settings } = teacher;
+  const { strictDiagnostics } = teacher;
   /** `teacher.strictDiagnostics`: a teacher that fails a convergence check stops the pipeline (docs/design.md §4.5). */
   const checkConvergence = (run: string, summary: TeacherSummary) => {
     const issues = summary.diagnostics.warnings ?? [];
@@ -55,10 +73,7 @@ export async function sampleSplits(
       );
   };
   for (const k of splits) {
-    const config: SampleConfig = await sampleConfigFrom(
-      { ...settings, dataset, split: k, seed: teacher.seed ?? seed, ...transform },
-      opts.dataDir,
-    );
+    const config = await splitTeacherConfig(teacher, dataset, k, seed, opts.dataDir);
     const run = teacherRun(pipeline, k);
     const unit = splitScope(opts, 'sample', k, gathered);
     // The stored config also holds the dataset's checksum, which the comparison leaves out.

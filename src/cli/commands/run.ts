@@ -16,6 +16,7 @@ import type { PipelineReport } from '../../pipeline/evaluate-splits.js';
 import { withInterrupt } from '../interrupt.js';
 import { dealSplits, PER_SPLIT_STAGES, PIPELINE_CHILD_ENV, runSplitJobs } from '../split-jobs.js';
 import { emitPipeline } from '../emit-command.js';
+import { runTeacherShard, wantsTeacherShard } from '../teacher-shard-command.js';
 
 function parseStages(value: string): StageName[] {
   const names = parseList(value);
@@ -90,7 +91,18 @@ export function registerRun(program: Command): void {
     )
     .option('--image <name>', '--emit kubernetes: the container image (default bdk:<version>)')
     .option('--cpus <n>', '--emit: CPU cores per array index', parseInteger(1), 2)
-    .option('--memory <GiB>', '--emit: memory per array index, GiB', parseInteger(1), 8);
+    .option('--memory <GiB>', '--emit: memory per array index, GiB', parseInteger(1), 8)
+    .option(
+      '--chains-per-shard <c>',
+      "--emit: one array index per chain shard of c chains (c divides the teacher's chains), not per split; the gather step merges the shards and runs the rest",
+      parseInteger(1),
+    )
+    .option(
+      '--chain-offset <k>',
+      "sample only a shard of the teacher's chains, from chain k (with --chains, --stages sample and one split in --splits), for `bdk gather --into`",
+      parseInteger(0),
+    )
+    .option('--chains <c>', '--chain-offset: the number of chains in the shard', parseInteger(1));
   addJsonOption(cmd);
   cmd.action(
     async (
@@ -109,11 +121,17 @@ export function registerRun(program: Command): void {
         image?: string;
         cpus: number;
         memory: number;
+        chainsPerShard?: number;
+        chainOffset?: number;
+        chains?: number;
       },
     ) => {
       let config = await loadPipeline(file);
       if (o.splits) config = restrictSplits(config, o.splits);
       if (o.emit) return emitPipeline(file, config, { ...o, emit: o.emit });
+      if (o.chainsPerShard !== undefined)
+        throw new UserError('--chains-per-shard shapes an emitted array: give it with --emit ENGINE');
+      if (wantsTeacherShard(o)) return runTeacherShard(file, config, o);
       const stages = plannedStages(config, o.stages);
       if (o.dryRun) {
         if (o.json) return printJson({ pipeline: config.name, valid: true, stages, config });
