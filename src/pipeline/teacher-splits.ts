@@ -1,10 +1,8 @@
 import { UserError } from '../core/errors.js';
-import { describeDataset } from '../data/store.js';
 import { convergenceWarning } from '../eval/convergence-check.js';
 import type { PipelineConfig } from './schema.js';
 import { sampleTeacher } from '../stages/sample.js';
 import { sampleConfigFrom, type SampleConfig, type TeacherSummary } from '../stages/sample-config.js';
-import { targetTransformField } from '../stages/run-folder.js';
 import { checkSplitRun, pipelineSplits, teacherRun } from './split-run.js';
 import {
   summarizeOverSplits,
@@ -15,6 +13,17 @@ import {
 
 /** The pipeline's `teacher` section (defaults applied by the schema). */
 export type TeacherSection = NonNullable<PipelineConfig['teacher']>;
+
+/**
+ * The pipeline's `teacher` section with its target transform: `teacher.targetTransform`, else the
+ * deprecated `dataset.splits.targetTransform` (the schema refuses the two disagreeing), else absent
+ * (the dataset's recorded default, else none).
+ */
+export function pipelineTeacher(config: PipelineConfig): TeacherSection {
+  const teacher = config.teacher!;
+  const transform = teacher.targetTransform ?? config.dataset.splits?.targetTransform;
+  return transform === undefined ? teacher : { ...teacher, targetTransform: transform };
+}
 
 /**
  * Samples one teacher per split the pipeline uses (each split its own run, resumed if interrupted,
@@ -36,9 +45,6 @@ export async function sampleSplits(
 }> {
   const log = opts.log ?? (() => {});
   const splits = await pipelineSplits(dataset, use, opts.dataDir);
-  // The target scale the samples will model, as sampleTeacher records it: a teacher sampled before
-  // the dataset was prepared with another transform then differs in its settings.
-  const transform = targetTransformField((await describeDataset(dataset, opts.dataDir)).splits);
   const summaries: TeacherSummary[] = [];
   const { strictDiagnostics, ...settings } = teacher;
   /** `teacher.strictDiagnostics`: a teacher that fails a convergence check stops the pipeline (docs/design.md §4.5). */
@@ -51,7 +57,7 @@ export async function sampleSplits(
   };
   for (const k of splits) {
     const config: SampleConfig = await sampleConfigFrom(
-      { ...settings, dataset, split: k, seed: teacher.seed ?? seed, ...transform },
+      { ...settings, dataset, split: k, seed: teacher.seed ?? seed },
       opts.dataDir,
     );
     const run = teacherRun(pipeline, k);
@@ -81,6 +87,7 @@ export async function sampleSplits(
       dataDir: opts.dataDir,
       runsDir: opts.runsDir,
       signal: opts.signal,
+      targetTransformSetting: 'teacher.targetTransform',
       log,
       onProgress: opts.onProgress,
     });
