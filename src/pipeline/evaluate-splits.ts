@@ -12,6 +12,7 @@ import { summarizeOverSplits, type MetricSummary, type SplitStageOptions } from 
 import { convergenceMarkdown, teacherConvergence, type ConvergenceSummary } from './convergence-summary.js';
 import { parseShift } from '../eval/image-shift.js';
 import { shiftMarkdown, type OodReport, type ShiftReport } from '../stages/shift-report.js';
+import { checkTeacherScale } from './teacher-splits.js';
 
 export interface PipelineReport {
   pipeline: string;
@@ -59,6 +60,7 @@ export async function evaluateSplits(
   const e = config.evaluation!;
   const reports: EvaluationReport[] = [];
   for (const k of splits) {
+    await checkTeacherScale(config, k, opts);
     const o = {
       ...opts,
       run: await pipelineStudentRun(config, k, opts.runsDir),

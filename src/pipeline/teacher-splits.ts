@@ -1,4 +1,10 @@
+import path from 'node:path';
 import { UserError } from '../core/errors.js';
+import { readJsonOrNull } from '../core/json-file.js';
+import { describeDataset } from '../data/store.js';
+import { resolveTargetTransform } from '../data/target-view.js';
+import type { StageContext } from '../stages/context.js';
+import { runPath } from '../stages/run-folder.js';
 import { convergenceWarning } from '../eval/convergence-check.js';
 import type { PipelineConfig } from './schema.js';
 import { sampleTeacher } from '../stages/sample.js';
@@ -23,6 +29,30 @@ export function pipelineTeacher(config: PipelineConfig): TeacherSection {
   const teacher = config.teacher!;
   const transform = teacher.targetTransform ?? config.dataset.splits?.targetTransform;
   return transform === undefined ? teacher : { ...teacher, targetTransform: transform };
+}
+
+/**
+ * Refuses split k's teacher run when its samples model another target scale than the pipeline's
+ * teacher now asks for: the distill and evaluate stages run without the sample stage (`--stages`)
+ * would otherwise use it. The sample stage refuses it too (its settings differ).
+ */
+export async function checkTeacherScale(
+  config: PipelineConfig,
+  k: number,
+  opts: StageContext,
+): Promise<void> {
+  if (!config.teacher) return;
+  const run = teacherRun(config.name, k);
+  const stored = await readJsonOrNull<SampleConfig>(path.join(runPath(run, opts.runsDir), 'config.json'));
+  if (!stored) return;
+  const was = stored.targetTransform ?? 'none';
+  const asked =
+    pipelineTeacher(config).targetTransform ??
+    resolveTargetTransform(undefined, (await describeDataset(config.dataset.name, opts.dataDir)).splits);
+  if (was !== asked)
+    throw new UserError(
+      `teacher run '${run}' was sampled with target transform ${was}, but the pipeline's teacher now asks for ${asked}; run the sample stage with --force to sample it again`,
+    );
 }
 
 /**

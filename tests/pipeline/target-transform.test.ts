@@ -109,6 +109,18 @@ describe('a teacher’s target transform on a raw dataset', () => {
           stages: ['sample'],
         }),
       ).rejects.toThrow(refused);
+      // Run without the sample stage, the distill and evaluate stages refuse the log teacher too.
+      for (const stage of ['distill', 'evaluate'] as const)
+        await expect(
+          runPipeline(parsePipeline(tiny(teacher), 'p.json'), {
+            file: 'p.json',
+            dataDir: path.join(dir, 'raw', 'datasets'),
+            runsDir: path.join(dir, 'raw', 'runs'),
+            stages: [stage],
+          }),
+        ).rejects.toThrow(
+          "teacher run 'tt-s0-teacher' was sampled with target transform log, but the pipeline's teacher now asks for none; run the sample stage with --force to sample it again",
+        );
     }
   });
 
