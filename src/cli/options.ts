@@ -74,7 +74,7 @@ export function addSplitOptions(cmd: Command): Command {
     .addOption(
       new Option(
         '--target-transform <kind>',
-        'regression: standardize log y instead of y (a log-normal likelihood for positive targets)',
+        "deprecated (the teacher's setting: bdk sample --target-transform): record log as the default for teachers that set none",
       ).choices(TARGET_TRANSFORMS),
     )
     .addOption(

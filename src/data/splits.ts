@@ -3,7 +3,7 @@ import { Rng } from '../core/rng.js';
 import { UserError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import type { DatasetContent, DatasetMeta } from './dataset-meta.js';
-import { checkLogTransformable, transformTarget, type TargetScaling } from './target-transform.js';
+import { checkTargetTransform, transformTarget, type TargetScaling } from './target-transform.js';
 
 /**
  * Train/validation/test splits of a prepared dataset, stored beside it as `<name>.splits.json`.
@@ -50,8 +50,11 @@ export interface SplitSettings {
   /** Fraction of each training part carved out for validation. */
   validationFraction: number;
   /**
-   * Regression: standardize log y instead of y (a log-normal likelihood for positive targets).
-   * Absent for the identity, so older splits files read the same.
+   * Regression: the target transform for teachers that set none of their own (`log`: they model log
+   * y, a log-normal likelihood for positive targets), recorded by the deprecated `--target-transform`
+   * of `bdk data prepare`; the splits' target scalings are then fitted on log y, as bdk always wrote
+   * them. Absent for the identity, so older splits files read the same. A teacher's own transform is
+   * applied when it loads the data (`data/target-view.ts`).
    */
   targetTransform?: 'log';
   /**
@@ -130,17 +133,28 @@ export function fitNormalization(
     const std = Array.from(m2, (v) => Math.sqrt(v / trainRows.length) || 1);
     featuresScaling = { kind: 'zscore', mean: Array.from(mean), std };
   }
-  let target: Normalization['target'] = null;
-  if (meta.task === 'regression') {
-    const u = Float64Array.from(trainRows, (i) => transformTarget(transform, targets[i]));
-    let mean = 0;
-    for (const v of u) mean += v;
-    mean /= u.length;
-    let m2 = 0;
-    for (const v of u) m2 += (v - mean) ** 2;
-    target = { mean, std: Math.sqrt(m2 / u.length) || 1, ...(transform ? { transform } : {}) };
-  }
+  const target = meta.task === 'regression' ? fitTargetScaling(targets, trainRows, transform) : null;
   return { features: featuresScaling, target };
+}
+
+/**
+ * A regression target's standardization over the training rows: mean and population standard
+ * deviation of T(y) (std 1 for a constant target). The one place this is computed, for preparing a
+ * dataset and for a teacher's target transform applied at load (`data/target-view.ts`), so both give
+ * the same numbers bit for bit.
+ */
+export function fitTargetScaling(
+  targets: ArrayLike<number>,
+  trainRows: Int32Array,
+  transform?: 'log',
+): TargetScaling {
+  const u = Float64Array.from(trainRows, (i) => transformTarget(transform, targets[i]));
+  let mean = 0;
+  for (const v of u) mean += v;
+  mean /= u.length;
+  let m2 = 0;
+  for (const v of u) m2 += (v - mean) ** 2;
+  return { mean, std: Math.sqrt(m2 / u.length) || 1, ...(transform ? { transform } : {}) };
 }
 
 /**
@@ -192,13 +206,7 @@ export function makeSplits(
   const n = meta.rows;
   const splits: Split[] = [];
   const transform = settings.targetTransform;
-  if (transform) {
-    if (meta.task !== 'regression')
-      throw new UserError(
-        `${meta.name}: --target-transform ${transform} applies to regression targets; this dataset is ${meta.task}`,
-      );
-    checkLogTransformable(content.targets, { dataset: meta.name, column: meta.target });
-  }
+  checkTargetTransform(meta, content.targets, transform);
   const standardize = settings.standardize;
   if (standardize && !meta.imageShape)
     throw new UserError(

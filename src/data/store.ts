@@ -37,7 +37,9 @@ export type UnsavedContent = Omit<DatasetContent, 'meta'> & { meta: Omit<Dataset
 
 /**
  * Saves prepared content and its splits. Re-preparing identical content with identical split
- * settings is a no-op; anything that would replace a different existing dataset needs `force`.
+ * settings is a no-op, whatever the target transform (see `sameSplits`; `force` rewrites the splits
+ * file when the recorded default transform differs); anything that would replace a different
+ * existing dataset needs `force`.
  * Both files are written atomically, the data first, so an interruption never leaves a half file.
  */
 export async function saveDataset(
@@ -58,8 +60,12 @@ export async function saveDataset(
     const sameData =
       old !== null && old.checksum === content.meta.checksum && old.source === content.meta.source;
     const oldSplits = sameData ? await readSplits(sFile, content.meta).catch(() => null) : null;
-    if (oldSplits && JSON.stringify(oldSplits) === JSON.stringify(splits)) {
-      return { file, splitsFile: sFile, status: 'unchanged', meta: content.meta, splits };
+    if (oldSplits && sameSplits(oldSplits, splits)) {
+      // The recorded default transform changes only with `force`.
+      if (!opts.force || oldSplits.targetTransform === splits.targetTransform)
+        return { file, splitsFile: sFile, status: 'unchanged', meta: content.meta, splits: oldSplits };
+      await writeSplits(sFile, splits);
+      return { file, splitsFile: sFile, status: 'written', meta: content.meta, splits };
     }
     if (sameData && !oldSplits) {
       // Intact data without a valid splits file (e.g. an interrupted prepare): add the splits.
@@ -78,6 +84,19 @@ export async function saveDataset(
   await writeDataset(file, content);
   await writeSplits(sFile, splits);
   return { file, splitsFile: sFile, status: 'written', meta: content.meta, splits };
+}
+
+/**
+ * Whether two splits files are the same splits of the same data, the target transform aside: it is a
+ * teacher's setting (the splits file records only a default for teachers that set none), so a dataset
+ * prepared again with another transform is up to date, not a different dataset.
+ */
+function sameSplits(a: SplitsFile, b: SplitsFile): boolean {
+  const strip = ({ targetTransform: _t, splits, ...rest }: SplitsFile) => ({
+    ...rest,
+    splits: splits.map((s) => ({ ...s, normalization: { ...s.normalization, target: null } })),
+  });
+  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
 }
 
 function describeSettings(s: SplitSettings): string {

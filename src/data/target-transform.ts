@@ -26,19 +26,41 @@ export function standardizeTarget(t: TargetScaling, y: number): number {
   return (transformTarget(t.transform, y) - t.mean) / t.std;
 }
 
-/** Checks that every target can be a log target (positive and finite), naming the first that cannot. */
+/**
+ * Checks that every target can be a log target (positive and finite), naming the first that cannot
+ * and the setting that asked for it (`--target-transform`, `teacher.targetTransform`).
+ */
 export function checkLogTransformable(
   targets: ArrayLike<number>,
   where: { dataset: string; column: string },
+  setting = '--target-transform',
 ): void {
   for (let i = 0; i < targets.length; i++) {
     const v = targets[i];
     if (!(v > 0 && Number.isFinite(v))) {
       throw new UserError(
-        `${where.dataset}: target '${where.column}' must be positive for --target-transform log; row ${i + 1} has ${v}`,
+        `${where.dataset}: target '${where.column}' must be positive for ${setting} log; row ${i + 1} has ${v}`,
       );
     }
   }
+}
+
+/**
+ * Checks that a dataset's targets can take `transform`: the identity always; `log` only a regression
+ * target whose values are all positive. The one-line error names the dataset and `setting`.
+ */
+export function checkTargetTransform(
+  meta: { name: string; task: 'regression' | 'classification'; target: string },
+  targets: ArrayLike<number>,
+  transform: TargetTransform | undefined,
+  setting = '--target-transform',
+): void {
+  if (transform !== 'log') return;
+  if (meta.task !== 'regression')
+    throw new UserError(
+      `${meta.name}: ${setting} ${transform} applies to regression targets; this dataset is ${meta.task}`,
+    );
+  checkLogTransformable(targets, { dataset: meta.name, column: meta.target }, setting);
 }
 
 /**

@@ -3,6 +3,7 @@ import { UserError } from '../core/errors.js';
 import { readJsonOrNull } from '../core/json-file.js';
 import { runPath } from '../stages/run-folder.js';
 import { isFrontPipeline, pipelineStudentRun } from './front-splits.js';
+import { checkTeacherScale } from './teacher-splits.js';
 import type { PipelineConfig } from './schema.js';
 import type { StageContext } from '../stages/context.js';
 import {
@@ -60,6 +61,7 @@ export async function distillSplits(
   const summaries: StudentSummary[] = [];
   for (const k of splits) {
     const unit = splitScope(opts, 'distill', k);
+    await checkTeacherScale(config, k, opts);
     if (isFrontPipeline(config)) {
       // A front distilled every member already: the split's student is the selected member's.
       const run = await pipelineStudentRun(config, k, opts.runsDir);

@@ -13,6 +13,7 @@ import { splitScope } from './split-scope.js';
 import { convergenceMarkdown, teacherConvergence, type ConvergenceSummary } from './convergence-summary.js';
 import { parseShift } from '../eval/image-shift.js';
 import { shiftMarkdown, type OodReport, type ShiftReport } from '../stages/shift-report.js';
+import { checkTeacherScale } from './teacher-splits.js';
 
 export interface PipelineReport {
   pipeline: string;
@@ -61,6 +62,7 @@ export async function evaluateSplits(
   const reports: EvaluationReport[] = [];
   for (const k of splits) {
     const unit = splitScope(opts, 'evaluate', k);
+    await checkTeacherScale(config, k, opts);
     const o = {
       ...unit.opts,
       run: await pipelineStudentRun(config, k, opts.runsDir),

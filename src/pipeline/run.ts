@@ -1,7 +1,7 @@
 import { UserError } from '../core/errors.js';
 import type { SaveResult } from '../data/store.js';
 import { importTable, prepareBuiltin, resolveRelative } from '../stages/prepare.js';
-import { sampleSplits } from './teacher-splits.js';
+import { pipelineTeacher, sampleSplits } from './teacher-splits.js';
 import { pipelineSplits } from './split-run.js';
 import { formatNumber, formatSummary, type MetricSummary, type SplitStageOptions } from './summary.js';
 import { distillSplits } from './distill-splits.js';
@@ -115,7 +115,7 @@ async function runSample(config: PipelineConfig, opts: RunOptions): Promise<Stag
     config.name,
     config.dataset.name,
     config.dataset.use,
-    config.teacher!,
+    pipelineTeacher(config),
     config.seed,
     opts,
   );

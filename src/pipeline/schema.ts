@@ -41,7 +41,7 @@ const splitsSection = z.strictObject({
   count: positiveInt.optional(),
   testFraction: fraction.optional(),
   validationFraction: fraction.optional(),
-  /** Regression: `log` models log y (a log-normal likelihood for positive targets); default `none`. */
+  /** Deprecated alias of `teacher.targetTransform`: the pipeline's default for its teacher (recorded in the dataset). */
   targetTransform: z.enum(TARGET_TRANSFORMS).optional(),
   /** Images: `per-channel` z-scores each channel over the training rows; default `none` (pixels / 255). */
   standardize: z.enum(['none', 'per-channel']).optional(),
@@ -109,6 +109,8 @@ const teacherSection = z.strictObject({
   augment: z.enum(['none', 'crop-flip']).optional(),
   /** `bdk sample --strict-diagnostics`: a teacher failing a convergence check stops the pipeline. */
   strictDiagnostics: z.boolean().default(false),
+  /** Regression: `log` models log y (a log-normal likelihood for positive targets), applied at load; default `none`. */
+  targetTransform: z.enum(TARGET_TRANSFORMS).optional(),
 });
 
 const searchSection = z.strictObject({
@@ -285,19 +287,30 @@ const exportSection = z.strictObject({
   quantize: z.enum(['none', 'float16', 'uint8']).default('none'),
 });
 
-export const pipelineSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected letters, digits, ".", "_" and "-"'),
-  description: z.string().optional(),
-  seed: nonNegativeInt.default(0),
-  backend: z.enum(['auto', ...BACKENDS]).optional(),
-  dataset: datasetSection,
-  teacher: teacherSection.optional(),
-  search: checkedSearchSection.optional(),
-  student: studentSection.optional(),
-  distillation: distillationSection.optional(),
-  evaluation: evaluationSection.optional(),
-  export: exportSection.optional(),
-});
+export const pipelineSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected letters, digits, ".", "_" and "-"'),
+    description: z.string().optional(),
+    seed: nonNegativeInt.default(0),
+    backend: z.enum(['auto', ...BACKENDS]).optional(),
+    dataset: datasetSection,
+    teacher: teacherSection.optional(),
+    search: checkedSearchSection.optional(),
+    student: studentSection.optional(),
+    distillation: distillationSection.optional(),
+    evaluation: evaluationSection.optional(),
+    export: exportSection.optional(),
+  })
+  .superRefine((p, ctx) => {
+    const own = p.teacher?.targetTransform;
+    const alias = p.dataset.splits?.targetTransform;
+    if (own !== undefined && alias !== undefined && own !== alias)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['teacher', 'targetTransform'],
+        message: `disagrees with dataset.splits.targetTransform "${alias}" (its deprecated alias; set only teacher.targetTransform)`,
+      });
+  });
 
 export type PipelineConfig = z.infer<typeof pipelineSchema>;
 export type PipelineInput = z.input<typeof pipelineSchema>;

@@ -14,7 +14,7 @@ import type { SampleConfig, TeacherSummary } from '../stages/sample-config.js';
 import type { PipelineConfig } from './schema.js';
 import { teacherRun } from './split-run.js';
 import type { SplitStageOptions } from './summary.js';
-import { splitTeacherConfig } from './teacher-splits.js';
+import { pipelineTeacher, splitTeacherConfig } from './teacher-splits.js';
 
 export interface TeacherShard {
   split: number;
@@ -46,7 +46,13 @@ export async function sampleTeacherShard(
 ): Promise<{ run: string; summary: TeacherSummary | null; cached: boolean }> {
   checkTeacherShard(config, shard);
   const { split: k, chainOffset, chains } = shard;
-  const full = await splitTeacherConfig(config.teacher!, config.dataset.name, k, config.seed, opts.dataDir);
+  const full = await splitTeacherConfig(
+    pipelineTeacher(config),
+    config.dataset.name,
+    k,
+    config.seed,
+    opts.dataDir,
+  );
   const sample: SampleConfig = { ...full, chains };
   const run = teacherRun(config.name, k);
   const dir = runPath(run, opts.runsDir);
@@ -68,6 +74,7 @@ export async function sampleTeacherShard(
     dataDir: opts.dataDir,
     runsDir: opts.runsDir,
     signal: opts.signal,
+    targetTransformSetting: 'teacher.targetTransform',
     // A shard's convergence warning is detail: the gathered teacher's, with every chain, is the one that counts.
     log: (line, kind) => opts.log?.(line, kind === 'warning' ? 'detail' : kind),
     onProgress: opts.onProgress,

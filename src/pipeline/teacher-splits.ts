@@ -1,10 +1,14 @@
+import path from 'node:path';
 import { UserError } from '../core/errors.js';
+import { readJsonOrNull } from '../core/json-file.js';
 import { describeDataset } from '../data/store.js';
+import { resolveTargetTransform } from '../data/target-view.js';
+import type { StageContext } from '../stages/context.js';
+import { runPath } from '../stages/run-folder.js';
 import { convergenceWarning, convergenceWarningOverSplits } from '../eval/convergence-check.js';
 import type { PipelineConfig } from './schema.js';
 import { sampleTeacher } from '../stages/sample.js';
 import { sampleConfigFrom, type SampleConfig, type TeacherSummary } from '../stages/sample-config.js';
-import { targetTransformField } from '../stages/run-folder.js';
 import { checkSplitRun, pipelineSplits, teacherRun } from './split-run.js';
 import { splitScope } from './split-scope.js';
 import { formatDuration } from '../core/progress.js';
@@ -20,8 +24,9 @@ import {
 export type TeacherSection = NonNullable<PipelineConfig['teacher']>;
 
 /**
- * Split k's teacher settings as the pipeline's teacher section gives them: what the sample stage
- * samples, and (with its `chains` replaced) what one chain shard of it samples (src/pipeline/teacher-shard.ts).
+ * Split k's teacher settings as the pipeline's teacher section gives them (with its target transform,
+ * `pipelineTeacher`): what the sample stage samples, and (with its `chains` replaced) what one chain
+ * shard of it samples (src/pipeline/teacher-shard.ts).
  */
 export async function splitTeacherConfig(
   teacher: TeacherSection,
@@ -30,14 +35,43 @@ export async function splitTeacherConfig(
   seed: number,
   dataDir?: string,
 ): Promise<SampleConfig> {
-  // The target scale the samples will model, as sampleTeacher records it: a teacher sampled before
-  // the dataset was prepared with another transform then differs in its settings.
-  const transform = targetTransformField((await describeDataset(dataset, dataDir)).splits);
   const { strictDiagnostics: _, ...settings } = teacher;
-  return sampleConfigFrom(
-    { ...settings, dataset, split: k, seed: teacher.seed ?? seed, ...transform },
-    dataDir,
-  );
+  return sampleConfigFrom({ ...settings, dataset, split: k, seed: teacher.seed ?? seed }, dataDir);
+}
+
+/**
+ * The pipeline's `teacher` section with its target transform: `teacher.targetTransform`, else the
+ * deprecated `dataset.splits.targetTransform` (the schema refuses the two disagreeing), else absent
+ * (the dataset's recorded default, else none).
+ */
+export function pipelineTeacher(config: PipelineConfig): TeacherSection {
+  const teacher = config.teacher!;
+  const transform = teacher.targetTransform ?? config.dataset.splits?.targetTransform;
+  return transform === undefined ? teacher : { ...teacher, targetTransform: transform };
+}
+
+/**
+ * Refuses split k's teacher run when its samples model another target scale than the pipeline's
+ * teacher now asks for: the distill and evaluate stages run without the sample stage (`--stages`)
+ * would otherwise use it. The sample stage refuses it too (its settings differ).
+ */
+export async function checkTeacherScale(
+  config: PipelineConfig,
+  k: number,
+  opts: StageContext,
+): Promise<void> {
+  if (!config.teacher) return;
+  const run = teacherRun(config.name, k);
+  const stored = await readJsonOrNull<SampleConfig>(path.join(runPath(run, opts.runsDir), 'config.json'));
+  if (!stored) return;
+  const was = stored.targetTransform ?? 'none';
+  const asked =
+    pipelineTeacher(config).targetTransform ??
+    resolveTargetTransform(undefined, (await describeDataset(config.dataset.name, opts.dataDir)).splits);
+  if (was !== asked)
+    throw new UserError(
+      `teacher run '${run}' was sampled with target transform ${was}, but the pipeline's teacher now asks for ${asked}; run the sample stage with --force to sample it again`,
+    );
 }
 
 /**
@@ -103,6 +137,7 @@ export async function sampleSplits(
       dataDir: opts.dataDir,
       runsDir: opts.runsDir,
       signal: opts.signal,
+      targetTransformSetting: 'teacher.targetTransform',
       log: unit.log,
       onProgress: opts.onProgress,
     });

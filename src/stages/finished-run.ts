@@ -50,7 +50,17 @@ export async function checkFinishedRun<C extends object, S>(
   }
   if (stored && !same && !opts.force)
     throw new UserError(
-      `run '${check.run}' exists with different ${check.settings} settings; pass --force to replace it`,
+      `run '${check.run}' exists with different ${check.settings} settings${transformChange(stored, check.config)}; pass --force to replace it`,
     );
   return { summary: null, resume: stored !== null && !opts.force };
+}
+
+/**
+ * ` (sampled with target transform log, asked for none)` when two teacher configs differ in their
+ * target transform (absent: none), else nothing: samples of one scale cannot serve a run of the other.
+ */
+function transformChange(stored: object, config: object): string {
+  const was = (stored as { targetTransform?: string }).targetTransform ?? 'none';
+  const now = (config as { targetTransform?: string }).targetTransform ?? 'none';
+  return was === now ? '' : ` (sampled with target transform ${was}, now asked for ${now})`;
 }

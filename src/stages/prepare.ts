@@ -14,7 +14,11 @@ export interface SplitOverrides {
   count?: number;
   testFraction?: number;
   validationFraction?: number;
-  /** Regression: `log` standardizes log y (a log-normal likelihood); `none` (the default) y itself. */
+  /**
+   * Deprecated (the transform is the teacher's, `bdk sample --target-transform`): `log` records log y
+   * as the dataset's default for teachers that set none, with the splits' target scalings fitted on
+   * log y as before; `none` (the default) records none. Not part of what makes two datasets differ.
+   */
   targetTransform?: TargetTransform;
   /** Images: `per-channel` z-scores each channel over the training rows; `none` (the default) divides by 255. */
   standardize?: 'none' | 'per-channel';

@@ -5,6 +5,7 @@ import { pathExists, readJsonOrNull } from '../core/json-file.js';
 import { lockRunFolder, type RunFolderLock } from '../core/run-lock.js';
 import { checkName, runsDir } from '../core/paths.js';
 import { loadDataset, type LoadedDataset } from '../data/store.js';
+import { withTargetTransform } from '../data/target-view.js';
 import type { SampleConfig } from './sample-config.js';
 
 /** The folder of run `run` under the runs folder. */
@@ -77,30 +78,15 @@ export async function openTeacherRun(
   return { teacherDir, teacherConfig };
 }
 
-/** The `targetTransform` field of a teacher config for a dataset's splits, left out for the identity. */
-export const targetTransformField = (splits: { targetTransform?: 'log' }): { targetTransform?: 'log' } =>
-  splits.targetTransform ? { targetTransform: splits.targetTransform } : {};
-
 /**
- * Fails when a teacher run was sampled on another target transform than its dataset's splits now
- * have (the dataset was prepared again): its samples model the other scale.
+ * A teacher run's dataset as the run models it: each split's target scaling for the target transform
+ * recorded in the run's config (absent: the identity), applied at load (`withTargetTransform`).
  */
-export function checkTeacherTarget(run: string, config: SampleConfig, ds: LoadedDataset): void {
-  const was = config.targetTransform ?? 'none';
-  const now = ds.splits.targetTransform ?? 'none';
-  if (was !== now)
-    throw new UserError(
-      `teacher run '${run}' was sampled with target transform ${was}, but dataset '${config.dataset}' is now prepared with ${now}; sample it again (--force) or prepare the dataset with --target-transform ${was}`,
-    );
-}
-
-/** A teacher run's dataset, checked to have the target transform the run was sampled with. */
 export async function loadTeacherDataset(
   run: string,
   config: SampleConfig,
   dataDir?: string,
 ): Promise<LoadedDataset> {
   const ds = await loadDataset(config.dataset, dataDir);
-  checkTeacherTarget(run, config, ds);
-  return ds;
+  return withTargetTransform(ds, config.targetTransform ?? 'none', `teacher run '${run}' target transform`);
 }

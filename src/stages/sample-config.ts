@@ -5,6 +5,8 @@ import { DEFAULT_SAMPLER, type SamplerName } from '../teacher/chains.js';
 import type { Schedule } from '../teacher/schedule.js';
 import type { WeightDtype } from '../samples/index.js';
 import type { Augmentation } from '../data/augment.js';
+import type { TargetTransform } from '../data/target-transform.js';
+import { resolveTargetTransform } from '../data/target-view.js';
 
 /** Settings of a teacher run (`bdk sample`), stored as `config.json` in the run folder. */
 export interface SampleConfig {
@@ -47,8 +49,9 @@ export interface SampleConfig {
    */
   variancePriorPrecision?: number;
   /**
-   * Regression: the dataset's target transform when the run was sampled (`log`: the samples model
-   * log y); absent for the identity. Stages that read the samples check it against the dataset.
+   * Regression: the target transform the samples model (`log`: z = (log y − mean)/std, a log-normal
+   * likelihood); absent for the identity. A teacher setting, applied when the data is loaded: every
+   * stage that reads the run loads its dataset with this transform (`loadTeacherDataset`).
    */
   targetTransform?: 'log';
   friction: number;
@@ -150,8 +153,11 @@ export interface SampleInput {
   sampleDtype?: WeightDtype;
   /** `none` (left out of the config) or `crop-flip`. */
   augment?: Augmentation;
-  /** The dataset's target transform, recorded so a stored config compares equal (pipelines give it). */
-  targetTransform?: 'log';
+  /**
+   * Regression: `log` models log y, `none` y itself; absent, the dataset's recorded default (the
+   * deprecated `bdk data prepare --target-transform`), else none. Stored resolved (`log` or absent).
+   */
+  targetTransform?: TargetTransform;
 }
 
 /**
@@ -168,6 +174,10 @@ export const augmentField = (kind: Augmentation | undefined): { augment?: 'crop-
 /** The `variancePriorPrecision` field of a config, left out when not given (the plain prior). */
 export const variancePriorField = (alpha: number | undefined): { variancePriorPrecision?: number } =>
   alpha !== undefined ? { variancePriorPrecision: alpha } : {};
+
+/** The `targetTransform` field of a teacher config, left out for the identity. */
+export const targetTransformField = (transform: TargetTransform | undefined): { targetTransform?: 'log' } =>
+  transform === 'log' ? { targetTransform: 'log' } : {};
 
 /** The `heteroscedastic` field of a config, left out when false (like `sampleDtype`). */
 export const heteroscedasticField = (on: boolean | undefined): { heteroscedastic?: true } =>
@@ -208,10 +218,25 @@ export async function sampleConfigFrom(input: SampleInput, dataDir?: string): Pr
     ...variancePriorField(input.variancePriorPrecision),
     ...sampleDtypeField(input.sampleDtype),
     ...augmentField(input.augment),
-    ...(input.targetTransform ? { targetTransform: input.targetTransform } : {}),
+    ...targetTransformField(await teacherTargetTransform(input, dataDir)),
   };
   if (input.stepSize === undefined) config.stepSize = await defaultStepSize(config, dataDir);
   return config;
+}
+
+/**
+ * The teacher's target transform: its own, else its dataset's recorded default. A dataset that cannot
+ * be read has none here; the stage that loads it reports why.
+ */
+async function teacherTargetTransform(input: SampleInput, dataDir?: string): Promise<TargetTransform> {
+  if (input.targetTransform !== undefined) return input.targetTransform;
+  const described = await describeDataset(input.dataset ?? SAMPLE_DEFAULTS.dataset, dataDir).catch(
+    (err: unknown) => {
+      if (err instanceof UserError) return null;
+      throw err;
+    },
+  );
+  return described ? resolveTargetTransform(undefined, described.splits) : 'none';
 }
 
 /**

@@ -15,7 +15,8 @@ import {
   type RunFolderLock,
 } from '../core/run-lock.js';
 import { inputShape, loadDataset, partArrays, type PartArrays } from '../data/store.js';
-import { checkTeacherTarget, runPath, targetTransformField } from './run-folder.js';
+import { runPath } from './run-folder.js';
+import { withTargetTransform } from '../data/target-view.js';
 import { resolveArch } from '../model/builtins.js';
 import { loadChainState, saveChainState } from '../core/chain-state.js';
 import { chainSeed, runChains, type ChainSnapshot, type TracePoint } from '../teacher/chains.js';
@@ -46,6 +47,8 @@ export interface SampleOptions extends StageContext {
   resume?: boolean;
   /** A failed convergence check (docs/design.md §4.5) is an error, after the finished run is written. */
   strictDiagnostics?: boolean;
+  /** Where the target transform was set, for its errors (default `--target-transform`). */
+  targetTransformSetting?: string;
 }
 
 export interface SampleResult {
@@ -139,12 +142,12 @@ async function sampleRun(
   }
 
   checkSamplerSettings(config, opts.explicit);
-  const ds = await loadDataset(config.dataset, opts.dataDir);
-  // The samples model the dataset's target scale: a run continued must be on the transform the
-  // dataset now has, and the config records it.
-  if (stored) checkTeacherTarget(opts.run, stored, ds);
-  const { targetTransform: _transform, ...untransformed } = config;
-  config = { ...untransformed, ...targetTransformField(ds.splits) };
+  // The config's target transform (a resumed run's own) applied to the data as it is loaded.
+  const ds = withTargetTransform(
+    await loadDataset(config.dataset, opts.dataDir),
+    config.targetTransform ?? 'none',
+    opts.targetTransformSetting,
+  );
   const task = ds.meta.task;
   const train = partArrays(ds, config.split, config.trainOn);
   if (config.evaluateOn === 'validation' && config.trainOn !== 'train') {

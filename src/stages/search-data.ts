@@ -2,12 +2,13 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng.js';
-import type { PartArrays } from '../data/store.js';
+import { loadDataset, type LoadedDataset, type PartArrays } from '../data/store.js';
+import { resolveTargetTransform, withTargetTransform } from '../data/target-view.js';
 import { ensemblePredictive } from '../teacher/predictive.js';
 import { readSamples } from '../samples/index.js';
 import { analyzeSpec } from '../model/spec.js';
 import { UserError } from '../core/errors.js';
-import { runSampleFiles } from './run-folder.js';
+import { loadTeacherDataset, runSampleFiles } from './run-folder.js';
 import { openCompleteTeacher, type CompleteTeacher, type TeacherCheckOptions } from './teacher-check.js';
 
 /** The rows a structure search trains on and its targets (labels or the teacher's predictive). */
@@ -70,6 +71,20 @@ export async function searchTeacher<
   const teacher = await openCompleteTeacher(config.teacher, opts);
   const { dataset, split } = teacher.teacherConfig;
   return { config: { ...config, dataset, split }, teacher };
+}
+
+/**
+ * The dataset a search learns from: with a teacher as its teacher run models it (the run's target
+ * transform); with labels only, with the dataset's recorded default transform, if any.
+ */
+export async function searchDataset(
+  config: { dataset: string; teacher: string | null },
+  teacher: CompleteTeacher | null,
+  dataDir?: string,
+): Promise<LoadedDataset> {
+  if (teacher) return loadTeacherDataset(config.teacher!, teacher.teacherConfig, dataDir);
+  const ds = await loadDataset(config.dataset, dataDir);
+  return withTargetTransform(ds, resolveTargetTransform(undefined, ds.splits));
 }
 
 /** At most `rows` rows of a part, chosen by a seeded permutation (kept in their original order). */

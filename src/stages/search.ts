@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../core/errors.js';
 import { pathExists, readJsonOrNull } from '../core/json-file.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
-import { inputShape, loadDataset, partArrays } from '../data/store.js';
+import { inputShape, partArrays } from '../data/store.js';
 import { gammaPlot } from '../eval/plots/search-gamma.js';
 import { loadChainState, saveChainState } from '../core/chain-state.js';
 import type { Activation } from '../model/spec.js';
@@ -33,7 +33,7 @@ import type { RelaxationKind } from '../search/relaxations.js';
 import type { StageContext } from './context.js';
 import type { RunFiles } from './finished-run.js';
 import { lockRunForStage, prepareRunFolder } from './run-folder.js';
-import { searchTeacher, subsample, targets } from './search-data.js';
+import { searchDataset, searchTeacher, subsample, targets } from './search-data.js';
 import { SEARCH_ARCH, SEARCH_ARCH_WEIGHTS, writeCandidates } from './search-files.js';
 
 export { SEARCH_ARCH, SEARCH_ARCH_WEIGHTS, searchedStudent } from './search-files.js';
@@ -170,7 +170,7 @@ export async function searchStructure(
     const searched = await searchTeacher(config, opts);
     config = searched.config;
     const teacherDir = searched.teacher?.teacherDir ?? null;
-    const ds = await loadDataset(config.dataset, opts.dataDir);
+    const ds = await searchDataset(config, searched.teacher, opts.dataDir);
     const task = ds.meta.task;
     const shape = inputShape(ds);
     const train = subsample(partArrays(ds, config.split, 'train'), config.trainRows, config.seed, shape);

@@ -108,7 +108,7 @@ const chainsText = (from: number, to: number) => (from === to ? `chain ${from}` 
 const flagOf = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 /** Fields that may differ between shards of one run (or are checked elsewhere). */
-const PER_SHARD = new Set(['chains', 'datasetChecksum', 'targetTransform']);
+const PER_SHARD = new Set(['chains', 'datasetChecksum']);
 
 /**
  * Checks that a new shard's settings (`requested`) equal run `run`'s (`stored`, from `config.json`),

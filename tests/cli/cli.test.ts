@@ -65,6 +65,8 @@ describe('bdk CLI', () => {
     // The log target of the Boston pipelines (the quick one runs on this dataset below).
     const prep = bdk(['data', 'prepare', 'boston', '--target-transform', 'log'], env);
     expect(prep.code).toBe(0);
+    // A deprecated alias: the transform is the teacher's (bdk sample --target-transform).
+    expect(prep.stderr).toMatch(/^bdk: --target-transform on data prepare is deprecated: [^\n]*\n$/);
     expect(prep.stdout).toMatch(
       /^wrote .*boston\.arrow \(506 rows, 13 features, regression\); 20 splits \(train 364 \/ validation 91 \/ test 51\)\n$/,
     );
@@ -81,7 +83,7 @@ describe('bdk CLI', () => {
       sizes: { train: 364, validation: 91, test: 51 },
     });
     expect(bdk(['data', 'info', 'boston'], env).stdout).toMatch(
-      /task: +regression; target MEDV \(modelled as log MEDV\)/,
+      /task: +regression; target MEDV \(teachers' default: log MEDV\)/,
     );
     expect(bdk(['data', 'list'], env).stdout).toMatch(
       /^boston\tregression\t506 rows\t13 features\t20 splits$/m,

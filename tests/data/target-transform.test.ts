@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromRanges } from '../../src/data/splits.js';
 import { loadDataset, partArrays } from '../../src/data/store.js';
+import { resolveTargetTransform, withTargetTransform } from '../../src/data/target-view.js';
 import {
   originalGaussianLogDensity,
   originalLocation,
@@ -99,16 +100,58 @@ describe('log targets in datasets', () => {
     expect(test.y[0]).toBeCloseTo((Math.log(test.yRaw![0]) - mean) / sd, 5);
   });
 
-  it('changing the transform of a prepared dataset needs --force; the identity writes no transform', async () => {
-    await expect(prepareBuiltin('boston', {}, { dir })).rejects.toThrow(
-      /boston\.arrow already exists and has different splits \(uci ×20, seed 0, test 0\.1, validation 0\.2, log target; new uci ×20, seed 0, test 0\.1, validation 0\.2\); pass --force to replace it$/,
+  it('a dataset prepared again with another transform is up to date, not rewritten', async () => {
+    const files = [path.join(dir, 'boston.arrow'), path.join(dir, 'boston.splits.json')];
+    const before = await Promise.all(files.map((f) => fs.readFile(f)));
+    for (const targetTransform of [undefined, 'none', 'log'] as const) {
+      const again = await prepareBuiltin('boston', { targetTransform }, { dir });
+      expect(again.status).toBe('unchanged');
+    }
+    const after = await Promise.all(files.map((f) => fs.readFile(f)));
+    expect(after.map((b, i) => b.equals(before[i]))).toEqual([true, true]);
+    // Another split seed is another dataset still.
+    await expect(prepareBuiltin('boston', { seed: 9 }, { dir })).rejects.toThrow(
+      /boston\.arrow already exists and has different splits \(uci ×20, seed 0, test 0\.1, validation 0\.2, log target; new uci ×20, seed 9, test 0\.1, validation 0\.2\); pass --force to replace it$/,
     );
-    const plain = await prepareBuiltin('boston', { targetTransform: 'none' }, { dir, force: true });
-    const text = await fs.readFile(plain.splitsFile, 'utf8');
-    expect(text).not.toContain('transform');
-    expect(partArrays(await loadDataset('boston', dir), 0, 'train').normalization.target!.transform).toBe(
-      undefined,
-    );
+  });
+
+  it('the scaling refitted for a transform at load equals the one prepared with it, bit for bit', async () => {
+    const rawDir = await tempDir();
+    try {
+      const plain = await prepareBuiltin('boston', {}, { dir: rawDir });
+      expect(await fs.readFile(plain.splitsFile, 'utf8')).not.toContain('transform');
+      const raw = await loadDataset('boston', rawDir);
+      const logged = await loadDataset('boston', dir); // prepared the old way, with log
+      const toLog = withTargetTransform(raw, 'log');
+      const toNone = withTargetTransform(logged, 'none');
+      expect(raw.splits.splits.length).toBe(20);
+      for (let k = 0; k < 20; k++) {
+        const stored = logged.splits.splits[k].normalization.target!;
+        const refit = toLog.splits.splits[k].normalization.target!;
+        expect(refit.transform).toBe('log');
+        expect(refit.mean === stored.mean && refit.std === stored.std).toBe(true);
+        const rawStored = raw.splits.splits[k].normalization.target!;
+        const back = toNone.splits.splits[k].normalization.target!;
+        expect(back.transform).toBe(undefined);
+        expect(back.mean === rawStored.mean && back.std === rawStored.std).toBe(true);
+        // The splits and the feature scaling are the dataset's, untouched.
+        expect(toLog.splits.splits[k].train).toBe(raw.splits.splits[k].train);
+        expect(toLog.splits.splits[k].normalization.features).toBe(
+          raw.splits.splits[k].normalization.features,
+        );
+      }
+      // A stored scaling with the requested transform is used as it is.
+      expect(withTargetTransform(logged, 'log')).toBe(logged);
+      expect(withTargetTransform(raw, 'none')).toBe(raw);
+      // The standardized targets a teacher learns from are the same numbers either way.
+      expect(partArrays(toLog, 2, 'train').y).toEqual(partArrays(logged, 2, 'train').y);
+      // A teacher with no transform of its own takes the dataset's recorded default.
+      expect(resolveTargetTransform(undefined, logged.splits)).toBe('log');
+      expect(resolveTargetTransform(undefined, raw.splits)).toBe('none');
+      expect(resolveTargetTransform('none', logged.splits)).toBe('none');
+    } finally {
+      await fs.rm(rawDir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a log transform of a non-positive target and of class labels, naming the row and value', async () => {
@@ -130,45 +173,68 @@ describe('log targets in datasets', () => {
     ).rejects.toThrow(
       'labels: --target-transform log applies to regression targets; this dataset is classification',
     );
+    // Applied at load, the error names the teacher's setting.
+    await importTable({ file: csv, name: 'prices', target: 'price', task: 'regression' }, {}, { dir });
+    await importTable(
+      { file: csv, name: 'labels', target: 'a', task: 'classification', classes: 13 },
+      {},
+      { dir },
+    );
+    const prices = await loadDataset('prices', dir);
+    expect(() => withTargetTransform(prices, 'log', 'teacher.targetTransform')).toThrow(
+      "prices: target 'price' must be positive for teacher.targetTransform log; row 2 has 0",
+    );
+    expect(withTargetTransform(prices, 'none')).toBe(prices);
+    const labels = await loadDataset('labels', dir);
+    expect(() => withTargetTransform(labels, 'log')).toThrow(
+      'labels: --target-transform log applies to regression targets; this dataset is classification',
+    );
   });
 });
 
 describe('teacher runs and the target scale', () => {
-  it('a teacher sampled before the dataset changed transform is refused, with what to do', async () => {
+  it('the transform is the teacher’s: recorded in its config, applied at load; the deprecated alias is the default', async () => {
     const root = await tempDir();
     const env = { BDK_DATA_DIR: path.join(root, 'datasets'), BDK_RUNS_DIR: path.join(root, 'runs') };
+    const config = async (run: string) =>
+      JSON.parse(await fs.readFile(path.join(root, 'runs', run, 'config.json'), 'utf8'));
+    const sample = ['sample', '--arch', 'linear', '--samples', '3', '--burn-in', '5', '--thin', '2'];
     try {
-      expect(bdk(['data', 'prepare', 'boston'], env).code).toBe(0);
-      const sample = [
-        'sample',
-        '--dataset',
-        'boston',
-        '--arch',
-        'linear',
-        '--samples',
-        '3',
-        '--burn-in',
-        '5',
-      ];
-      const first = bdk([...sample, '--thin', '2', '--chains', '1', '--run', 't'], env);
-      expect(first.code, first.stderr).toBe(0);
-      const stored = JSON.parse(await fs.readFile(path.join(root, 'runs', 't', 'config.json'), 'utf8'));
-      expect(stored.targetTransform).toBe(undefined);
-      expect(bdk(['data', 'prepare', 'boston', '--target-transform', 'log', '--force'], env).code).toBe(0);
-      const expected =
-        "bdk: teacher run 't' was sampled with target transform none, but dataset 'boston' is now prepared with log; sample it again (--force) or prepare the dataset with --target-transform none";
-      const distill = bdk(['distill', '--teacher', 't', '--run', 's', '--epochs', '1'], env);
-      expect(distill.code).toBe(1);
-      expect(expectOneLineError(distill)).toBe(expected);
-      const resume = bdk(['sample', '--resume', '--run', 't', '--samples', '4'], env);
-      expect(resume.code).toBe(1);
-      expect(expectOneLineError(resume)).toBe(expected);
-      // Sampled again on the log scale, the run records it and distils.
-      const again = bdk([...sample, '--thin', '2', '--chains', '1', '--run', 't', '--force'], env);
-      expect(again.code, again.stderr).toBe(0);
-      const now = JSON.parse(await fs.readFile(path.join(root, 'runs', 't', 'config.json'), 'utf8'));
-      expect(now.targetTransform).toBe('log');
-      expect(bdk(['distill', '--teacher', 't', '--run', 's', '--epochs', '1'], env).code).toBe(0);
+      const plain = bdk(['data', 'prepare', 'boston'], env);
+      expect(plain.code).toBe(0);
+      expect(plain.stderr).toBe('');
+      const log = bdk([...sample, '--chains', '1', '--run', 'log', '--target-transform', 'log'], env);
+      expect(log.code, log.stderr).toBe(0);
+      expect((await config('log')).targetTransform).toBe('log');
+      const none = bdk([...sample, '--chains', '1', '--run', 'none'], env);
+      expect(none.code, none.stderr).toBe(0);
+      expect((await config('none')).targetTransform).toBe(undefined);
+      // Both teachers distil from the one dataset, each on its own scale.
+      for (const t of ['log', 'none']) {
+        const d = bdk(['distill', '--teacher', t, '--run', `s-${t}`, '--epochs', '1'], env);
+        expect(d.code, d.stderr).toBe(0);
+      }
+      // Another shard of a run must model the same scale.
+      const shard = bdk([...sample, '--chains', '1', '--chain-offset', '1', '--run', 'log'], env);
+      expect(shard.code).toBe(1);
+      expect(expectOneLineError(shard)).toBe(
+        "bdk: cannot add chains from 1 to run 'log': --target-transform null differs from the run's \"log\" (every shard of a run needs the same settings); give the run's settings, or --force to replace the run",
+      );
+      // The deprecated alias: one notice, and the dataset's default for teachers that set none.
+      const old = bdk(['data', 'prepare', 'boston', '--target-transform', 'log', '--force'], env);
+      expect(old.code).toBe(0);
+      expect(old.stderr).toBe(
+        "bdk: --target-transform on data prepare is deprecated: the target transform belongs to the teacher (bdk sample --target-transform log, or teacher.targetTransform in a pipeline); recorded as the dataset's default for teachers that set none\n",
+      );
+      const byDefault = bdk([...sample, '--chains', '1', '--run', 'default'], env);
+      expect(byDefault.code, byDefault.stderr).toBe(0);
+      expect((await config('default')).targetTransform).toBe('log');
+      const own = bdk([...sample, '--chains', '1', '--run', 'own', '--target-transform', 'none'], env);
+      expect(own.code, own.stderr).toBe(0);
+      expect((await config('own')).targetTransform).toBe(undefined);
+      // The runs sampled before keep their scale on the re-prepared dataset.
+      const d = bdk(['distill', '--teacher', 'none', '--run', 's-none', '--epochs', '1', '--force'], env);
+      expect(d.code, d.stderr).toBe(0);
     } finally {
       await fs.rm(root, { recursive: true, force: true });
     }

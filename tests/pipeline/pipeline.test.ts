@@ -59,7 +59,7 @@ describe('pipeline files', () => {
         'p.json',
       ),
     ).toThrow(
-      "p.json: teacher: unknown key 'smaples' (allowed: arch, sampler, samples, burnIn, thin, stepSize, schedule, batchSize, chains, priorPrecision, temperature, noisePrecision, noisePrior, heteroscedastic, variancePriorPrecision, trainOn, friction, rmsDecay, rmsEpsilon, dropoutRate, seed, sampleDtype, augment, strictDiagnostics)",
+      "p.json: teacher: unknown key 'smaples' (allowed: arch, sampler, samples, burnIn, thin, stepSize, schedule, batchSize, chains, priorPrecision, temperature, noisePrecision, noisePrior, heteroscedastic, variancePriorPrecision, trainOn, friction, rmsDecay, rmsEpsilon, dropoutRate, seed, sampleDtype, augment, strictDiagnostics, targetTransform)",
     );
     expect(() => parsePipeline({ ...minimal, extra: 1 }, 'p.json')).toThrow(
       "p.json: (top level): unknown key 'extra' (allowed: name, description, seed, backend, dataset, teacher, search, student, distillation, evaluation, export)",

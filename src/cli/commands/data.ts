@@ -37,6 +37,17 @@ function overridesOf(o: SplitFlags): SplitOverrides {
   };
 }
 
+/**
+ * `--target-transform` on `data prepare`/`data import` is a deprecated alias: the transform is the
+ * teacher's. It still records the dataset's default for teachers that set none; one notice on stderr.
+ */
+function noticeDeprecatedTransform(o: SplitFlags, command: string): void {
+  if (o.targetTransform === undefined) return;
+  console.error(
+    `bdk: --target-transform on ${command} is deprecated: the target transform belongs to the teacher (bdk sample --target-transform log, or teacher.targetTransform in a pipeline); recorded as the dataset's default for teachers that set none`,
+  );
+}
+
 function partSizes(splits: SplitsFile, k = 0) {
   const s = splits.splits[k];
   return { train: rangeSize(s.train), validation: rangeSize(s.validation), test: rangeSize(s.test) };
@@ -80,6 +91,7 @@ export function registerData(program: Command): void {
   addSplitOptions(prepare);
   addJsonOption(prepare);
   prepare.action(async (name: string, o: SplitFlags & { from?: string }) => {
+    noticeDeprecatedTransform(o, 'data prepare');
     reportSaved(await prepareBuiltin(name, overridesOf(o), { force: o.force }, { from: o.from }), o.json);
   });
 
@@ -117,6 +129,7 @@ export function registerData(program: Command): void {
         labels?: string;
       },
     ) => {
+      noticeDeprecatedTransform(o, 'data import');
       if (o.task !== 'regression' && o.task !== 'classification') {
         throw new (await import('../../core/errors.js')).UserError(
           `--task must be regression or classification, got '${o.task}'`,
@@ -174,7 +187,7 @@ export function registerData(program: Command): void {
     console.log(
       [
         `dataset:  ${m.name} (${d.file}, ${(d.bytes / 1024).toFixed(1)} KiB)`,
-        `task:     ${m.task}${m.classCount ? `, ${m.classCount} classes` : ''}; target ${m.target}${s.targetTransform ? ` (modelled as ${s.targetTransform} ${m.target})` : ''}`,
+        `task:     ${m.task}${m.classCount ? `, ${m.classCount} classes` : ''}; target ${m.target}${s.targetTransform ? ` (teachers' default: ${s.targetTransform} ${m.target})` : ''}`,
         `rows:     ${m.rows}`,
         `columns:  ${m.featureCount} features (${cols}) + target`,
         `source:   ${m.source}`,

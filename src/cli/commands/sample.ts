@@ -17,6 +17,7 @@ import {
 } from '../options.js';
 import { runStage } from '../interrupt.js';
 import { AUGMENTATIONS, type Augmentation } from '../../data/augment.js';
+import { TARGET_TRANSFORMS, type TargetTransform } from '../../data/target-transform.js';
 
 function parseGammaPrior(value: string): { shape: number; rate: number } {
   const [a, b] = value.split(',').map(Number);
@@ -34,8 +35,9 @@ function parseScheduleOption(value: string) {
 }
 
 /** Parsed flags: the config's fields (step size and τ optional) plus the run's options. */
-type SampleFlags = Omit<SampleConfig, 'stepSize' | 'noisePrecision' | 'augment'> & {
+type SampleFlags = Omit<SampleConfig, 'stepSize' | 'noisePrecision' | 'augment' | 'targetTransform'> & {
   augment?: Augmentation;
+  targetTransform?: TargetTransform;
   stepSize?: number;
   noisePrecision?: number;
   chainOffset: number;
@@ -181,6 +183,12 @@ export function registerSample(program: Command): void {
         '--augment <kind>',
         'MC dropout on images: crop-flip pads by 4, crops at a random offset and mirrors half the training examples (default none)',
       ).choices(AUGMENTATIONS),
+    )
+    .addOption(
+      new Option(
+        '--target-transform <kind>',
+        "regression: log models log y (a log-normal likelihood for positive targets), applied when the data is loaded (default: the dataset's recorded default, else none)",
+      ).choices(TARGET_TRANSFORMS),
     )
     .requiredOption('--run <name>', 'run name (folder under the runs folder)')
     .option('--resume', 'continue an interrupted run from its last saved state')
