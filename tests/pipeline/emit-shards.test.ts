@@ -182,7 +182,7 @@ describe('bdk run --emit --chains-per-shard', () => {
 });
 
 describe('bdk run --chain-offset --chains', () => {
-  it('refuses a shard that is not one split’s sample stage, or lies outside the teacher’s chains', () => {
+  it('refuses a shard that is not one split’s sample stage, or lies outside the teacher’s chains', async () => {
     const env = { BDK_DATA_DIR: path.join(dir, 'none/datasets'), BDK_RUNS_DIR: path.join(dir, 'none/runs') };
     const run = (...more: string[]) => expectOneLineError(bdk(['run', pipeline, ...more], env));
     expect(run('--chain-offset', '1', '--stages', 'sample', '--splits', '0')).toBe(
@@ -207,5 +207,10 @@ describe('bdk run --chain-offset --chains', () => {
     expect(run('--chain-offset', '3', '--chains', '2', '--stages', 'sample', '--splits', '1')).toBe(
       "bdk: --chain-offset 3 --chains 2: chains 3..4 are not all among the teacher's 4 chains (0..3)",
     );
+    // --dry-run checks the shard and says what it would sample, sampling nothing.
+    const dry = bdk(['run', pipeline, ...shard, '--stages', 'sample', '--splits', '1', '--dry-run'], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toBe(`${pipeline}: valid; shard: split 1's teacher chains 1..2\n`);
+    await expect(fs.access(path.join(dir, 'none'))).rejects.toThrow();
   });
 });

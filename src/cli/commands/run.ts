@@ -16,7 +16,7 @@ import type { PipelineReport } from '../../pipeline/evaluate-splits.js';
 import { withInterrupt } from '../interrupt.js';
 import { dealSplits, PER_SPLIT_STAGES, PIPELINE_CHILD_ENV, runSplitJobs } from '../split-jobs.js';
 import { emitPipeline } from '../emit-command.js';
-import { runTeacherShard, wantsTeacherShard } from '../teacher-shard-command.js';
+import { runTeacherShard, teacherShardFrom, wantsTeacherShard } from '../teacher-shard-command.js';
 
 function parseStages(value: string): StageName[] {
   const names = parseList(value);
@@ -131,12 +131,23 @@ export function registerRun(program: Command): void {
       if (o.emit) return emitPipeline(file, config, { ...o, emit: o.emit });
       if (o.chainsPerShard !== undefined)
         throw new UserError('--chains-per-shard shapes an emitted array: give it with --emit ENGINE');
-      if (wantsTeacherShard(o)) return runTeacherShard(file, config, o);
+      const shard = wantsTeacherShard(o) ? teacherShardFrom(config, o) : null;
       const stages = plannedStages(config, o.stages);
       if (o.dryRun) {
-        if (o.json) return printJson({ pipeline: config.name, valid: true, stages, config });
-        return console.log(`${file}: valid; stages: ${stages.join(' → ')}`);
+        const what = shard
+          ? `split ${shard.split}'s teacher chains ${shard.chainOffset}..${shard.chainOffset + shard.chains - 1}`
+          : stages.join(' → ');
+        if (o.json)
+          return printJson({
+            pipeline: config.name,
+            valid: true,
+            stages,
+            ...(shard ? { shard } : {}),
+            config,
+          });
+        return console.log(`${file}: valid; ${shard ? 'shard' : 'stages'}: ${what}`);
       }
+      if (shard) return runTeacherShard(file, config, o);
       const needsCompute = stages.some((s) => s !== 'prepare');
       const child = process.env[PIPELINE_CHILD_ENV] === '1';
       if (needsCompute) {
