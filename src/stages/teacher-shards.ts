@@ -124,8 +124,11 @@ export function checkShardSettings(
   const keys = new Set([...Object.keys(stored), ...Object.keys(requested)]);
   for (const key of keys) {
     if (PER_SHARD.has(key)) continue;
-    const was = JSON.stringify((stored as unknown as Record<string, unknown>)[key] ?? null);
-    const now = JSON.stringify((requested as unknown as Record<string, unknown>)[key] ?? null);
+    // A setting left out is its default: the identity for the target transform, else unset.
+    const absent = key === 'targetTransform' ? 'none' : null;
+    const value = (c: SampleConfig) => (c as unknown as Record<string, unknown>)[key] ?? absent;
+    const was = JSON.stringify(value(stored));
+    const now = JSON.stringify(value(requested));
     if (was !== now)
       throw new UserError(
         `cannot add chains from ${offset} to run '${run}': ${flagOf(key)} ${now} differs from the run's ${was} (every shard of a run needs the same settings); give the run's settings, or --force to replace the run`,

@@ -218,13 +218,19 @@ describe('teacher runs and the target scale', () => {
       const shard = bdk([...sample, '--chains', '1', '--chain-offset', '1', '--run', 'log'], env);
       expect(shard.code).toBe(1);
       expect(expectOneLineError(shard)).toBe(
-        "bdk: cannot add chains from 1 to run 'log': --target-transform null differs from the run's \"log\" (every shard of a run needs the same settings); give the run's settings, or --force to replace the run",
+        'bdk: cannot add chains from 1 to run \'log\': --target-transform "none" differs from the run\'s "log" (every shard of a run needs the same settings); give the run\'s settings, or --force to replace the run',
       );
-      // The deprecated alias: one notice, and the dataset's default for teachers that set none.
+      // The deprecated alias: one notice, and the dataset's default for teachers that set none; an
+      // existing dataset keeps its own default unless --force, and the notice says so.
+      const kept = bdk(['data', 'prepare', 'boston', '--target-transform', 'log'], env);
+      expect(kept.code).toBe(0);
+      expect(kept.stderr).toMatch(
+        /^bdk: --target-transform on data prepare is deprecated: [^\n]*; not recorded: \S*boston\.arrow already exists with default none, left as it is \(--force records log\)\n$/,
+      );
       const old = bdk(['data', 'prepare', 'boston', '--target-transform', 'log', '--force'], env);
       expect(old.code).toBe(0);
       expect(old.stderr).toBe(
-        "bdk: --target-transform on data prepare is deprecated: the target transform belongs to the teacher (bdk sample --target-transform log, or teacher.targetTransform in a pipeline); recorded as the dataset's default for teachers that set none\n",
+        "bdk: --target-transform on data prepare is deprecated: the target transform belongs to the teacher (bdk sample --target-transform log, or teacher.targetTransform in a pipeline); recorded as the dataset's default (log) for teachers that set none\n",
       );
       const byDefault = bdk([...sample, '--chains', '1', '--run', 'default'], env);
       expect(byDefault.code, byDefault.stderr).toBe(0);

@@ -39,12 +39,18 @@ function overridesOf(o: SplitFlags): SplitOverrides {
 
 /**
  * `--target-transform` on `data prepare`/`data import` is a deprecated alias: the transform is the
- * teacher's. It still records the dataset's default for teachers that set none; one notice on stderr.
+ * teacher's. It still records the dataset's default for teachers that set none; one notice on stderr,
+ * which says whether the default was recorded (an existing dataset keeps its own without `--force`).
  */
-function noticeDeprecatedTransform(o: SplitFlags, command: string): void {
+function noticeDeprecatedTransform(o: SplitFlags, command: string, saved: SaveResult): void {
   if (o.targetTransform === undefined) return;
+  const recorded = saved.splits.targetTransform ?? 'none';
+  const what =
+    recorded === o.targetTransform
+      ? `recorded as the dataset's default (${recorded}) for teachers that set none`
+      : `not recorded: ${saved.file} already exists with default ${recorded}, left as it is (--force records ${o.targetTransform})`;
   console.error(
-    `bdk: --target-transform on ${command} is deprecated: the target transform belongs to the teacher (bdk sample --target-transform log, or teacher.targetTransform in a pipeline); recorded as the dataset's default for teachers that set none`,
+    `bdk: --target-transform on ${command} is deprecated: the target transform belongs to the teacher (bdk sample --target-transform log, or teacher.targetTransform in a pipeline); ${what}`,
   );
 }
 
@@ -91,8 +97,9 @@ export function registerData(program: Command): void {
   addSplitOptions(prepare);
   addJsonOption(prepare);
   prepare.action(async (name: string, o: SplitFlags & { from?: string }) => {
-    noticeDeprecatedTransform(o, 'data prepare');
-    reportSaved(await prepareBuiltin(name, overridesOf(o), { force: o.force }, { from: o.from }), o.json);
+    const saved = await prepareBuiltin(name, overridesOf(o), { force: o.force }, { from: o.from });
+    noticeDeprecatedTransform(o, 'data prepare', saved);
+    reportSaved(saved, o.json);
   });
 
   const imp = data
@@ -129,7 +136,6 @@ export function registerData(program: Command): void {
         labels?: string;
       },
     ) => {
-      noticeDeprecatedTransform(o, 'data import');
       if (o.task !== 'regression' && o.task !== 'classification') {
         throw new (await import('../../core/errors.js')).UserError(
           `--task must be regression or classification, got '${o.task}'`,
@@ -149,6 +155,7 @@ export function registerData(program: Command): void {
         overridesOf(o),
         { force: o.force },
       );
+      noticeDeprecatedTransform(o, 'data import', result);
       reportSaved(result, o.json);
     },
   );
