@@ -42,10 +42,13 @@ export class PipelineProgress {
   private readonly started: number;
   private readonly splitCount: number;
   private timer: NodeJS.Timeout | null = null;
+  /** When the last status line was written (ms): a new stage restarts the loop's clock, not this one. */
+  private lastWritten: number;
 
   constructor(private readonly o: PipelineProgressOptions) {
     this.now = o.now ?? Date.now;
     this.started = this.now();
+    this.lastWritten = this.started;
     this.splitCount = o.groups.reduce((n, g) => n + g.length, 0);
     this.progress = new Progress({
       label: o.pipeline,
@@ -53,7 +56,10 @@ export class PipelineProgress {
       ...(o.mode ? { mode: o.mode } : {}),
       ...(o.intervalMs !== undefined ? { intervalMs: o.intervalMs } : {}),
       now: this.now,
-      ...(o.write ? { write: o.write } : {}),
+      write: (line) => {
+        this.lastWritten = this.now();
+        (o.write ?? ((l: string) => console.log(l)))(line);
+      },
       describe: () => this.statusLine(),
     });
     // A loop without progress calls (a MAP baseline, a plot) still gets its line every interval.
@@ -115,6 +121,9 @@ export class PipelineProgress {
     const units = [...this.units.values()].filter((u) => u.stage === stage);
     const sum = units.reduce((s, u) => s + (u.ended !== undefined ? 1 : fraction(u)), 0);
     this.progress.update(Math.round((1000 * sum) / Math.max(1, this.splitCount)));
+    // A log shows a sign of life every interval, across stages too (each stage's loop restarts the
+    // progress clock, and a stage's first steps can take long: the search's teacher targets).
+    if (this.now() - this.lastWritten >= (this.o.intervalMs ?? 30_000)) this.progress.printNow();
   }
 
   /** The status line (see the class comment). */

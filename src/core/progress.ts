@@ -84,6 +84,13 @@ export class Progress {
     }
   }
 
+  /** Prints the status line now (`lines` mode), whatever the interval: for a caller that keeps its own. */
+  printNow(): void {
+    if (this.mode !== 'lines') return;
+    this.lastLine = this.now();
+    (this.opts.write ?? ((l: string) => console.log(l)))(this.statusLine());
+  }
+
   tick(by = 1, extra = ''): void {
     this.update(this.current + by, extra);
   }

@@ -98,6 +98,30 @@ describe('the overall progress line of bdk run', () => {
   });
 });
 
+describe('a log across stages', () => {
+  it('gets a line every 30 s even when a new stage restarts the loop and its first step is slow', () => {
+    const { p, lines, at } = fake([[0]]);
+    at(0);
+    p.unit({ stage: 'sample', split: 0, phase: 'start' });
+    for (let t = 1; t <= 100; t++) {
+      at(t);
+      p.step(t, 100, '');
+    }
+    p.unit({ stage: 'sample', split: 0, phase: 'end' });
+    const before = lines.at(-1)!.at;
+    at(101);
+    p.unit({ stage: 'search', split: 0, phase: 'start' }); // the search computes its targets: no steps
+    at(before + 30);
+    p.step(0, 1000, ''); // what the 1 s timer's refresh does
+    expect(before).toBe(100);
+    expect(lines.at(-1)).toEqual({
+      at: 130,
+      line: '[boston 1/1] search · s0 step 0/1000 · 2 min 10 s elapsed',
+    });
+    p.done();
+  });
+});
+
 describe('events from the children of bdk run --jobs', () => {
   it('round-trip lines, split starts and ends, and progress at most every 200 ms', () => {
     const out: string[] = [];
