@@ -6,7 +6,8 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { bdk, expectOneLineError, ROOT, tempDir } from '../helpers.js';
+import { bdk, expectOneLineError, tempDir } from '../helpers.js';
+import { BDK, podEnv, reportWithoutLatency, sh, writeQuickPipeline } from './emit-helpers.js';
 
 /**
  * `bdk run --emit kubernetes|slurm --chains-per-shard c` (issue 26): an array over the teacher's chain
@@ -19,25 +20,7 @@ let pipeline: string;
 let one: string;
 let baseline: Record<string, unknown>;
 const SPLITS = [0, 1];
-const BDK = `${process.execPath} ${path.join(ROOT, 'bin/bdk.js')}`;
-
-/** boston-quick on two splits with four short chains, and short training, so the runs stay quick. */
-async function writePipeline(file: string) {
-  const c = JSON.parse(await fs.readFile(path.join(ROOT, 'pipelines/boston-quick.json'), 'utf8'));
-  c.name = 'bqc';
-  c.dataset.use = SPLITS;
-  Object.assign(c.teacher, { samples: 4, burnIn: 100, thin: 5, chains: 4 });
-  c.search.epochs = 2;
-  c.distillation.epochs = 2;
-  await fs.writeFile(file, JSON.stringify(c, null, 2));
-}
-
-/** report.json without the measured latencies. */
-async function report(runsDir: string) {
-  const r = JSON.parse(await fs.readFile(path.join(runsDir, 'bqc', 'report.json'), 'utf8'));
-  for (const m of Object.values(r.models) as Record<string, unknown>[]) delete m.latencyMs;
-  return r as Record<string, unknown>;
-}
+const report = (runsDir: string) => reportWithoutLatency(runsDir, 'bqc');
 
 /** Every split's teacher samples file, byte for byte as `bdk run` wrote it in one process. */
 async function expectSameTeachers(runsDir: string) {
@@ -48,16 +31,17 @@ async function expectSameTeachers(runsDir: string) {
   }
 }
 
-function sh(shell: string, args: string[], env: Record<string, string>) {
-  const r = spawnSync(shell, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
-  expect(r.status, `${args.join(' ')}\n${r.stderr}`).toBe(0);
-  return r;
-}
-
 beforeAll(async () => {
   dir = await tempDir();
   pipeline = path.join(dir, 'bqc.json');
-  await writePipeline(pipeline);
+  // boston-quick on two splits with four short chains, and short training, so the runs stay quick.
+  await writeQuickPipeline(pipeline, {
+    name: 'bqc',
+    splits: SPLITS,
+    teacher: { samples: 4, burnIn: 100, thin: 5, chains: 4 },
+    searchEpochs: 2,
+    distillEpochs: 2,
+  });
   one = path.join(dir, 'one/checkpoints');
   const r = bdk(['run', pipeline, '--jobs', '1'], {
     BDK_DATA_DIR: path.join(dir, 'one/datasets'),
@@ -141,21 +125,17 @@ describe('bdk run --emit --chains-per-shard', () => {
     const mounted = path.join(dir, 'k8s-pipeline');
     await fs.mkdir(mounted, { recursive: true });
     await fs.writeFile(path.join(mounted, 'bqc.json'), configMap.data['bqc.json']);
-    type Pod = { spec: { template: { spec: { containers: { env: { name: string; value: string }[] }[] } } } };
-    const podEnv = (job: Pod) =>
-      Object.fromEntries(
-        job.spec.template.spec.containers[0].env.map((e) => [
-          e.name,
-          e.value.replace(/^\/work/, work).replace(/^\/pipeline/, mounted),
-        ]),
-      );
     const command = (job: typeof shardsJob) => job.spec.template.spec.containers[0].command as string[];
     for (let i = 0; i < 4; i++)
-      sh('sh', ['-c', command(shardsJob)[2]], { ...podEnv(shardsJob), JOB_COMPLETION_INDEX: `${i}`, BDK });
+      sh('sh', ['-c', command(shardsJob)[2]], {
+        ...podEnv(shardsJob, work, mounted),
+        JOB_COMPLETION_INDEX: `${i}`,
+        BDK,
+      });
     // Pod 3 holds chains 2..3 of split 1.
     const pod3 = path.join(work, 'shards/3/checkpoints/bqc-s1-teacher');
     expect((await fs.readdir(pod3)).filter((f) => f.startsWith('samples-'))).toEqual(['samples-c2.arrow']);
-    sh('sh', ['-c', command(gatherJob)[2]], { ...podEnv(gatherJob), BDK });
+    sh('sh', ['-c', command(gatherJob)[2]], { ...podEnv(gatherJob, work, mounted), BDK });
     await expectSameTeachers(path.join(work, 'checkpoints'));
     expect(await report(path.join(work, 'checkpoints'))).toEqual(baseline);
   }, 600_000);

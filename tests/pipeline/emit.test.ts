@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Job } from 'kubernetes-models/batch/v1/Job';
@@ -6,7 +5,8 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { bdk, expectOneLineError, ROOT, tempDir } from '../helpers.js';
+import { bdk, expectOneLineError, tempDir } from '../helpers.js';
+import { BDK, podEnv, reportWithoutLatency, sh, writeQuickPipeline } from './emit-helpers.js';
 
 /**
  * `bdk run --emit kubernetes|slurm` (issue 26): the emitted files validate (batch/v1 Job schema,
@@ -17,36 +17,19 @@ import { bdk, expectOneLineError, ROOT, tempDir } from '../helpers.js';
 let dir: string;
 let pipeline: string;
 let baseline: Record<string, unknown>;
-const BDK = `${process.execPath} ${path.join(ROOT, 'bin/bdk.js')}`;
-
-/** boston-quick on two splits, with shorter chains and training so the three runs stay quick. */
-async function writePipeline(file: string) {
-  const c = JSON.parse(await fs.readFile(path.join(ROOT, 'pipelines/boston-quick.json'), 'utf8'));
-  c.name = 'bq2';
-  c.dataset.use = [0, 1];
-  Object.assign(c.teacher, { samples: 8, burnIn: 300, thin: 10 });
-  c.search.epochs = 3;
-  c.distillation.epochs = 5;
-  await fs.writeFile(file, JSON.stringify(c, null, 2));
-}
-
-/** report.json without the measured latencies. */
-async function report(runsDir: string) {
-  const r = JSON.parse(await fs.readFile(path.join(runsDir, 'bq2', 'report.json'), 'utf8'));
-  for (const m of Object.values(r.models) as Record<string, unknown>[]) delete m.latencyMs;
-  return r as Record<string, unknown>;
-}
-
-function sh(shell: string, args: string[], env: Record<string, string>) {
-  const r = spawnSync(shell, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
-  expect(r.status, `${args.join(' ')}\n${r.stderr}`).toBe(0);
-  return r;
-}
+const report = (runsDir: string) => reportWithoutLatency(runsDir, 'bq2');
 
 beforeAll(async () => {
   dir = await tempDir();
   pipeline = path.join(dir, 'bq2.json');
-  await writePipeline(pipeline);
+  // boston-quick on two splits, with shorter chains and training so the three runs stay quick.
+  await writeQuickPipeline(pipeline, {
+    name: 'bq2',
+    splits: [0, 1],
+    teacher: { samples: 8, burnIn: 300, thin: 10 },
+    searchEpochs: 3,
+    distillEpochs: 5,
+  });
   const env = {
     BDK_DATA_DIR: path.join(dir, 'one/datasets'),
     BDK_RUNS_DIR: path.join(dir, 'one/checkpoints'),
@@ -113,22 +96,13 @@ describe('bdk run --emit', () => {
     const mounted = path.join(dir, 'k8s-pipeline');
     await fs.mkdir(mounted, { recursive: true });
     await fs.writeFile(path.join(mounted, 'bq2.json'), configMap.data['bq2.json']);
-    const podEnv = (job: {
-      spec: { template: { spec: { containers: { env: { name: string; value: string }[] }[] } } };
-    }) =>
-      Object.fromEntries(
-        job.spec.template.spec.containers[0].env.map((e) => [
-          e.name,
-          e.value.replace(/^\/work/, work).replace(/^\/pipeline/, mounted),
-        ]),
-      );
     const command = (job: typeof splitsJob) => job.spec.template.spec.containers[0].command as string[];
     for (const i of [0, 1]) {
       const [shell, flag, script] = command(splitsJob);
       expect([shell, flag]).toEqual(['/bin/sh', '-c']);
-      sh('sh', ['-c', script], { ...podEnv(splitsJob), JOB_COMPLETION_INDEX: `${i}`, BDK });
+      sh('sh', ['-c', script], { ...podEnv(splitsJob, work, mounted), JOB_COMPLETION_INDEX: `${i}`, BDK });
     }
-    sh('sh', ['-c', command(gatherJob)[2]], { ...podEnv(gatherJob), BDK });
+    sh('sh', ['-c', command(gatherJob)[2]], { ...podEnv(gatherJob, work, mounted), BDK });
     expect(await report(path.join(work, 'checkpoints'))).toEqual(baseline);
     expect(await fs.readFile(path.join(out, 'Dockerfile'), 'utf8')).toMatch(/^FROM node:20-bookworm-slim$/m);
   }, 600_000);
